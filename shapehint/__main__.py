@@ -1,0 +1,3 @@
+from shapehint.cli import app
+
+app()
