@@ -1,0 +1,1 @@
+"""Tests of api.imaging (import, render, export)."""
