@@ -1,0 +1,1 @@
+"""The REST API (FastAPI). Never imports torch: heavy compute runs in the worker."""

@@ -1,0 +1,1 @@
+"""Credentials: password hashing, API tokens, browser sessions with CSRF protection."""

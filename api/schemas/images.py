@@ -1,0 +1,60 @@
+"""Images, reviews and reference masks."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from api.schemas.common import OrmModel, StrictModel, UtcDatetime
+
+ReviewStatus = Literal["accepted", "rejected", "needs-hints"]
+
+
+class WindowPreset(StrictModel):
+    name: str
+    center: float
+    width: float
+
+
+class ImageOut(OrmModel):
+    id: int
+    project_id: int
+    name: str = Field(description="The uploaded file name (or DICOM series description)")
+    source_kind: str = Field(description="dicom | nifti | raster")
+    modality: str
+    shape: list[int] = Field(description="[Z, C, H, W]: slices, channels, rows, columns")
+    spacing: list[float] = Field(description="[z_mm, row_mm, col_mm]")
+    affine: list[list[float]] = Field(
+        description="4x4 NIfTI affine of array axes (col, row, slice)"
+    )
+    window_presets: list[dict[str, Any]]
+    review_status: ReviewStatus | None
+    created_at: UtcDatetime
+
+
+class ReviewIn(StrictModel):
+    status: ReviewStatus = Field(examples=["accepted"])
+    comment: str = Field(default="", max_length=10_000, examples=["LV boundary looks right"])
+
+
+class ReviewOut(OrmModel):
+    id: int
+    image_id: int
+    reviewer_id: int | None
+    status: ReviewStatus
+    comment: str
+    created_at: UtcDatetime
+
+
+class ReviewState(StrictModel):
+    image_id: int
+    status: ReviewStatus | None = Field(description="Latest decision; null = not reviewed")
+    history: list[ReviewOut] = Field(description="Every decision, newest first")
+
+
+class ReferenceOut(OrmModel):
+    image_id: int
+    labels: list[int] = Field(description="Label values present (0 = background)")
+    uploaded_by: int | None
+    created_at: UtcDatetime

@@ -1,0 +1,96 @@
+"""Jobs, model versions and predictions: request and response bodies."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, field_serializer
+
+from api.schemas.common import OrmModel, StrictModel, UtcDatetime
+
+JobKind = Literal["train", "predict"]
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class JobCreate(StrictModel):
+    kind: JobKind = Field(description="train: from hints and priors; predict: with a model version")
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "train: a preset ('preset': 'cpu-fast' | 'paper') plus overrides of the training "
+            "configuration (unknown fields are rejected), and the job option "
+            "'use_reference_masks' (bool, train on reference masks where an image has one). "
+            "Empty = defaults that suit the project's size on the worker's device. "
+            "predict: must be empty."
+        ),
+        examples=[{}, {"preset": "cpu-fast", "epochs": 20}],
+    )
+    model_version_id: int | None = Field(
+        default=None,
+        description="train: warm start from this version; predict: the version (default latest)",
+    )
+
+
+class JobProgress(OrmModel):
+    """Where a job stands. Training: epoch/step counters, total loss and its terms, metrics."""
+
+    model_config = ConfigDict(extra="allow")
+
+    phase: str | None = Field(default=None, description="starting | training | predicting")
+    epoch: int | None = None
+    epochs: int | None = None
+    step: int | None = None
+    steps: int | None = None
+    loss: float | None = None
+    terms: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+    images_done: int | None = None
+    images: int | None = None
+
+
+class JobOut(OrmModel):
+    id: int
+    project_id: int
+    kind: JobKind
+    status: JobStatus
+    config: dict[str, Any]
+    model_version_id: int | None
+    progress: JobProgress
+    result: dict[str, Any] | None = Field(
+        description="On success: model_version_id, version, predictions, metrics"
+    )
+    error: str | None
+    cancel_requested: bool
+    worker: str | None = Field(description="The Celery worker that ran (runs) the job")
+    created_by: int | None
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
+    heartbeat_at: UtcDatetime | None
+
+    @field_serializer("progress")
+    def _progress_without_nulls(self, progress: JobProgress) -> dict[str, Any]:
+        # Only what the job reported so far: a queued job shows {}, not ten nulls.
+        return {k: v for k, v in progress.model_dump(mode="json").items() if v is not None}
+
+
+class ModelVersionOut(OrmModel):
+    id: int
+    project_id: int
+    version: int = Field(description="1, 2, ... within the project")
+    job_id: int | None
+    parent_id: int | None = Field(description="The version this one was warm-started from")
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    class_names: list[str] = Field(description="Label k (1-based) is class_names[k - 1]")
+    epochs: int
+    created_at: UtcDatetime
+
+
+class PredictionOut(OrmModel):
+    id: int
+    image_id: int
+    model_version_id: int
+    job_id: int | None
+    metrics: dict[str, Any] | None
+    created_at: UtcDatetime

@@ -1,0 +1,1 @@
+"""Business logic as plain functions taking a SQLAlchemy session (testable without HTTP)."""

@@ -1,0 +1,272 @@
+"""Jobs: submission (validated, conflicts reported before anything is queued), reads, cancel.
+
+The API writes the job row, commits, then sends only the job id to Celery by task name; the
+worker does the rest (``worker.runner``). Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from api.errors import ApiError, conflict, not_found, unprocessable
+from store.jobs_tables import Job, ModelVersion
+from store.settings import Settings
+from store.tables import Project, User
+from worker import job_state
+from worker.celery_app import enqueue_job
+from worker.reaper import reap_stale_jobs
+from worker.training_data import project_bounds, project_classes
+
+# Job options of a train config (handled by the worker, not by the trainer's config).
+JOB_OPTIONS: dict[str, type] = {"use_reference_masks": bool}
+# Modules that may hold a torch-free ``TrainConfig`` (models.train itself imports torch).
+_CONFIG_MODULES = ("models.config", "models.train_config")
+
+
+def _train_config_class() -> Any:
+    for name in _CONFIG_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        if hasattr(module, "TrainConfig"):
+            return module.TrainConfig
+    return None
+
+
+@functools.cache
+def _trainer_schema() -> tuple[frozenset[str], frozenset[str]]:
+    """``(field names of TrainConfig, preset names)`` read from ``models/train.py``'s source.
+
+    models.train imports torch, which the API process never loads; the names are read without
+    executing it. Value checks beyond the names happen in the worker (the job then fails with
+    the trainer's message).
+    """
+    spec = importlib.util.find_spec("models.train")
+    if spec is None or spec.origin is None:
+        return frozenset(), frozenset()
+    tree = ast.parse(Path(spec.origin).read_text())
+    fields: set[str] = set()
+    presets: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == "TrainConfig":
+            fields |= {
+                stmt.target.id
+                for stmt in node.body
+                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+            }
+        target = (
+            node.target
+            if isinstance(node, ast.AnnAssign)
+            else node.targets[0]
+            if isinstance(node, ast.Assign) and len(node.targets) == 1
+            else None
+        )
+        if isinstance(target, ast.Name) and target.id == "PRESETS":
+            value = node.value
+            if isinstance(value, ast.Dict):
+                presets |= {k.value for k in value.keys if isinstance(k, ast.Constant)}
+    return frozenset(fields), frozenset(presets)
+
+
+def _check_config_names(overrides: dict[str, Any]) -> None:
+    fields, presets = _trainer_schema()
+    if not fields:
+        raise ApiError(
+            503, "config_check_unavailable", "the training configuration cannot be checked"
+        )
+    unknown = sorted(set(overrides) - fields - {"preset"})
+    if unknown:
+        raise unprocessable(
+            f"unknown training config field(s): {', '.join(unknown)}",
+            code="invalid_config",
+            fields=unknown,
+        )
+    preset = overrides.get("preset", "cpu-fast")
+    if preset not in presets:
+        raise unprocessable(
+            f"unknown preset {preset!r}; choose from {sorted(presets)}", code="invalid_config"
+        )
+
+
+def validate_train_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Check a train job config; returns it unchanged. 422 naming the first problem."""
+    for key, typ in JOB_OPTIONS.items():
+        if key in config and not isinstance(config[key], typ):
+            raise unprocessable(
+                f"config.{key} must be a {typ.__name__}", code="invalid_config", field=key
+            )
+    overrides = {k: v for k, v in config.items() if k not in JOB_OPTIONS}
+    if not overrides:
+        return config
+    cls = _train_config_class()
+    if cls is None:  # no torch-free TrainConfig: check the names; the worker checks the values
+        _check_config_names(overrides)
+        return config
+    try:
+        cls.from_dict(overrides)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise unprocessable(f"invalid training config: {exc}", code="invalid_config") from None
+    return config
+
+
+def _version_of(session: Session, project: Project, version_id: int) -> ModelVersion:
+    version = session.get(ModelVersion, version_id)
+    if version is None or version.project_id != project.id:
+        raise unprocessable(
+            f"model version {version_id} does not exist in project {project.id}",
+            code="unknown_model_version",
+        )
+    return version
+
+
+def latest_version(session: Session, project_id: int) -> ModelVersion | None:
+    return session.scalars(
+        select(ModelVersion)
+        .where(ModelVersion.project_id == project_id)
+        .order_by(ModelVersion.version.desc())
+    ).first()
+
+
+def check_trainable(session: Session, project: Project, config: dict[str, Any]) -> int:
+    """Hints and priors usable as they are; returns the number of training slices. 422 if not."""
+    pb = project_bounds(
+        session, project.id, use_reference_masks=bool(config.get("use_reference_masks"))
+    )
+    if pb.problems:
+        raise unprocessable(
+            f"{len(pb.problems)} hint/prior problem(s), e.g. "
+            + (
+                f"image {pb.problems[0].image_name!r} slice {pb.problems[0].z}: "
+                if pb.problems[0].z is not None
+                else ""
+            )
+            + pb.problems[0].message,
+            code="hint_conflict",
+            problems=[p.to_dict() for p in pb.problems[:100]],
+        )
+    if not pb.slices:
+        raise unprocessable(
+            "nothing to train on: give hints on at least one slice (or set project priors)",
+            code="no_hints",
+        )
+    return len(pb.slices)
+
+
+def submit_job(
+    session: Session,
+    settings: Settings,
+    user: User,
+    project: Project,
+    kind: str,
+    config: dict[str, Any],
+    model_version_id: int | None,
+) -> Job:
+    """Validate, write the job row (queued), commit, enqueue its id. Nothing is queued on error."""
+    if kind == "train":
+        validate_train_config(config)
+        if model_version_id is not None:
+            version = _version_of(session, project, model_version_id)
+            names = [c.name for c in project_classes(session, project.id)]
+            if list(version.class_names) != names:
+                raise unprocessable(
+                    f"model version {version.id} was trained on classes {version.class_names}; "
+                    f"the project now has {names}, so it cannot be warm-started",
+                    code="class_mismatch",
+                )
+        check_trainable(session, project, config)
+    elif kind == "predict":
+        if config:
+            raise unprocessable(
+                f"a predict job takes no config; unknown field(s) {sorted(config)}",
+                code="invalid_config",
+            )
+        if model_version_id is not None:
+            _version_of(session, project, model_version_id)
+        elif latest_version(session, project.id) is None:
+            raise conflict("no model version to predict with: train the project first", "no_model")
+    else:  # the schema already restricts kind; this guards direct callers
+        raise unprocessable(f"unknown job kind {kind!r}; use 'train' or 'predict'", code="invalid")
+    job = Job(
+        project_id=project.id,
+        kind=kind,
+        status="queued",
+        config=config,
+        model_version_id=model_version_id,
+        progress={},
+        cancel_requested=False,
+        created_by=user.id,
+    )
+    session.add(job)
+    session.commit()
+    try:
+        enqueue_job(job.id, kind, settings)
+    except Exception as exc:
+        # The row must not sit "queued" with no message behind it.
+        job.status, job.error = "failed", f"could not reach the job queue: {exc}"
+        job.finished_at = func.now()
+        session.commit()
+        raise ApiError(503, "queue_unavailable", f"the job queue is unreachable: {exc}") from None
+    session.refresh(job)
+    return job
+
+
+def reap(session: Session, settings: Settings, **where: Any) -> None:
+    """Fail dead jobs before showing them (see worker.reaper)."""
+    bind = session.get_bind()
+    reap_stale_jobs(bind, settings.job_heartbeat_timeout_s, **where)  # type: ignore[arg-type]
+
+
+def get_job(session: Session, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise not_found("job", job_id)
+    return job
+
+
+def list_jobs(
+    session: Session, project_id: int, status: str | None, offset: int, limit: int
+) -> tuple[list[Job], int]:
+    query = select(Job).where(Job.project_id == project_id)
+    if status is not None:
+        query = query.where(Job.status == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Job.id.desc()).offset(offset).limit(limit))
+    return list(rows), int(total)
+
+
+def cancel_job(session: Session, job: Job) -> Job:
+    """Cancel a queued job now, or ask its worker to stop a running one (within seconds)."""
+    outcome = job_state.request_cancel(session.get_bind(), job.id)  # type: ignore[arg-type]
+    session.expire_all()
+    fresh = session.get(Job, job.id)
+    assert fresh is not None
+    if outcome is None:
+        raise conflict(f"job {job.id} is already {fresh.status}; nothing to cancel", "job_finished")
+    return fresh
+
+
+def list_versions(
+    session: Session, project_id: int, offset: int, limit: int
+) -> tuple[list[ModelVersion], int]:
+    query = select(ModelVersion).where(ModelVersion.project_id == project_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(ModelVersion.version.desc()).offset(offset).limit(limit))
+    return list(rows), int(total)
+
+
+def get_version(session: Session, version_id: int) -> ModelVersion:
+    version = session.get(ModelVersion, version_id)
+    if version is None:
+        raise not_found("model version", version_id)
+    return version

@@ -1,0 +1,124 @@
+"""Reference masks (full label maps for evaluation, or mixed supervision when a job opts in).
+
+Upload: one label image on the image's grid (PNG for 2D, NIfTI for 3D; read by the same
+importer as images, so axes match) with integer values 0..K (K = number of classes). Stored as
+a uint8 ``(Z, H, W)`` ``.npy`` blob.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.errors import ApiError, not_found, unprocessable
+from api.imaging.canonical import ImportLimits
+from api.imaging.errors import ImageImportError, ImageTooLargeError, ImagingError
+from api.imaging.export import to_png_bytes
+from api.imaging.importer import import_uploads
+from api.services.images import check_slice
+from store.blobs import BlobStore
+from store.settings import Settings
+from store.tables import Image, Project, ReferenceMask, User
+
+
+def read_labels(
+    files: list[tuple[str, Path]], image: Image, num_classes: int, settings: Settings, work: Path
+) -> np.ndarray:
+    """The uploaded label map as uint8 ``(Z, H, W)``, checked against the image and classes."""
+    if len(files) != 1:
+        raise unprocessable(
+            "send exactly one label image in the field 'file'", code="bad_reference"
+        )
+    name = files[0][0]
+    try:
+        (canon,) = import_uploads(
+            files, ImportLimits.from_settings(settings), single_series=True, work_dir=work
+        )
+    except ImageTooLargeError as exc:
+        raise ApiError(413, "image_too_large", str(exc)) from None
+    except (ImageImportError, ImagingError) as exc:
+        raise unprocessable(str(exc), code="bad_reference") from None
+    z, c, h, w = canon.shape
+    if c != 1:
+        raise unprocessable(f"{name}: a label image has one channel, got {c}", code="bad_reference")
+    if (z, h, w) != (image.num_slices, image.height, image.width):
+        raise unprocessable(
+            f"{name}: label map of shape {(z, h, w)} does not match image {image.id} of shape "
+            f"{(image.num_slices, image.height, image.width)} (Z, H, W)",
+            code="bad_reference",
+        )
+    values = canon.data[:, 0]
+    if not np.all(np.isfinite(values)) or not np.array_equal(values, np.round(values)):
+        raise unprocessable(f"{name}: label values must be integers", code="bad_reference")
+    lo, hi = float(values.min()), float(values.max())
+    if lo < 0 or hi > num_classes:
+        raise unprocessable(
+            f"{name}: label values must lie in 0..{num_classes} (0 = background, k = k-th class), "
+            f"got {lo:g}..{hi:g}",
+            code="bad_reference",
+        )
+    return values.astype(np.uint8)
+
+
+def put_reference(
+    session: Session,
+    blobs: BlobStore,
+    user: User,
+    image: Image,
+    labels: np.ndarray,
+) -> ReferenceMask:
+    buf = io.BytesIO()
+    np.save(buf, labels, allow_pickle=False)
+    key = blobs.put_bytes(buf.getvalue(), ".npy")
+    row = session.scalars(select(ReferenceMask).where(ReferenceMask.image_id == image.id)).first()
+    old_key = row.mask_key if row is not None else None
+    try:
+        if row is None:
+            row = ReferenceMask(image_id=image.id, mask_key=key)
+            session.add(row)
+        row.mask_key = key
+        row.labels = [int(v) for v in np.unique(labels)]
+        row.uploaded_by = user.id
+        session.commit()
+    except BaseException:
+        session.rollback()
+        blobs.delete(key)
+        raise
+    if old_key:
+        blobs.delete(old_key)
+    return row
+
+
+def get_reference(session: Session, image: Image) -> ReferenceMask:
+    row = session.scalars(select(ReferenceMask).where(ReferenceMask.image_id == image.id)).first()
+    if row is None:
+        raise not_found("reference mask of image", image.id)
+    return row
+
+
+def load_labels(blobs: BlobStore, row: ReferenceMask) -> np.ndarray:
+    """uint8 ``(Z, H, W)``."""
+    return np.load(blobs.path(row.mask_key), allow_pickle=False)
+
+
+def reference_png(
+    blobs: BlobStore, image: Image, row: ReferenceMask, z: int, colour: bool
+) -> bytes:
+    check_slice(image, z)
+    return to_png_bytes(load_labels(blobs, row), z, colour=colour)
+
+
+def delete_reference(session: Session, blobs: BlobStore, image: Image) -> None:
+    row = get_reference(session, image)
+    key = row.mask_key
+    session.delete(row)
+    session.commit()
+    blobs.delete(key)
+
+
+def num_classes(project: Project) -> int:
+    return max((c.index for c in project.classes), default=0)

@@ -1,0 +1,709 @@
+"""Shared machinery of the real-data benchmarks (``benchmarks/acdc.py``, ``benchmarks/kvasir.py``).
+
+What lives here: the simulated annotator (moment ellipse of a mask, perturbed the way a person
+drawing it would be off), the benchmark presets, training one method with progress and resume,
+result aggregation, and writing ``benchmarks/results/<name>.md|.json|.png``.
+
+Resume: every method of a run owns a folder ``<cache>/<name>/<method>-<fingerprint>/`` where the
+fingerprint hashes everything that shapes its result (preset, overrides, limits, seed). Inside:
+``last.pt`` (written by ``models.train`` at its checkpoint epochs), ``elapsed.json`` (training
+seconds at each checkpoint epoch), ``train.json`` (training finished) and ``result.json``
+(evaluated). A rerun of the same command skips finished methods, evaluates trained ones and
+continues interrupted training from ``last.pt``.
+
+The real data is read from ``../shared/data`` only; nothing derived from it is written except
+checkpoints under the ignored cache folder and the aggregate figures under ``results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # ``python benchmarks/acdc.py`` puts benchmarks/ first
+    sys.path.insert(0, str(REPO_ROOT))
+
+from models.bounds import ClassBounds, from_ellipse, stack  # noqa: E402
+from models.units import COMPONENTS  # noqa: E402
+
+DATA_ROOT = REPO_ROOT.parent / "shared" / "data"
+RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
+CACHE_DIR = REPO_ROOT / "benchmarks" / "cache"  # ignored by git (.gitignore)
+M = len(COMPONENTS)
+
+
+# ---------------------------------------------------------------- simulated annotator
+
+
+@dataclass(frozen=True)
+class Ellipse:
+    """A drawn ellipse in image pixels: centre ``(cx, cy)`` (x = column, y = row), semi-axes
+    ``a >= b`` (px), ``angle`` of the ``a`` axis in degrees from +x towards +y."""
+
+    cx: float
+    cy: float
+    a: float
+    b: float
+    angle: float
+
+    def bounds(self, tolerance: float) -> ClassBounds:
+        """``models.bounds.from_ellipse`` of this ellipse (px of the image it was drawn on)."""
+        return from_ellipse(self.cx, self.cy, self.a, self.b, self.angle, tolerance)
+
+
+MIN_SEMI_AXIS = 0.5
+"""px; a one-pixel structure is drawn as a dot of this radius rather than a zero-area ellipse."""
+
+
+def moment_ellipse(mask: np.ndarray) -> Ellipse | None:
+    """The ellipse with the same centroid and second moments as a binary ``(H, W)`` mask.
+
+    Uniform ellipse with semi-axes a, b has covariance eigenvalues a^2/4, b^2/4, so
+    ``a = 2 sqrt(lambda_max)``, ``b = 2 sqrt(lambda_min)`` (population moments of pixel centres,
+    the definition ``models.descriptors`` uses). None for an empty mask.
+    """
+    ys, xs = np.nonzero(np.asarray(mask, dtype=bool))
+    if len(xs) == 0:
+        return None
+    x, y = xs.astype(np.float64), ys.astype(np.float64)
+    cx, cy = float(x.mean()), float(y.mean())
+    dx, dy = x - cx, y - cy
+    cov = np.array([[np.mean(dx * dx), np.mean(dx * dy)], [np.mean(dx * dy), np.mean(dy * dy)]])
+    evals, evecs = np.linalg.eigh(cov)  # ascending
+    major = evecs[:, 1]
+    angle = math.degrees(math.atan2(major[1], major[0])) % 180.0
+    a = max(2.0 * math.sqrt(max(evals[1], 0.0)), MIN_SEMI_AXIS)
+    b = max(2.0 * math.sqrt(max(evals[0], 0.0)), MIN_SEMI_AXIS)
+    return Ellipse(cx, cy, a, b, angle)
+
+
+@dataclass(frozen=True)
+class Annotator:
+    """How far a person's drawn ellipse is from the structure's moment ellipse (all "up to",
+    drawn uniformly): centroid moved by up to ``jitter_px`` (x, y radii of an elliptical disc, px
+    of the image drawn on), each semi-axis scaled by a factor in ``[1 - axis_error,
+    1 + axis_error]``, the angle off by up to ``angle_error_deg``. ``tolerance``: what the
+    person declares with the hint (``from_ellipse``'s relative uncertainty)."""
+
+    jitter_px: tuple[float, float]
+    axis_error: float = 0.2
+    angle_error_deg: float = 15.0
+    tolerance: float = 0.2
+
+    def draw(self, mask: np.ndarray, rng: np.random.Generator) -> Ellipse | None:
+        """The ellipse drawn for binary ``(H, W)`` ``mask``; None when the structure is absent."""
+        e = moment_ellipse(mask)
+        if e is None:
+            return None
+        # Uniform in the disc: radius ~ sqrt(U) so the density is flat over the area.
+        r, phi = math.sqrt(rng.random()), rng.uniform(0.0, 2.0 * math.pi)
+        cx = e.cx + r * math.cos(phi) * self.jitter_px[0]
+        cy = e.cy + r * math.sin(phi) * self.jitter_px[1]
+        a = e.a * rng.uniform(1.0 - self.axis_error, 1.0 + self.axis_error)
+        b = e.b * rng.uniform(1.0 - self.axis_error, 1.0 + self.axis_error)
+        angle = e.angle + rng.uniform(-self.angle_error_deg, self.angle_error_deg)
+        if b > a:  # keep a as the major axis, as a person would label it
+            a, b, angle = b, a, angle + 90.0
+        return Ellipse(cx, cy, max(a, MIN_SEMI_AXIS), max(b, MIN_SEMI_AXIS), angle % 180.0)
+
+    def hint_bounds(self, mask: np.ndarray, rng: np.random.Generator) -> ClassBounds:
+        """Bounds of one class on one slice: the drawn ellipse's, or absent."""
+        e = self.draw(mask, rng)
+        return ClassBounds.absent() if e is None else e.bounds(self.tolerance)
+
+
+def item_rng(seed: int, *keys: str | int) -> np.random.Generator:
+    """A generator that depends only on ``seed`` and ``keys`` (e.g. slice name, class), so the
+    simulated hints of a slice do not change with ``--limit`` or the order of loading."""
+    words = [int(seed)] + [zlib.crc32(str(k).encode()) for k in keys]
+    return np.random.default_rng(words)
+
+
+def unconstrained(num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(K, M)`` bounds that constrain nothing (full supervision uses only the mask)."""
+    return stack([None] * num_classes)
+
+
+# ---------------------------------------------------------------- presets
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A benchmark setting: ``train`` = ``models.train.TrainConfig.from_dict`` input (the same for
+    every method), plus how much data to use (None = all) and why it was chosen."""
+
+    name: str
+    train: dict[str, Any]
+    train_limit: int | None = None
+    val_limit: int | None = None
+    device: str = "auto"
+    note: str = ""
+
+    def with_overrides(
+        self,
+        overrides: Mapping[str, Any],
+        train_limit: int | None,
+        val_limit: int | None,
+    ) -> Preset:
+        train = {**self.train, **overrides}
+        return Preset(
+            self.name,
+            train,
+            self.train_limit if train_limit is None else train_limit,
+            self.val_limit if val_limit is None else val_limit,
+            self.device,
+            self.note,
+        )
+
+    def label(self, overrides: Mapping[str, Any], limits_changed: bool) -> str:
+        """The preset name, marked when the command changed it (results stay honest)."""
+        extra = [f"{k}={v}" for k, v in sorted(overrides.items())]
+        if limits_changed:
+            extra.append(f"limit={self.train_limit}/{self.val_limit}")
+        return self.name if not extra else f"{self.name}+{','.join(extra)}"
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["epochs=3", "grid=64"]`` -> ``{"epochs": 3, "grid": 64}`` (values parsed as JSON when
+    they are JSON, else kept as strings)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set expects key=value, got {item!r}")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+# ---------------------------------------------------------------- command line
+
+
+def add_common_args(
+    p: argparse.ArgumentParser, presets: Mapping[str, Preset], methods: Sequence[str]
+) -> None:
+    p.add_argument("--preset", choices=sorted(presets), default="cpu")
+    p.add_argument(
+        "--methods",
+        default=",".join(methods),
+        help=f"comma-separated subset of {','.join(methods)} (default: all)",
+    )
+    p.add_argument("--limit", type=int, default=None, help="use at most N training items")
+    p.add_argument("--val-limit", type=int, default=None, help="use at most N evaluation items")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a TrainConfig field (e.g. --set epochs=3); recorded in the preset label",
+    )
+    p.add_argument("--name", default=None, help="result file stem (default: <bench>-<preset>)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", type=Path, default=DATA_ROOT)
+    p.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
+    p.add_argument("--cache-dir", type=Path, default=CACHE_DIR)
+    p.add_argument("--device", default=None, help="auto | cpu | cuda (default: the preset's)")
+    p.add_argument("--fresh", action="store_true", help="ignore cached checkpoints and results")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bars (logs stay)")
+
+
+def selected_methods(arg: str, methods: Sequence[str]) -> list[str]:
+    chosen = [m.strip() for m in arg.split(",") if m.strip()]
+    unknown = [m for m in chosen if m not in methods]
+    if unknown or not chosen:
+        raise SystemExit(f"unknown method(s) {unknown}; choose from {','.join(methods)}")
+    return [m for m in methods if m in chosen]  # canonical order
+
+
+def command_line(script: str, argv: Sequence[str]) -> str:
+    return "python " + shlex.join([script, *argv])
+
+
+def git_commit() -> str:
+    """HEAD's hash, with ``+dirty`` when the working tree differs (read-only git calls)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def machine() -> str:
+    """CPU model and count, torch version and the accelerator used (no host names)."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    threads = torch.get_num_threads()
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (
+        f"{cpu}, {os.cpu_count()} CPUs ({threads} torch threads), {gpu}, "
+        f"torch {torch.__version__}, Python {platform.python_version()}"
+    )
+
+
+# ---------------------------------------------------------------- training with resume
+
+
+def fingerprint(d: Mapping[str, Any]) -> str:
+    """Short stable hash of a JSON-able mapping (cache folder names)."""
+    blob = json.dumps(d, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:10]
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n")
+    tmp.replace(path)  # atomic: an interruption never leaves half a file
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+@dataclass
+class TrainTiming:
+    """Wall-clock facts of one training run (seconds)."""
+
+    seconds: float
+    epochs: int
+    steps: int
+    seconds_per_step: float  # median over progress intervals (robust to validation and load)
+    seconds_per_epoch: float  # seconds_per_step * steps per epoch
+
+
+def train_method(
+    samples: Sequence[Any],
+    num_classes: int,
+    train_cfg: Mapping[str, Any],
+    work_dir: Path,
+    *,
+    desc: str,
+    device: str = "auto",
+    show_progress: bool = True,
+    log: Callable[[str], None] = print,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[Path, TrainTiming]:
+    """Train (or resume, or reuse) one method's network; returns ``(checkpoint, timing)``.
+
+    ``samples``: ``models.train.TrainSample`` list; ``work_dir`` holds ``last.pt`` etc. The
+    evaluated checkpoint is ``last.pt`` (the final epoch's weights) for every method: no model
+    selection, so no method looks at masks it is not supposed to have. ``should_stop`` is passed
+    to ``models.train.train`` (an interruption: the next call resumes from ``last.pt``).
+    """
+    import torch
+    from tqdm import tqdm
+
+    from models.train import LAST_NAME, Progress, TrainConfig, train
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    last = work_dir / LAST_NAME
+    done = _read_json(work_dir / "train.json")
+    if done is not None and last.exists():
+        log(f"{desc}: trained already ({done['epochs']} epochs), reusing {last.name}")
+        return last, TrainTiming(**done["timing"])
+
+    cfg = TrainConfig.from_dict(dict(train_cfg))
+    elapsed: dict[str, float] = _read_json(work_dir / "elapsed.json") or {}
+    start_epoch = 0
+    if last.exists():
+        ck = torch.load(last, map_location="cpu", weights_only=False)
+        start_epoch = int(ck.get("resume", {}).get("epoch", 0))
+        del ck
+    base = float(elapsed.get(str(start_epoch), 0.0)) if start_epoch else 0.0
+    if start_epoch:
+        cfg.resume = True
+        log(f"{desc}: resuming at epoch {start_epoch}/{cfg.epochs} from {last}")
+
+    stamps: list[tuple[float, int]] = []
+    t0 = time.monotonic()
+    bar = tqdm(desc=desc, unit="step", disable=not show_progress, dynamic_ncols=True, leave=True)
+
+    def on_progress(p: Progress) -> None:
+        now = time.monotonic()
+        stamps.append((now, p.step))
+        if bar.total != p.steps:
+            bar.total = p.steps
+            bar.n = p.step
+        bar.update(p.step - bar.n)
+        post = {"epoch": f"{p.epoch}/{p.epochs}", "loss": f"{p.loss:.4g}"}
+        if "val_dice" in p.metrics:
+            post["train-set dice"] = f"{p.metrics['val_dice']:.3f}"
+        bar.set_postfix(post, refresh=False)
+        steps_per_epoch = max(1, p.steps // max(1, p.epochs))
+        if p.step % steps_per_epoch == 0 and last.exists():
+            # Seconds spent so far, keyed by the epoch last.pt holds, for an honest total later.
+            ck_epoch = p.step // steps_per_epoch
+            elapsed[str(ck_epoch)] = base + (now - t0)
+            _write_json(work_dir / "elapsed.json", elapsed)
+
+    try:
+        result = train(
+            samples,
+            num_classes,
+            cfg,
+            device=device,
+            progress=on_progress,
+            should_stop=should_stop,
+            init_checkpoint=last if start_epoch else None,
+            out_dir=work_dir,
+        )
+    finally:
+        bar.close()
+    seconds = base + (time.monotonic() - t0)
+    steps_per_epoch = max(1, result.metrics.get("steps", 0) // max(1, cfg.epochs))
+    per_step = _median_step_seconds(stamps)
+    timing = TrainTiming(
+        seconds=seconds,
+        epochs=cfg.epochs,
+        steps=int(result.metrics.get("steps", 0)),
+        seconds_per_step=per_step,
+        seconds_per_epoch=per_step * steps_per_epoch,
+    )
+    _write_json(work_dir / "train.json", {"epochs": cfg.epochs, "timing": asdict(timing)})
+    return last, timing
+
+
+def _median_step_seconds(stamps: Sequence[tuple[float, int]]) -> float:
+    """Median seconds per optimiser step between consecutive progress reports.
+
+    Intervals that include an end-of-epoch validation or a load spike from other processes are
+    outliers; the median ignores them, which a mean over the whole run would not.
+    """
+    rates = [
+        (t1 - t0) / (s1 - s0)
+        for (t0, s0), (t1, s1) in zip(stamps, stamps[1:], strict=False)
+        if s1 > s0
+    ]
+    return float(np.median(rates)) if rates else math.nan
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass
+class Scores:
+    """Per evaluated item (volume or image), per class name: Dice and HD95."""
+
+    dice: dict[str, list[float]] = field(default_factory=dict)
+    hd95: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, dice: Mapping[str, float], hd95: Mapping[str, float]) -> None:
+        for k, v in dice.items():
+            self.dice.setdefault(k, []).append(float(v))
+        for k, v in hd95.items():
+            self.hd95.setdefault(k, []).append(float(v))
+
+    def summary(self, classes: Sequence[str]) -> dict[str, Any]:
+        """Means over items per class, then ``mean`` over classes. HD95 is undefined (NaN) where
+        a class is predicted but absent from the reference or the other way round; such items are
+        left out of its mean and counted in ``hd95_undefined``."""
+        dice = {c: float(np.mean(self.dice[c])) for c in classes}
+        dice["mean"] = float(np.mean([dice[c] for c in classes]))
+        hd: dict[str, float | None] = {}
+        undefined: dict[str, int] = {}
+        for c in classes:
+            vals = np.asarray(self.hd95[c], dtype=np.float64)
+            ok = np.isfinite(vals)
+            undefined[c] = int((~ok).sum())
+            hd[c] = float(vals[ok].mean()) if ok.any() else None
+        defined = [v for v in hd.values() if v is not None]
+        hd["mean"] = float(np.mean(defined)) if defined else None
+        return {
+            "dice": dice,
+            "hd95": hd,
+            "hd95_undefined": undefined,
+            "items": len(next(iter(self.dice.values()), [])),
+        }
+
+
+def write_results(
+    out_dir: Path, name: str, payload: Mapping[str, Any], classes: Sequence[str]
+) -> list[Path]:
+    """Write ``<name>.json``, ``<name>.md`` and ``<name>.png``; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{name}.json", out_dir / f"{name}.md", out_dir / f"{name}.png"]
+    _write_json(paths[0], payload)
+    tmp = paths[1].with_suffix(".md.tmp")
+    tmp.write_text(render_markdown(name, payload, classes))
+    tmp.replace(paths[1])
+    plot_dice(paths[2], name, payload, classes)
+    return paths
+
+
+def _fmt(v: float | None, digits: int = 3) -> str:
+    return "n/a" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
+
+
+def render_markdown(name: str, payload: Mapping[str, Any], classes: Sequence[str]) -> str:
+    """A method x class table of Dice and HD95 plus timing and provenance."""
+    methods: Mapping[str, Any] = payload["methods"]
+    unit = payload.get("hd95_unit", "mm")
+    full = methods.get("full", {}).get("dice", {}).get("mean")
+    cols = [*classes, "mean"]
+    lines = [
+        f"# {payload.get('title', name)}",
+        "",
+        f"- preset: `{payload['preset']}`",
+        f"- command: `{payload['command']}`",
+        f"- commit: `{payload['commit']}`",
+        f"- machine: {payload['machine']}",
+        f"- date (UTC): {payload.get('date', '?')}",
+    ]
+    for k, v in payload.get("facts", {}).items():
+        lines.append(f"- {k}: {v}")
+    lines += [
+        "",
+        f"## Dice ({payload.get('dice_kind', 'Dice')}, higher is better)",
+        "",
+        "| method | " + " | ".join(cols) + " | mean / full |",
+        "|---" * (len(cols) + 2) + "|",
+    ]
+    for m, r in methods.items():
+        d = r["dice"]
+        ratio = d["mean"] / full if full else None
+        cells = [_fmt(d.get(c)) for c in cols] + [_fmt(ratio, 2)]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"## HD95 ({unit}, lower is better; items where it is undefined are left out, count in brackets)",
+        "",
+        "| method | " + " | ".join(cols) + " |",
+        "|---" * (len(cols) + 1) + "|",
+    ]
+    for m, r in methods.items():
+        h, und = r["hd95"], r.get("hd95_undefined", {})
+        cells = [_fmt(h.get(c), 1) + (f" ({und[c]})" if und.get(c) else "") for c in classes] + [
+            _fmt(h.get("mean"), 1)
+        ]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    full_epoch = methods.get("full", {}).get("seconds_per_epoch")
+    lines += [
+        "",
+        "## Time (seconds)",
+        "",
+        "| method | total | training | evaluation | per epoch (median step x steps) | epoch / full |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m, r in methods.items():
+        spe = r.get("seconds_per_epoch")
+        ratio = spe / full_epoch if spe and full_epoch else None
+        lines.append(
+            f"| {m} | {_fmt(r.get('seconds'), 0)} | {_fmt(r.get('train_seconds'), 0)} | "
+            f"{_fmt(r.get('eval_seconds'), 0)} | {_fmt(spe, 2)} | {_fmt(ratio, 3)} |"
+        )
+    notes = payload.get("notes")
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+def plot_dice(path: Path, name: str, payload: Mapping[str, Any], classes: Sequence[str]) -> None:
+    """Grouped bars: Dice per class (and mean), one bar per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = list(payload["methods"])
+    cols = [*classes, "mean"]
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(cols) + 0.5 * len(methods)), 3.6))
+    width = 0.8 / max(1, len(methods))
+    xs = np.arange(len(cols))
+    for i, m in enumerate(methods):
+        vals = [payload["methods"][m]["dice"].get(c) or 0.0 for c in cols]
+        ax.bar(xs + (i - (len(methods) - 1) / 2) * width, vals, width, label=m)
+    ax.set_xticks(xs, cols)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel(payload.get("dice_kind", "Dice"))
+    ax.set_title(f"{name} ({payload['preset']})", fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, ncol=min(len(methods), 3), loc="lower right")
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------- the driver
+
+
+@dataclass
+class Benchmark:
+    """What a dataset script provides to ``run``.
+
+    - ``build_samples(method) -> list[TrainSample]``: training samples of a method;
+    - ``evaluate(checkpoint, show_progress) -> Scores`` on the evaluation items;
+    - ``method_facts(method) -> dict``: extra per-method figures (e.g. hint statistics).
+    """
+
+    key: str  # "acdc" | "kvasir"
+    title: str
+    classes: tuple[str, ...]
+    num_classes: int
+    build_samples: Callable[[str], list[Any]]
+    evaluate: Callable[[Path, bool], Scores]
+    facts: dict[str, Any]
+    notes: list[str]
+    hd95_unit: str
+    dice_kind: str
+    method_facts: Callable[[str], dict[str, Any]] = lambda _m: {}
+    method_train: Callable[[str], dict[str, Any]] = lambda _m: {}
+    """Per-method TrainConfig overrides on top of the preset (full: ``ce_weight``)."""
+
+
+def run(
+    bench: Benchmark,
+    methods: Iterable[str],
+    preset: Preset,
+    preset_label: str,
+    args: argparse.Namespace,
+    command: str,
+) -> dict[str, Any]:
+    """Train and evaluate every method (resuming what a previous run left), write the results."""
+    log = _logger()
+    name = args.name or f"{bench.key}-{preset_label}"
+    cache = Path(args.cache_dir) / bench.key  # keyed by content (fingerprint), not by --name
+    device = args.device or preset.device
+    started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    results: dict[str, Any] = {}
+    for method in methods:
+        train_cfg = {**preset.train, **bench.method_train(method)}
+        key = {
+            "bench": bench.key,
+            "method": method,
+            "train": train_cfg,
+            "train_limit": preset.train_limit,
+            "val_limit": preset.val_limit,
+            "seed": args.seed,
+            "version": 1,
+        }
+        work = cache / f"{method}-{fingerprint(key)}"
+        if args.fresh and work.exists():
+            for p in work.iterdir():
+                p.unlink()
+        cached = _read_json(work / "result.json")
+        if cached is not None:
+            log(f"{method}: cached result from {work}")
+            results[method] = cached
+            continue
+        work.mkdir(parents=True, exist_ok=True)
+        _write_json(work / "key.json", key)
+        t_build = time.monotonic()
+        samples = bench.build_samples(method)
+        build_seconds = time.monotonic() - t_build
+        log(f"{method}: {len(samples)} training samples ({build_seconds:.0f} s to prepare)")
+        ckpt, timing = train_method(
+            samples,
+            bench.num_classes,
+            train_cfg,
+            work,
+            desc=f"{bench.key}/{method}",
+            device=device,
+            show_progress=not args.no_progress,
+            log=log,
+        )
+        del samples
+        t_eval = time.monotonic()
+        scores = bench.evaluate(ckpt, not args.no_progress)
+        eval_seconds = time.monotonic() - t_eval
+        res = scores.summary(bench.classes)
+        res.update(
+            seconds=timing.seconds + eval_seconds + build_seconds,
+            train_seconds=timing.seconds,
+            eval_seconds=eval_seconds,
+            prepare_seconds=build_seconds,
+            seconds_per_epoch=timing.seconds_per_epoch,
+            seconds_per_step=timing.seconds_per_step,
+            epochs=timing.epochs,
+            steps=timing.steps,
+            **bench.method_facts(method),
+        )
+        _write_json(work / "result.json", res)
+        results[method] = res
+        d = res["dice"]
+        log(
+            f"{method}: Dice "
+            + ", ".join(f"{c} {d[c]:.3f}" for c in (*bench.classes, "mean"))
+            + f" | {res['seconds']:.0f} s, {timing.seconds_per_epoch:.2f} s/epoch"
+        )
+    payload = {
+        "title": bench.title,
+        "methods": results,
+        "preset": preset_label,
+        "preset_config": {
+            "train": preset.train,
+            "train_limit": preset.train_limit,
+            "val_limit": preset.val_limit,
+            "note": preset.note,
+        },
+        "command": command,
+        "commit": git_commit(),
+        "machine": machine(),
+        "date": started,
+        "seed": args.seed,
+        "classes": list(bench.classes),
+        "hd95_unit": bench.hd95_unit,
+        "dice_kind": bench.dice_kind,
+        "facts": bench.facts,
+        "notes": bench.notes,
+    }
+    paths = write_results(Path(args.out_dir), name, payload, bench.classes)
+    log("wrote " + ", ".join(str(p) for p in paths))
+    return payload
+
+
+def _logger() -> Callable[[str], None]:
+    from tqdm import tqdm
+
+    def log(msg: str) -> None:
+        tqdm.write(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr)
+
+    return log

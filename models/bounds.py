@@ -1,0 +1,644 @@
+"""Interval bounds on shape descriptors, per (image slice, class, component). numpy only.
+
+All stored intervals are in pixel units (px, px^2) of the slice they belong to; open ends are
+``-inf`` / ``+inf``. Component order is ``COMPONENTS`` (from ``models.units``):
+``size, centroid_x, centroid_y, spread_x, spread_y, cov_xx, cov_yy, cov_xy, length``.
+
+Presence semantics (applied by ``stack``):
+- ``present=True``: every interval applies (size is at least 1 px^2).
+- ``present=False``: absent on this slice, size and length are bounded to [0, 0], nothing else.
+- ``present=None`` (unknown, e.g. a "maybe" prior without a hint): only the upper bounds of size
+  and length apply, because an absent structure has no centroid or spread.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from models.units import (
+    BY_KEY,
+    COMPONENT_INDEX,
+    COMPONENT_SPECS,
+    COMPONENTS,
+    DESCRIPTOR_COMPONENTS,
+    EPS_LENGTH,
+    LENGTH_CALIBRATION,
+    MM,
+    PX,
+    Spacing,
+    check_spacing,
+    interval_to_mm,
+    interval_to_px,
+    unit_of,
+)
+
+__all__ = [
+    "COMPONENTS",
+    "PAPER_MARGINS",
+    "BoundsError",
+    "ClassBounds",
+    "describe",
+    "from_ellipse",
+    "from_mask",
+    "intersect",
+    "measure",
+    "parse_hint",
+    "parse_prior",
+    "stack",
+]
+
+M = len(COMPONENTS)
+INF = math.inf
+_NONNEGATIVE = {"size", "spread_x", "spread_y", "cov_xx", "cov_yy", "length"}
+_HINT_KEYS = {"present", "unit", "ellipse", "tolerance", *DESCRIPTOR_COMPONENTS}
+_PRIOR_KEYS = {"presence", "unit", *DESCRIPTOR_COMPONENTS}
+_PRESENCE = {"always": True, "never": False, "maybe": None}
+DEFAULT_TOLERANCE = 0.2
+MIN_PRESENT_SIZE = 1.0
+"""A class marked present covers at least this many px^2."""
+
+# How much bigger than a drawn ellipse's Ramanujan perimeter a real contour may be: annotators
+# draw smooth ellipses around structures whose outlines are rougher.
+ELLIPSE_LENGTH_SLACK = 0.1
+
+
+class BoundsError(ValueError):
+    """Invalid or contradictory bounds; the message names the class and the descriptor."""
+
+
+def _fmt(v: float) -> str:
+    return "open" if not math.isfinite(v) else f"{v:g}"
+
+
+@dataclass(frozen=True)
+class ClassBounds:
+    """Intervals in px for one class on one slice.
+
+    ``lo`` / ``hi``: tuples of length ``M`` in ``COMPONENTS`` order (open end = -inf / +inf).
+    """
+
+    present: bool | None = None
+    lo: tuple[float, ...] = field(default=(-INF,) * M)
+    hi: tuple[float, ...] = field(default=(INF,) * M)
+
+    def __post_init__(self) -> None:
+        if len(self.lo) != M or len(self.hi) != M:
+            raise ValueError(f"ClassBounds needs {M} lower and upper bounds")
+
+    @classmethod
+    def absent(cls) -> ClassBounds:
+        """Absent on this slice: size and length in [0, 0]."""
+        lo = [-INF] * M
+        hi = [INF] * M
+        for key in ("size", "length"):
+            lo[COMPONENT_INDEX[key]] = 0.0
+            hi[COMPONENT_INDEX[key]] = 0.0
+        return cls(False, tuple(lo), tuple(hi))
+
+    def interval(self, key: str) -> tuple[float, float]:
+        """``(lo, hi)`` of component ``key`` in px units."""
+        i = COMPONENT_INDEX[key]
+        return self.lo[i], self.hi[i]
+
+    def with_interval(self, key: str, lo: float, hi: float) -> ClassBounds:
+        """Copy with component ``key`` replaced by ``[lo, hi]`` (px units)."""
+        i = COMPONENT_INDEX[key]
+        new_lo, new_hi = list(self.lo), list(self.hi)
+        new_lo[i], new_hi[i] = float(lo), float(hi)
+        return replace(self, lo=tuple(new_lo), hi=tuple(new_hi))
+
+    @property
+    def size(self) -> tuple[float, float]:
+        return self.interval("size")
+
+    @property
+    def centroid_x(self) -> tuple[float, float]:
+        return self.interval("centroid_x")
+
+    @property
+    def centroid_y(self) -> tuple[float, float]:
+        return self.interval("centroid_y")
+
+    @property
+    def spread_x(self) -> tuple[float, float]:
+        return self.interval("spread_x")
+
+    @property
+    def spread_y(self) -> tuple[float, float]:
+        return self.interval("spread_y")
+
+    @property
+    def cov_xx(self) -> tuple[float, float]:
+        return self.interval("cov_xx")
+
+    @property
+    def cov_yy(self) -> tuple[float, float]:
+        return self.interval("cov_yy")
+
+    @property
+    def cov_xy(self) -> tuple[float, float]:
+        return self.interval("cov_xy")
+
+    @property
+    def length(self) -> tuple[float, float]:
+        return self.interval("length")
+
+    def effective(self) -> tuple[np.ndarray, np.ndarray]:
+        """Arrays ``(M,)`` float64 after presence semantics (see module docstring)."""
+        if self.present is False:
+            a = ClassBounds.absent()
+            return np.array(a.lo), np.array(a.hi)
+        lo, hi = np.array(self.lo, dtype=np.float64), np.array(self.hi, dtype=np.float64)
+        if self.present is None:
+            keep_hi = {COMPONENT_INDEX["size"], COMPONENT_INDEX["length"]}
+            for i in range(M):
+                lo[i] = 0.0 if i in keep_hi else -INF
+                if i not in keep_hi:
+                    hi[i] = INF
+        else:
+            i = COMPONENT_INDEX["size"]
+            lo[i] = max(lo[i], MIN_PRESENT_SIZE)
+            hi[i] = max(hi[i], lo[i])
+        return lo, hi
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``{"present": ..., "px": {key: [lo, hi]}}`` with None for open ends."""
+        return {
+            "present": self.present,
+            "px": {
+                k: [_json_num(lo), _json_num(hi)]
+                for k, lo, hi in zip(COMPONENTS, self.lo, self.hi, strict=True)
+            },
+        }
+
+
+def _json_num(v: float) -> float | None:
+    return float(v) if math.isfinite(v) else None
+
+
+# ---------------------------------------------------------------- parsing hints and priors
+
+
+def _parse_interval(class_name: str, label: str, raw: Any) -> tuple[float, float]:
+    if not isinstance(raw, list | tuple) or len(raw) != 2:
+        raise BoundsError(
+            f"class {class_name}: {label} must be [lo, hi] (null = open), got {raw!r}"
+        )
+    out = []
+    for v, open_end in zip(raw, (-INF, INF), strict=True):
+        if v is None:
+            out.append(open_end)
+            continue
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise BoundsError(f"class {class_name}: {label} bounds must be numbers, got {v!r}")
+        if not math.isfinite(float(v)):
+            raise BoundsError(f"class {class_name}: {label} bounds must be finite or null")
+        out.append(float(v))
+    lo, hi = out
+    if lo > hi:
+        raise BoundsError(f"class {class_name}: {label} lower bound {lo:g} > upper bound {hi:g}")
+    return lo, hi
+
+
+def _parse_descriptors(
+    class_name: str,
+    data: Mapping[str, Any],
+    unit: str,
+    spacing: Spacing | None,
+) -> ClassBounds:
+    cb = ClassBounds(present=None)
+    for descriptor, subs in DESCRIPTOR_COMPONENTS.items():
+        if descriptor not in data or data[descriptor] is None:
+            continue
+        raw = data[descriptor]
+        if subs:
+            if not isinstance(raw, Mapping):
+                raise BoundsError(
+                    f"class {class_name}: {descriptor} must be an object with keys {list(subs)}"
+                )
+            unknown = set(raw) - set(subs)
+            if unknown:
+                raise BoundsError(
+                    f"class {class_name}: {descriptor} has unknown component(s) {sorted(unknown)}"
+                )
+            items = [(f"{descriptor}.{s}", raw[s], _key(descriptor, s)) for s in subs if s in raw]
+        else:
+            items = [(descriptor, raw, descriptor)]
+        for label, value, key in items:
+            if value is None:
+                continue
+            lo, hi = _parse_interval(class_name, f"{label} ({unit_of(key, unit)})", value)
+            if key in _NONNEGATIVE and -INF < lo < 0:
+                raise BoundsError(f"class {class_name}: {label} cannot be negative (got {lo:g})")
+            if unit == MM:
+                lo, hi = interval_to_px(key, lo, hi, check_spacing(spacing))
+            cb = cb.with_interval(key, lo, hi)
+    return cb
+
+
+def _key(descriptor: str, sub: str) -> str:
+    for c in COMPONENT_SPECS:
+        if c.descriptor == descriptor and c.json_key == sub:
+            return c.key
+    raise KeyError(sub)  # unreachable: subs come from DESCRIPTOR_COMPONENTS
+
+
+def _parse_unit(class_name: str, data: Mapping[str, Any], spacing: Spacing | None) -> str:
+    unit = data.get("unit", PX)
+    if unit not in (PX, MM):
+        raise BoundsError(f"class {class_name}: unit must be 'px' or 'mm', got {unit!r}")
+    if unit == MM:
+        try:
+            check_spacing(spacing)
+        except ValueError as exc:
+            raise BoundsError(
+                f"class {class_name}: values in mm need pixel spacing ({exc})"
+            ) from exc
+    return unit
+
+
+def _has_descriptors(data: Mapping[str, Any]) -> list[str]:
+    return [d for d in (*DESCRIPTOR_COMPONENTS, "ellipse") if data.get(d) is not None]
+
+
+def parse_hint(
+    class_name: str,
+    hint: Mapping[str, Any],
+    *,
+    spacing: Spacing | None = None,
+    shape: tuple[int, int] | None = None,
+) -> ClassBounds:
+    """Hint JSON for one class on one slice -> ``ClassBounds`` in px.
+
+    ``hint``: see docs/interfaces.md; ``present`` defaults to true; ``unit`` ("px" | "mm") applies
+    to the explicit intervals; an ``ellipse`` (cx, cy, a, b in px, angle in degrees) is always in
+    image pixels and is intersected with the explicit intervals. ``spacing``: ``(row_mm, col_mm)``,
+    needed for mm. ``shape``: ``(H, W)``; when given, intervals that no shape inside the image can
+    satisfy are rejected. Raises ``BoundsError`` naming the class and the descriptor.
+    """
+    if not isinstance(hint, Mapping):
+        raise BoundsError(f"class {class_name}: hint must be an object")
+    unknown = set(hint) - _HINT_KEYS
+    if unknown:
+        raise BoundsError(f"class {class_name}: unknown hint field(s) {sorted(unknown)}")
+    present = hint.get("present", True)
+    if not isinstance(present, bool):
+        raise BoundsError(f"class {class_name}: present must be true or false")
+    unit = _parse_unit(class_name, hint, spacing)
+    if not present:
+        given = _has_descriptors(hint)
+        if given:
+            raise BoundsError(f"class {class_name}: marked absent, so {given[0]} cannot be given")
+        return ClassBounds.absent()
+    cb = replace(_parse_descriptors(class_name, hint, unit, spacing), present=True)
+    if hint.get("ellipse") is not None:
+        tol = hint.get("tolerance", DEFAULT_TOLERANCE)
+        ell = hint["ellipse"]
+        if not isinstance(ell, Mapping):
+            raise BoundsError(
+                f"class {class_name}: ellipse must be an object {{cx, cy, a, b, angle}}"
+            )
+        missing = [k for k in ("cx", "cy", "a", "b") if k not in ell]
+        if missing:
+            raise BoundsError(f"class {class_name}: ellipse is missing {missing}")
+        extra = set(ell) - {"cx", "cy", "a", "b", "angle"}
+        if extra:
+            raise BoundsError(f"class {class_name}: ellipse has unknown field(s) {sorted(extra)}")
+        try:
+            from_ell = from_ellipse(
+                _num(ell["cx"]),
+                _num(ell["cy"]),
+                _num(ell["a"]),
+                _num(ell["b"]),
+                _num(ell.get("angle", 0.0)),
+                _num(tol),
+            )
+        except (TypeError, ValueError) as exc:
+            raise BoundsError(f"class {class_name}: ellipse: {exc}") from exc
+        cb = intersect(cb, from_ell, class_name)
+    elif "tolerance" in hint:
+        raise BoundsError(f"class {class_name}: tolerance is only used with an ellipse")
+    if shape is not None:
+        _check_feasible(class_name, cb, shape)
+    return cb
+
+
+def _num(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(float(v)):
+        raise ValueError(f"expected a finite number, got {v!r}")
+    return float(v)
+
+
+def _check_feasible(class_name: str, cb: ClassBounds, shape: tuple[int, int]) -> None:
+    """Reject intervals no shape inside an ``(H, W)`` image can meet."""
+    h, w = int(shape[0]), int(shape[1])
+    limits = {
+        "size": (0.0, float(h * w)),
+        "centroid_x": (0.0, float(w - 1)),
+        "centroid_y": (0.0, float(h - 1)),
+        "spread_x": (0.0, w / 2.0),
+        "spread_y": (0.0, h / 2.0),
+    }
+    for key, (a, b) in limits.items():
+        lo, hi = cb.interval(key)
+        if lo > b or hi < a:
+            raise BoundsError(
+                f"class {class_name}: {_label(key)} [{_fmt(lo)}, {_fmt(hi)}] {unit_of(key)} "
+                f"lies outside the {w}x{h} px image (possible: [{a:g}, {b:g}])"
+            )
+
+
+def _label(key: str) -> str:
+    spec = BY_KEY[key]
+    return spec.descriptor if spec.json_key is None else f"{spec.descriptor}.{spec.json_key}"
+
+
+def parse_prior(
+    class_name: str, prior: Mapping[str, Any], *, spacing: Spacing | None = None
+) -> ClassBounds:
+    """Project prior JSON for one class -> ``ClassBounds`` in px of a slice with ``spacing``.
+
+    ``presence``: "always" (present=True), "never" (absent), "maybe" (default; only upper bounds
+    of size and length apply on slices without a hint, see module docstring).
+    """
+    if not isinstance(prior, Mapping):
+        raise BoundsError(f"class {class_name}: prior must be an object")
+    unknown = set(prior) - _PRIOR_KEYS
+    if unknown:
+        raise BoundsError(f"class {class_name}: unknown prior field(s) {sorted(unknown)}")
+    presence = prior.get("presence", "maybe")
+    if presence not in _PRESENCE:
+        raise BoundsError(
+            f"class {class_name}: presence must be 'always', 'never' or 'maybe', got {presence!r}"
+        )
+    unit = _parse_unit(class_name, prior, spacing)
+    present = _PRESENCE[presence]
+    if present is False:
+        given = _has_descriptors(prior)
+        if given:
+            raise BoundsError(
+                f"class {class_name}: presence 'never', so {given[0]} cannot be given"
+            )
+        return ClassBounds.absent()
+    return replace(_parse_descriptors(class_name, prior, unit, spacing), present=present)
+
+
+def intersect(a: ClassBounds, b: ClassBounds, class_name: str) -> ClassBounds:
+    """Both constraints at once (hint and prior, ellipse and explicit intervals).
+
+    Raises ``BoundsError`` naming the class and descriptor when an interval becomes empty, or when
+    one side says present and the other absent.
+    """
+    if a.present is not None and b.present is not None and a.present != b.present:
+        raise BoundsError(
+            f"class {class_name}: presence conflict: marked "
+            f"{'present' if a.present else 'absent'} in one and "
+            f"{'present' if b.present else 'absent'} in the other (e.g. hint vs. project prior)"
+        )
+    present = a.present if a.present is not None else b.present
+    if present is False:
+        return ClassBounds.absent()
+    lo, hi = [], []
+    for i, key in enumerate(COMPONENTS):
+        new_lo, new_hi = max(a.lo[i], b.lo[i]), min(a.hi[i], b.hi[i])
+        if new_lo > new_hi:
+            u = unit_of(key)
+            raise BoundsError(
+                f"class {class_name}: {_label(key)} intervals do not overlap: "
+                f"[{_fmt(a.lo[i])}, {_fmt(a.hi[i])}] {u} and "
+                f"[{_fmt(b.lo[i])}, {_fmt(b.hi[i])}] {u}"
+            )
+        lo.append(new_lo)
+        hi.append(new_hi)
+    return ClassBounds(present, tuple(lo), tuple(hi))
+
+
+def describe(cb: ClassBounds, spacing: Spacing | None = None) -> dict[str, Any]:
+    """What the UI shows: every constrained component in px and (with spacing) in mm.
+
+    Returns ``{"present": bool | None, "components": {key: {"descriptor", "component", "label",
+    "px": [lo, hi], "unit_px", "mm": [lo, hi] | None, "unit_mm"}}}``; open ends are None and
+    unconstrained components are left out. Also ``"orientation_deg"`` when the covariance bounds
+    pin it: the principal axis angle of the interval midpoints (degrees from +x towards +y).
+    """
+    lo_eff, hi_eff = cb.effective()
+    comps: dict[str, Any] = {}
+    row_col = check_spacing(spacing) if spacing is not None else None
+    for i, spec in enumerate(COMPONENT_SPECS):
+        lo, hi = float(lo_eff[i]), float(hi_eff[i])
+        if not math.isfinite(lo) and not math.isfinite(hi):
+            continue
+        entry: dict[str, Any] = {
+            "descriptor": spec.descriptor,
+            "component": spec.json_key,
+            "label": spec.label,
+            "px": [_json_num(lo), _json_num(hi)],
+            "unit_px": unit_of(spec.key, PX),
+            "unit_mm": unit_of(spec.key, MM),
+            "mm": None,
+        }
+        if row_col is not None:
+            mlo, mhi = interval_to_mm(spec.key, lo, hi, row_col)
+            entry["mm"] = [_json_num(mlo), _json_num(mhi)]
+        comps[spec.key] = entry
+    out: dict[str, Any] = {"present": cb.present, "components": comps}
+    mids = []
+    for key in ("cov_xx", "cov_yy", "cov_xy"):
+        lo, hi = cb.interval(key)
+        mids.append((lo + hi) / 2 if math.isfinite(lo) and math.isfinite(hi) else None)
+    if cb.present is not False and None not in mids:
+        xx, yy, xy = mids
+        out["orientation_deg"] = math.degrees(0.5 * math.atan2(2 * xy, xx - yy))
+    return out
+
+
+# ---------------------------------------------------------------- geometry-derived bounds
+
+
+def ellipse_descriptors(cx: float, cy: float, a: float, b: float, angle: float) -> np.ndarray:
+    """Exact descriptors ``(M,)`` of a filled ellipse (px units; angle in degrees, +x to +y).
+
+    Covariance of a uniform ellipse has eigenvalues a^2/4 and b^2/4 along its axes; the
+    perimeter is Ramanujan's approximation (relative error < 1e-4 for b/a > 0.2).
+    """
+    t = math.radians(angle)
+    c, s = math.cos(t), math.sin(t)
+    la, lb = a * a / 4.0, b * b / 4.0
+    xx = la * c * c + lb * s * s
+    yy = la * s * s + lb * c * c
+    xy = (la - lb) * s * c
+    h = ((a - b) / (a + b)) ** 2
+    perimeter = math.pi * (a + b) * (1 + 3 * h / (10 + math.sqrt(4 - 3 * h)))
+    return np.array([math.pi * a * b, cx, cy, math.sqrt(xx), math.sqrt(yy), xx, yy, xy, perimeter])
+
+
+def from_ellipse(
+    cx: float, cy: float, a: float, b: float, angle: float = 0.0, tolerance: float = 0.2
+) -> ClassBounds:
+    """Bounds implied by one drawn ellipse (px; ``a``, ``b`` semi-axes; ``angle`` in degrees).
+
+    ``tolerance`` is the relative uncertainty of the drawing (0.2 = each semi-axis may be off by
+    20 %): area in ``[(1-t)^2, (1+t)^2] * pi a b``; centroid within ``t * max(a, b)`` px per axis;
+    spread and the diagonal covariance scaled by ``[(1-t), (1+t)]`` resp. its square, with the
+    orientation free by up to the tolerance (the bounds are widened to cover both a rotated and a
+    rescaled ellipse); xy covariance +- ``((1+t)^2 - 1) * max(a, b)^2 / 4`` around its value;
+    perimeter in ``[(1-t), (1+t) (1 + ELLIPSE_LENGTH_SLACK)]`` times the ellipse's.
+    """
+    for name, v in (("cx", cx), ("cy", cy), ("a", a), ("b", b), ("angle", angle)):
+        if not math.isfinite(v):
+            raise ValueError(f"{name} must be finite")
+    if a <= 0 or b <= 0:
+        raise ValueError(f"semi-axes must be positive (a={a:g}, b={b:g})")
+    if not 0 <= tolerance < 1:
+        raise ValueError(f"tolerance must be in [0, 1), got {tolerance:g}")
+    d = ellipse_descriptors(cx, cy, a, b, angle)
+    t = tolerance
+    lo_f, hi_f = 1 - t, 1 + t
+    big = max(a, b)
+    shift = t * big
+    # Orientation uncertainty: the variance along x of a rotated ellipse lies between its
+    # eigenvalues; tolerance t in angle terms is taken as t * 45 degrees.
+    da = t * 45.0
+    rot = np.array([ellipse_descriptors(cx, cy, a, b, angle + s) for s in (-da, da)] + [d])
+    xx_lo, xx_hi = rot[:, 5].min(), rot[:, 5].max()
+    yy_lo, yy_hi = rot[:, 6].min(), rot[:, 6].max()
+    xy_lo, xy_hi = rot[:, 7].min(), rot[:, 7].max()
+    xy_pad = ((1 + t) ** 2 - 1) * big * big / 4.0
+    lo = (
+        d[0] * lo_f**2,
+        cx - shift,
+        cy - shift,
+        math.sqrt(xx_lo) * lo_f,
+        math.sqrt(yy_lo) * lo_f,
+        xx_lo * lo_f**2,
+        yy_lo * lo_f**2,
+        xy_lo - xy_pad,
+        d[8] * lo_f,
+    )
+    hi = (
+        d[0] * hi_f**2,
+        cx + shift,
+        cy + shift,
+        math.sqrt(xx_hi) * hi_f,
+        math.sqrt(yy_hi) * hi_f,
+        xx_hi * hi_f**2,
+        yy_hi * hi_f**2,
+        xy_hi + xy_pad,
+        d[8] * hi_f * (1 + ELLIPSE_LENGTH_SLACK),
+    )
+    return ClassBounds(True, tuple(float(v) for v in lo), tuple(float(v) for v in hi))
+
+
+def measure(mask: np.ndarray) -> np.ndarray:
+    """Descriptors ``(M,)`` float64 of a binary ``(H, W)`` mask, in px units.
+
+    Same definitions as ``models.descriptors`` (population covariance, calibrated Sobel length
+    with edge-replicated borders). An empty mask gives size 0 and zeros elsewhere.
+    """
+    m = np.asarray(mask, dtype=np.float64)
+    if m.ndim != 2:
+        raise ValueError(f"mask must be (H, W), got shape {m.shape}")
+    h, w = m.shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    s = m.sum()
+    if s <= 0:
+        return np.zeros(M)
+    cx, cy = (m * xs).sum() / s, (m * ys).sum() / s
+    xx = (m * (xs - cx) ** 2).sum() / s
+    yy = (m * (ys - cy) ** 2).sum() / s
+    xy = (m * (xs - cx) * (ys - cy)).sum() / s
+    return np.array([s, cx, cy, math.sqrt(xx), math.sqrt(yy), xx, yy, xy, sobel_length(m)])
+
+
+def sobel_length(m: np.ndarray) -> float:
+    """Calibrated contour length (px) of a ``(H, W)`` soft or binary mask (numpy twin of torch)."""
+    p = np.pad(np.asarray(m, dtype=np.float64), 1, mode="edge")
+    # Sobel: derivative [-1, 0, 1] / 2 across, smoothing [1, 2, 1] / 4 along.
+    dx = (p[:, 2:] - p[:, :-2]) / 2.0
+    gx = (dx[:-2] + 2 * dx[1:-1] + dx[2:]) / 4.0
+    dy = (p[2:] - p[:-2]) / 2.0
+    gy = (dy[:, :-2] + 2 * dy[:, 1:-1] + dy[:, 2:]) / 4.0
+    mag = np.sqrt(gx * gx + gy * gy + EPS_LENGTH**2) - EPS_LENGTH
+    return float(mag.sum() * LENGTH_CALIBRATION)
+
+
+PAPER_MARGINS: dict[str, float] = {"size": 0.1, "centroid": 20.0, "spread": 20.0, "length": 0.1}
+"""The paper's GT +- margin setting (its length bound is replaced by +-10 % of the calibrated
+length, as its text says)."""
+
+
+def from_mask(
+    mask: np.ndarray,
+    num_classes: int,
+    margins: Mapping[str, float] | None = None,
+    *,
+    include_background: bool = False,
+) -> list[ClassBounds]:
+    """Bounds around a reference label map's own descriptors (benchmarks; the paper's setting).
+
+    ``mask``: ``(H, W)`` integer labels in ``[0, num_classes)``; ``num_classes`` includes the
+    background. ``margins`` per descriptor (missing = unconstrained): ``size``, ``covariance``
+    (xx, yy; xy by that fraction of sqrt(xx yy)) and ``length`` are relative (0.1 = +-10 %);
+    ``centroid`` and ``spread`` are absolute px (spread's lower end is clipped at 0).
+    Classes missing from the mask are absent. Index 0 (background) is unconstrained unless
+    ``include_background``. Returns ``num_classes`` ClassBounds.
+    """
+    margins = dict(PAPER_MARGINS if margins is None else margins)
+    unknown = set(margins) - set(DESCRIPTOR_COMPONENTS)
+    if unknown:
+        raise ValueError(f"unknown margin(s) {sorted(unknown)}")
+    mask = np.asarray(mask)
+    out: list[ClassBounds] = []
+    for k in range(num_classes):
+        if k == 0 and not include_background:
+            out.append(ClassBounds())
+            continue
+        binary = mask == k
+        if not binary.any():
+            out.append(ClassBounds.absent())
+            continue
+        d = measure(binary)
+        cb = ClassBounds(present=True)
+        if "size" in margins:
+            r = margins["size"]
+            cb = cb.with_interval("size", d[0] * (1 - r), d[0] * (1 + r))
+        if "centroid" in margins:
+            r = margins["centroid"]
+            cb = cb.with_interval("centroid_x", d[1] - r, d[1] + r)
+            cb = cb.with_interval("centroid_y", d[2] - r, d[2] + r)
+        if "spread" in margins:
+            r = margins["spread"]
+            cb = cb.with_interval("spread_x", max(d[3] - r, 0.0), d[3] + r)
+            cb = cb.with_interval("spread_y", max(d[4] - r, 0.0), d[4] + r)
+        if "covariance" in margins:
+            r = margins["covariance"]
+            cb = cb.with_interval("cov_xx", d[5] * (1 - r), d[5] * (1 + r))
+            cb = cb.with_interval("cov_yy", d[6] * (1 - r), d[6] * (1 + r))
+            pad = r * math.sqrt(d[5] * d[6])
+            cb = cb.with_interval("cov_xy", d[7] - pad, d[7] + pad)
+        if "length" in margins:
+            r = margins["length"]
+            cb = cb.with_interval("length", d[8] * (1 - r), d[8] * (1 + r))
+        out.append(cb)
+    return out
+
+
+def stack(per_class: Sequence[ClassBounds | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class bounds of one slice -> ``(lo, hi)`` float32 arrays ``(K, M)`` (presence applied).
+
+    ``per_class[k]`` is class k (index 0 = background); None = unconstrained.
+    """
+    k = len(per_class)
+    lo = np.full((k, M), -np.inf, dtype=np.float32)
+    hi = np.full((k, M), np.inf, dtype=np.float32)
+    for i, cb in enumerate(per_class):
+        if cb is None:
+            continue
+        a, b = cb.effective()
+        lo[i], hi[i] = a, b
+    return lo, hi

@@ -1,0 +1,96 @@
+"""Inference from a single-file checkpoint: batched, slice-wise, back on the original grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models.networks import build_network
+from models.transforms import normalise_image, resize_image
+
+
+def _device(device: str | torch.device) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@dataclass
+class Predictor:
+    """A trained network with its preprocessing. Build with ``load_predictor``."""
+
+    net: torch.nn.Module
+    num_classes: int
+    channels: int
+    grid: int
+    device: torch.device
+    batch_size: int = 16
+    info: dict[str, Any] | None = None
+
+    def predict_proba(self, slices: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(N, K, H, W)`` float32 for slices ``(N, C, H, W)``.
+
+        Each slice is min-max normalised and resized to the training grid; the softmax is
+        interpolated back to ``(H, W)`` (bilinear) so the caller can take the argmax there.
+        """
+        x = np.asarray(slices, dtype=np.float32)
+        if x.ndim != 4 or x.shape[1] != self.channels:
+            raise ValueError(
+                f"expected slices (N, {self.channels}, H, W), got shape {tuple(x.shape)}"
+            )
+        n, _, h, w = x.shape
+        out = np.empty((n, self.num_classes, h, w), dtype=np.float32)
+        self.net.eval()
+        with torch.no_grad():
+            for start in range(0, n, self.batch_size):
+                chunk = torch.from_numpy(x[start : start + self.batch_size]).to(self.device)
+                inp = resize_image(normalise_image(chunk), (self.grid, self.grid))
+                probs = torch.softmax(self.net(inp).float(), 1)
+                if (h, w) != (self.grid, self.grid):
+                    probs = F.interpolate(probs, size=(h, w), mode="bilinear", align_corners=False)
+                out[start : start + len(chunk)] = probs.cpu().numpy()
+        return out
+
+    def predict_slices(self, slices: np.ndarray) -> np.ndarray:
+        """Label maps ``(N, H, W)`` uint8 for slices ``(N, C, H, W)`` on their own grid."""
+        x = np.asarray(slices, dtype=np.float32)
+        labels = np.empty((x.shape[0], *x.shape[2:]), dtype=np.uint8)
+        # Chunked so probabilities of a large volume never sit in memory all at once.
+        for start in range(0, x.shape[0], self.batch_size):
+            labels[start : start + self.batch_size] = self.predict_proba(
+                x[start : start + self.batch_size]
+            ).argmax(1)
+        return labels
+
+    def predict_image(self, image: np.ndarray) -> np.ndarray:
+        """Label map ``(H, W)`` uint8 for one image ``(C, H, W)``."""
+        return self.predict_slices(np.asarray(image)[None])[0]
+
+    def predict_volume(self, volume: np.ndarray) -> np.ndarray:
+        """Label volume ``(Z, H, W)`` uint8 for ``(Z, C, H, W)``, slice by slice."""
+        v = np.asarray(volume)
+        if v.ndim != 4:
+            raise ValueError(f"expected a volume (Z, C, H, W), got shape {tuple(v.shape)}")
+        return self.predict_slices(v)
+
+
+def load_predictor(checkpoint: Path | str, device: str | torch.device = "auto") -> Predictor:
+    """Rebuild the network of a checkpoint written by ``models.train`` (nothing else needed)."""
+    dev = _device(device)
+    ck = torch.load(Path(checkpoint), map_location="cpu", weights_only=False)
+    if ck.get("normalisation", "minmax") != "minmax":
+        raise ValueError(f"unsupported normalisation {ck['normalisation']!r}")
+    net = build_network(ck["network"], ck["channels"], ck["num_classes"], **ck["network_kwargs"])
+    net.load_state_dict(ck["state_dict"])
+    net.to(dev).eval()
+    info = {k: ck.get(k) for k in ("network", "network_kwargs", "config", "epoch")}
+    return Predictor(
+        net, int(ck["num_classes"]), int(ck["channels"]), int(ck["grid"]), dev, info=info
+    )

@@ -1,0 +1,140 @@
+"""Constraint losses on descriptor intervals (log-barrier extension, quadratic penalty) and
+cross-entropy for images with full masks.
+
+Normalisation: every descriptor and bound is rescaled to a reference 256 x 256 grid before the
+penalty (size by 256^2 / (H W), x-quantities by 256 / W, y-quantities by 256 / H, covariances by
+the matching products, length by 256 / sqrt(H W)); penalties are summed over classes and
+components, averaged over the batch and divided by 256^2 (the paper's "divide by the number of
+pixels"). A shape scaled together with its image, or a batch twice as large, gives the same loss;
+at 256 x 256 with batch 1 the numbers equal the paper's. Keeping z in (reference) pixels matters:
+the log-barrier switches from its log to its linear branch at z = -1/t^2, so intervals must be
+wide compared with 1 in the units of z, as they are in pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+
+from models.descriptors import all_descriptors
+from models.units import COMPONENT_SPECS, COMPONENTS
+
+DESCRIPTOR_OF: tuple[str, ...] = tuple(c.descriptor for c in COMPONENT_SPECS)
+"""Descriptor name of each component (the loss terms reported in progress)."""
+TERMS: tuple[str, ...] = ("size", "centroid", "spread", "covariance", "length")
+REFERENCE_GRID = 256
+_NONNEGATIVE = torch.tensor(
+    [
+        c.key in {"size", "spread_x", "spread_y", "cov_xx", "cov_yy", "length"}
+        for c in COMPONENT_SPECS
+    ]
+)
+_LENGTH_INDEX = COMPONENTS.index("length")
+
+
+def log_barrier(z: torch.Tensor, t: float) -> torch.Tensor:
+    """Log-barrier extension psi_t(z) for constraints ``z <= 0`` (elementwise).
+
+    ``-log(-z) / t`` for ``z <= -1/t^2``, else the tangent line ``t z - log(1/t^2) / t + 1/t``
+    (finite and linear outside the feasible set). The log branch is evaluated on clamped values
+    so neither branch produces NaN gradients.
+    """
+    thr = -1.0 / (t * t)
+    inside = -torch.log(-z.clamp(max=thr)) / t
+    outside = t * z - math.log(1.0 / (t * t)) / t + 1.0 / t
+    return torch.where(z <= thr, inside, outside)
+
+
+def quadratic_penalty(z: torch.Tensor) -> torch.Tensor:
+    """``relu(z)^2``: zero inside the feasible set."""
+    return F.relu(z).square()
+
+
+def scales(h: int, w: int, device: torch.device | None = None) -> torch.Tensor:
+    """Natural scale ``(M,)`` of each component on an ``(H, W)`` grid (area, widths, ...)."""
+    s = {
+        "size": h * w,
+        "centroid_x": w,
+        "centroid_y": h,
+        "spread_x": w,
+        "spread_y": h,
+        "cov_xx": w * w,
+        "cov_yy": h * h,
+        "cov_xy": h * w,
+        "length": math.sqrt(h * w),
+    }
+    return torch.tensor([float(s[k]) for k in COMPONENTS], device=device)
+
+
+def constraint_loss(
+    probs: torch.Tensor,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    *,
+    t: float = 1.0,
+    kind: str = "log_barrier",
+    weights: Mapping[str, float] | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Penalty of the descriptors of ``probs`` leaving ``[lo, hi]``.
+
+    ``probs``: softmax output ``(B, K, H, W)``; ``lo``, ``hi``: ``(B, K, M)`` in px units
+    (``-inf`` / ``+inf`` = open end; a whole row of infs = unconstrained). ``kind``:
+    ``"log_barrier"`` (with ``t``) or ``"quadratic"``. ``weights``: per descriptor name
+    (default 1). Returns the scalar total and a dict of per-descriptor terms (detached).
+    """
+    _b, _, h, w = probs.shape
+    lo = lo.to(probs.device, torch.float32)
+    hi = hi.to(probs.device, torch.float32)
+    need_length = bool(
+        torch.isfinite(lo[..., _LENGTH_INDEX]).any() or torch.isfinite(hi[..., _LENGTH_INDEX]).any()
+    )
+    v = all_descriptors(probs.float(), with_length=need_length)
+    ref = REFERENCE_GRID
+    sc = scales(h, w, probs.device) / scales(ref, ref, probs.device)
+    v = v / sc
+    has_lo, has_hi = torch.isfinite(lo), torch.isfinite(hi)
+    # A lower bound <= 0 on a non-negative quantity (absent classes: size in [0, 0]) is always
+    # met; in the barrier's linear branch it would cancel the upper bound's pull, so drop it.
+    has_lo = has_lo & ~((lo <= 0) & _NONNEGATIVE.to(probs.device))
+    # Open ends are replaced by a finite dummy and masked out, so no inf/NaN reaches autograd.
+    lo_n = torch.where(has_lo, lo, torch.zeros_like(lo)) / sc
+    hi_n = torch.where(has_hi, hi, torch.zeros_like(hi)) / sc
+    z_lo, z_hi = lo_n - v, v - hi_n
+    if kind == "log_barrier":
+        pen_lo, pen_hi = log_barrier(z_lo, t), log_barrier(z_hi, t)
+    elif kind == "quadratic":
+        pen_lo, pen_hi = quadratic_penalty(z_lo), quadratic_penalty(z_hi)
+    else:
+        raise ValueError(f"unknown constraint loss {kind!r} (log_barrier | quadratic)")
+    zero = torch.zeros((), device=probs.device)
+    pen = torch.where(has_lo, pen_lo, zero) + torch.where(has_hi, pen_hi, zero)  # (B, K, M)
+    per_comp = pen.sum(1).mean(0) / float(ref * ref)  # (M,)
+    weights = dict(weights or {})
+    unknown = set(weights) - set(TERMS)
+    if unknown:
+        raise ValueError(f"unknown loss weight(s) {sorted(unknown)}")
+    terms: dict[str, torch.Tensor] = {}
+    total = zero
+    for name in TERMS:
+        idx = [i for i, d in enumerate(DESCRIPTOR_OF) if d == name]
+        term = per_comp[idx].sum()
+        terms[name] = term.detach()
+        total = total + weights.get(name, 1.0) * term
+    return total, terms
+
+
+def masked_cross_entropy(
+    logits: torch.Tensor, target: torch.Tensor, has_mask: torch.Tensor
+) -> torch.Tensor:
+    """Mean pixel cross-entropy over the images that have a full mask.
+
+    ``logits (B, K, H, W)``, ``target (B, H, W)`` int64, ``has_mask (B,)`` bool. Zero (with a
+    graph) when no image in the batch has a mask.
+    """
+    if not bool(has_mask.any()):
+        return logits.sum() * 0.0
+    ce = F.cross_entropy(logits.float(), target, reduction="none").mean((-2, -1))  # (B,)
+    return (ce * has_mask).sum() / has_mask.sum()

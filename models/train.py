@@ -1,0 +1,525 @@
+"""Trainer: descriptor-constrained (and optionally mask-supervised) segmentation training.
+
+Device-agnostic (CUDA with autocast when available, CPU otherwise), seeded. Every sample is
+min-max normalised and resized to a square ``grid``; its bounds are transformed with it
+(``models.transforms``). Checkpoints are single files (see ``save_checkpoint``) from which
+``models.infer.load_predictor`` rebuilds everything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from models.losses import TERMS, constraint_loss, masked_cross_entropy
+from models.networks import build_network
+from models.transforms import (
+    AugmentConfig,
+    augment,
+    normalise_image,
+    resize_bounds,
+    resize_image,
+    resize_mask,
+)
+from models.units import COMPONENTS
+
+CHECKPOINT_NAME = "model.pt"
+LAST_NAME = "last.pt"
+M = len(COMPONENTS)
+
+
+class TrainingStopped(Exception):
+    """Raised inside ``train`` when ``should_stop()`` returned true."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that shapes a training run. Build with ``from_dict`` or ``default_config``."""
+
+    preset: str = "cpu-fast"
+    network: str = "unet"
+    network_kwargs: dict[str, Any] = field(default_factory=lambda: {"width": 8, "depth": 3})
+    grid: int = 64
+    epochs: int = 60
+    steps_per_epoch: int | None = None  # None: ceil(num_samples / batch_size)
+    batch_size: int = 8
+    lr: float = 2e-3
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 0.0
+    lr_schedule: str = "cosine"  # "constant" | "cosine"
+    loss: str = "log_barrier"  # "log_barrier" | "quadratic"
+    t0: float = 1.0
+    mu: float = 1.1  # t *= mu after every epoch
+    t_max: float = 50.0
+    weights: dict[str, float] = field(default_factory=dict)  # per descriptor term, default 1
+    ce_weight: float = 0.0  # > 0: cross-entropy on samples that have a mask (mixed supervision)
+    # Mean pixel entropy of the softmax, ramped in linearly over the first half of training:
+    # size and centroid bounds alone are also met by diffuse, low-confidence maps whose argmax
+    # is background; the entropy term makes the network commit to hard regions.
+    entropy_weight: float = 0.0
+    augment: bool = True
+    p_flip: float = 0.5
+    p_transpose: float = 0.5
+    p_zoom: float = 0.3
+    zoom_min: float = 0.8
+    p_intensity: float = 0.5
+    p_blur: float = 0.0
+    seed: int = 0
+    amp: bool = True  # used on CUDA only
+    val_every: int = 5  # epochs
+    progress_every: int = 5  # steps
+    resume: bool = False  # init_checkpoint continues its run (epoch, optimizer, t) if true
+    num_threads: int | None = None  # CPU threads; None: torch default
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
+        """``{"preset": "cpu-fast" | "paper", ...overrides}``; unknown fields raise ValueError."""
+        d = dict(d)
+        preset = d.pop("preset", "cpu-fast")
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown training config field(s): {', '.join(unknown)}")
+        base = dataclasses.asdict(PRESETS[preset])
+        base.update(d)
+        if isinstance(base.get("betas"), list):
+            base["betas"] = tuple(base["betas"])
+        cfg = cls(**base)
+        cfg.validate()
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> None:
+        if self.network not in ("unet", "enet"):
+            raise ValueError(f"network must be 'unet' or 'enet', got {self.network!r}")
+        if self.loss not in ("log_barrier", "quadratic"):
+            raise ValueError(f"loss must be 'log_barrier' or 'quadratic', got {self.loss!r}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(
+                f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}"
+            )
+        if not 16 <= self.grid <= 1024:
+            raise ValueError(f"grid must be in 16..1024, got {self.grid}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if self.lr <= 0 or self.t0 <= 0 or self.mu < 1 or self.t_max < self.t0:
+            raise ValueError("need lr > 0, t0 > 0, mu >= 1, t_max >= t0")
+        unknown = set(self.weights) - set(TERMS)
+        if unknown:
+            raise ValueError(f"unknown loss weight(s): {sorted(unknown)}")
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # A demo-sized project (a few to a few dozen slices) on 2 CPU cores in about a minute.
+    "cpu-fast": TrainConfig(network_kwargs={"width": 8, "depth": 3}, entropy_weight=0.05),
+    # The paper's setting: ENet at 256 x 256, 200 epochs, batch 8, Adam 5e-4 (0.9, 0.99).
+    "paper": TrainConfig(
+        preset="paper",
+        network="enet",
+        network_kwargs={"width": 16},
+        grid=256,
+        epochs=200,
+        batch_size=8,
+        lr=5e-4,
+        lr_schedule="constant",
+        t0=1.0,
+        mu=1.1,
+        t_max=1e4,
+        p_zoom=0.5,
+        p_blur=0.5,
+        val_every=1,
+        progress_every=10,
+    ),
+}
+
+
+def default_config(num_slices: int, device: str = "auto") -> TrainConfig:
+    """A sensible configuration for ``num_slices`` training slices on ``device``.
+
+    CPU: ``cpu-fast`` with about 240 optimiser steps in total (more epochs for tiny projects,
+    fewer for large ones). CUDA: the ``paper`` preset, with epochs reduced so that very large
+    projects stay under about 20,000 steps.
+    """
+    dev = _resolve_device(device)
+    n = max(1, int(num_slices))
+    if dev.type == "cuda":
+        cfg = TrainConfig.from_dict({"preset": "paper"})
+        steps_per_epoch = math.ceil(n / cfg.batch_size)
+        cfg.epochs = int(max(20, min(cfg.epochs, 20000 // steps_per_epoch)))
+        return cfg
+    cfg = TrainConfig.from_dict({"preset": "cpu-fast"})
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    target_steps = 240
+    cfg.epochs = int(max(10, math.ceil(target_steps / steps_per_epoch)))
+    # Keep t's growth over the run independent of how many epochs that is.
+    cfg.mu = float(cfg.t_max / cfg.t0) ** (1.0 / max(1, int(cfg.epochs * 0.7)))
+    cfg.val_every = max(1, cfg.epochs // 12)
+    return cfg
+
+
+@dataclass
+class TrainSample:
+    """One training slice in its own pixel grid.
+
+    ``image (C, H, W)`` float32 (C in {1, 3}); ``lo``, ``hi`` ``(K, M)`` bounds in px of this
+    image (``models.bounds.stack``); ``mask (H, W)`` uint8 reference labels or None.
+    """
+
+    image: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    mask: np.ndarray | None = None
+
+
+@dataclass
+class Progress:
+    """Reported to the ``progress`` callback: position, current loss and its terms, metrics."""
+
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    loss: float
+    terms: dict[str, float]
+    metrics: dict[str, Any]
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    metrics: dict[str, Any]
+    epochs: int
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@dataclass
+class _Prepared:
+    images: torch.Tensor  # (N, C, G, G) in [0, 1]
+    lo: torch.Tensor  # (N, K, M)
+    hi: torch.Tensor
+    masks: torch.Tensor  # (N, G, G) int64, zeros where no mask
+    has_mask: torch.Tensor  # (N,) bool
+
+
+def prepare(samples: Sequence[TrainSample], num_classes: int, grid: int) -> _Prepared:
+    """Validate samples and bring them onto the ``grid x grid`` training grid."""
+    if not samples:
+        raise ValueError("no training samples")
+    channels = samples[0].image.shape[0]
+    imgs, los, his, masks, has = [], [], [], [], []
+    for i, s in enumerate(samples):
+        if s.image.ndim != 3 or s.image.shape[0] not in (1, 3):
+            raise ValueError(f"sample {i}: image must be (C, H, W) with C in 1 or 3")
+        if s.image.shape[0] != channels:
+            raise ValueError(f"sample {i}: {s.image.shape[0]} channels, others have {channels}")
+        if s.lo.shape != (num_classes, M) or s.hi.shape != (num_classes, M):
+            raise ValueError(f"sample {i}: bounds must be ({num_classes}, {M})")
+        h, w = s.image.shape[1:]
+        img = torch.from_numpy(np.ascontiguousarray(s.image, dtype=np.float32))[None]
+        imgs.append(resize_image(normalise_image(img), (grid, grid))[0])
+        lo, hi = resize_bounds(
+            torch.from_numpy(np.asarray(s.lo, np.float32)),
+            torch.from_numpy(np.asarray(s.hi, np.float32)),
+            (h, w),
+            (grid, grid),
+        )
+        los.append(lo)
+        his.append(hi)
+        if s.mask is not None:
+            if s.mask.shape != (h, w):
+                raise ValueError(f"sample {i}: mask shape {s.mask.shape} != image {(h, w)}")
+            if int(s.mask.max()) >= num_classes:
+                raise ValueError(f"sample {i}: mask label {int(s.mask.max())} >= {num_classes}")
+            m = torch.from_numpy(np.asarray(s.mask, dtype=np.int64))[None]
+            masks.append(resize_mask(m, (grid, grid))[0])
+            has.append(True)
+        else:
+            masks.append(torch.zeros(grid, grid, dtype=torch.int64))
+            has.append(False)
+    return _Prepared(
+        torch.stack(imgs), torch.stack(los), torch.stack(his), torch.stack(masks), torch.tensor(has)
+    )
+
+
+def class_prior(data: _Prepared) -> torch.Tensor:
+    """Expected area fraction ``(K,)`` of each class from the size bounds (interval midpoints
+    where both ends are finite, else an equal share of what is left), summing to 1."""
+    n, _k, _ = data.lo.shape
+    area = float(data.images.shape[-1] * data.images.shape[-2])
+    lo, hi = data.lo[..., 0], data.hi[..., 0]
+    known = torch.isfinite(lo) & torch.isfinite(hi)
+    mid = torch.where(known, (lo.clamp_min(0) + hi) / 2, torch.zeros_like(lo)) / area
+    frac = mid.sum(0) / n  # mean over samples, unknown counted as 0
+    unknown = (~known).float().mean(0)  # share of samples where the class size is unknown
+    rest = (1.0 - frac.sum()).clamp_min(0.05)
+    frac = frac + unknown * rest / unknown.sum().clamp_min(1e-6)
+    frac = frac.clamp_min(1e-3)
+    return frac / frac.sum()
+
+
+def save_checkpoint(
+    path: Path,
+    net: torch.nn.Module,
+    cfg: TrainConfig,
+    num_classes: int,
+    channels: int,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """One self-contained file: network name + kwargs + weights, classes, channels, grid,
+    normalisation and config (plus optional resume state in ``extra``)."""
+    state = {
+        "format": "shapehint-model-1",
+        "network": cfg.network,
+        "network_kwargs": dict(cfg.network_kwargs),
+        "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+        "num_classes": num_classes,
+        "channels": channels,
+        "grid": cfg.grid,
+        "normalisation": "minmax",
+        "config": cfg.to_dict(),
+    }
+    if extra:
+        state.update(extra)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # atomic: readers never see half a checkpoint
+
+
+def _dice_on_grid(pred: torch.Tensor, ref: torch.Tensor, k: int) -> dict[int, float]:
+    out = {}
+    for c in range(1, k):
+        p, r = pred == c, ref == c
+        denom = int(p.sum() + r.sum())
+        out[c] = 1.0 if denom == 0 else float(2 * (p & r).sum()) / denom
+    return out
+
+
+def _validate(
+    net: torch.nn.Module, data: _Prepared, k: int, device: torch.device, batch: int
+) -> dict[str, Any]:
+    idx = torch.nonzero(data.has_mask).flatten()
+    if len(idx) == 0:
+        return {}
+    net.eval()
+    per_class: dict[int, list[float]] = {c: [] for c in range(1, k)}
+    with torch.no_grad():
+        for start in range(0, len(idx), batch):
+            sel = idx[start : start + batch]
+            pred = net(data.images[sel].to(device)).argmax(1).cpu()
+            for j, i in enumerate(sel.tolist()):
+                for c, d in _dice_on_grid(pred[j], data.masks[i], k).items():
+                    per_class[c].append(d)
+    net.train()
+    means = {c: float(np.mean(v)) for c, v in per_class.items()}
+    return {"val_dice": float(np.mean(list(means.values()))), "val_dice_per_class": means}
+
+
+def train(
+    samples: Sequence[TrainSample],
+    num_classes: int,
+    config: TrainConfig,
+    *,
+    device: str | torch.device = "auto",
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    init_checkpoint: Path | str | None = None,
+    out_dir: Path,
+) -> TrainResult:
+    """Train a network on ``samples`` (K = ``num_classes`` including background).
+
+    Writes ``out_dir/model.pt`` (best validation Dice where masks exist, else the last epoch)
+    and ``out_dir/last.pt`` (with optimiser state, for ``resume``). ``init_checkpoint``: warm
+    start from its weights, or with ``config.resume`` continue its run. ``should_stop`` is
+    polled every step; when it returns true, ``TrainingStopped`` is raised (the files written
+    so far stay valid).
+    """
+    cfg = config
+    cfg.validate()
+    if num_classes < 2:
+        raise ValueError("num_classes counts the background too: need >= 2")
+    dev = _resolve_device(device)
+    if cfg.num_threads and dev.type == "cpu":
+        torch.set_num_threads(cfg.num_threads)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    started = time.monotonic()
+
+    data = prepare(samples, num_classes, cfg.grid)
+    n, channels = data.images.shape[0], data.images.shape[1]
+    net = build_network(cfg.network, channels, num_classes, **cfg.network_kwargs).to(dev)
+    opt = torch.optim.Adam(
+        net.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay
+    )
+    steps_per_epoch = cfg.steps_per_epoch or math.ceil(n / cfg.batch_size)
+    total_steps = steps_per_epoch * cfg.epochs
+    start_epoch, t = 0, cfg.t0
+    best: float | None = None
+    best_epoch = -1
+    if init_checkpoint is not None:
+        ck = torch.load(init_checkpoint, map_location="cpu", weights_only=False)
+        if (ck["network"], ck["num_classes"], ck["channels"]) != (
+            cfg.network,
+            num_classes,
+            channels,
+        ):
+            raise ValueError(
+                "init_checkpoint does not match: "
+                f"{ck['network']}/{ck['num_classes']} classes/{ck['channels']} channels vs "
+                f"{cfg.network}/{num_classes}/{channels}"
+            )
+        net.load_state_dict(ck["state_dict"])
+        if cfg.resume and "resume" in ck:
+            r = ck["resume"]
+            opt.load_state_dict(r["optimizer"])
+            start_epoch, t = int(r["epoch"]), float(r["t"])
+            best, best_epoch = r.get("best"), int(r.get("best_epoch", -1))
+            rng = np.random.default_rng([cfg.seed, start_epoch])
+    else:
+        # Start from the class proportions the bounds imply: the constraints are then nearly
+        # met at step 0 and training spends its steps on where things are, not how much.
+        bias = getattr(net.output_layer, "bias", None)
+        if bias is not None:
+            with torch.no_grad():
+                bias.copy_(torch.log(class_prior(data)).to(bias.device))
+    sched = None
+    if cfg.lr_schedule == "cosine":
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt,
+            lambda s: (
+                0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)) * 0.95 + 0.05
+            ),
+        )
+        for _ in range(start_epoch * steps_per_epoch):
+            sched.step()
+
+    use_amp = cfg.amp and dev.type == "cuda"
+    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    aug_cfg = AugmentConfig(
+        p_flip=cfg.p_flip,
+        p_transpose=cfg.p_transpose,
+        p_zoom=cfg.p_zoom,
+        zoom_range=(cfg.zoom_min, 1.0),
+        p_intensity=cfg.p_intensity,
+        p_blur=cfg.p_blur,
+    )
+    ce_on = cfg.ce_weight > 0 and bool(data.has_mask.any())
+    metrics: dict[str, Any] = {}
+    best_path, last_path = out_dir / CHECKPOINT_NAME, out_dir / LAST_NAME
+    step = start_epoch * steps_per_epoch
+    order = np.array([], dtype=np.int64)
+    loss_val, term_vals = float("nan"), {}
+    net.train()
+    epoch = start_epoch
+    for epoch in range(start_epoch, cfg.epochs):
+        for _ in range(steps_per_epoch):
+            if should_stop is not None and should_stop():
+                raise TrainingStopped(f"stopped at epoch {epoch}, step {step}")
+            if len(order) < cfg.batch_size:
+                order = np.concatenate([order, rng.permutation(n)])
+            idx, order = order[: cfg.batch_size], order[cfg.batch_size :]
+            imgs, masks, los, his = _batch(data, idx, rng, aug_cfg if cfg.augment else None)
+            imgs, masks, los, his = imgs.to(dev), masks.to(dev), los.to(dev), his.to(dev)
+            with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
+                logits = net(imgs)
+            logits = logits.float()
+            probs = torch.softmax(logits, 1)
+            loss, terms = constraint_loss(probs, los, his, t=t, kind=cfg.loss, weights=cfg.weights)
+            if cfg.entropy_weight > 0:
+                ramp = min(1.0, step / max(1.0, 0.5 * total_steps))
+                ent = -(probs * torch.log(probs.clamp_min(1e-8))).sum(1).mean()
+                loss = loss + cfg.entropy_weight * ramp * ent
+                terms["entropy"] = ent.detach()
+            if ce_on:
+                ce = masked_cross_entropy(logits, masks, data.has_mask[idx].to(dev))
+                loss = loss + cfg.ce_weight * ce
+                terms["ce"] = ce.detach()
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            if sched is not None:
+                sched.step()
+            step += 1
+            if progress is not None and (step % cfg.progress_every == 0 or step == total_steps):
+                loss_val = float(loss.detach())
+                term_vals = {k: float(v) for k, v in terms.items()}
+                progress(
+                    Progress(epoch + 1, cfg.epochs, step, total_steps, loss_val, term_vals, metrics)
+                )
+        loss_val = float(loss.detach())
+        term_vals = {k: float(v) for k, v in terms.items()}
+        t = min(t * cfg.mu, cfg.t_max)
+        last_epoch = epoch + 1 == cfg.epochs
+        if (epoch + 1) % cfg.val_every == 0 or last_epoch:
+            val = _validate(net, data, num_classes, dev, cfg.batch_size)
+            metrics = {**val, "train_loss": loss_val, "t": t}
+            improved = "val_dice" in val and (best is None or val["val_dice"] > best)
+            if improved:
+                best, best_epoch = val["val_dice"], epoch + 1
+                save_checkpoint(best_path, net, cfg, num_classes, channels, {"epoch": epoch + 1})
+            elif "val_dice" not in val and last_epoch:
+                save_checkpoint(best_path, net, cfg, num_classes, channels, {"epoch": epoch + 1})
+            save_checkpoint(
+                last_path,
+                net,
+                cfg,
+                num_classes,
+                channels,
+                {
+                    "epoch": epoch + 1,
+                    "resume": {
+                        "optimizer": opt.state_dict(),
+                        "epoch": epoch + 1,
+                        "t": t,
+                        "best": best,
+                        "best_epoch": best_epoch,
+                    },
+                },
+            )
+            if progress is not None:
+                progress(
+                    Progress(epoch + 1, cfg.epochs, step, total_steps, loss_val, term_vals, metrics)
+                )
+    if not best_path.exists():  # resumed past the end or never validated
+        save_checkpoint(best_path, net, cfg, num_classes, channels, {"epoch": cfg.epochs})
+    final = dict(metrics)
+    if best is not None:
+        final["best_val_dice"] = best
+        final["best_epoch"] = best_epoch
+    final["seconds"] = time.monotonic() - started
+    final["steps"] = step
+    return TrainResult(checkpoint=best_path, metrics=final, epochs=cfg.epochs)
+
+
+def _batch(
+    data: _Prepared, idx: np.ndarray, rng: np.random.Generator, aug: AugmentConfig | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    ti = torch.from_numpy(idx)
+    imgs, masks, los, his = data.images[ti], data.masks[ti], data.lo[ti], data.hi[ti]
+    if aug is None:
+        return imgs, masks, los, his
+    out = [augment(imgs[j], masks[j], los[j], his[j], rng, aug) for j in range(len(idx))]
+    return tuple(torch.stack([o[i] for o in out]) for i in range(4))  # type: ignore[return-value]

@@ -1,0 +1,233 @@
+"""Geometric transforms of images, masks and descriptor bounds, kept consistent with each other.
+
+Bounds are ``(K, M)`` tensors in ``COMPONENTS`` order (px units of the grid they refer to;
+open ends +-inf). Every transform maps an interval that holds a shape's true descriptor to an
+interval that holds the transformed shape's descriptor: exactly for flips / 90-degree turns /
+uniform scales (up to resampling of the pixels), conservatively for contour length under
+anisotropic scaling.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models.units import COMPONENT_INDEX
+
+_I = COMPONENT_INDEX
+_SIZE, _CX, _CY, _SX, _SY = (
+    _I["size"],
+    _I["centroid_x"],
+    _I["centroid_y"],
+    _I["spread_x"],
+    _I["spread_y"],
+)
+_XX, _YY, _XY, _LEN = _I["cov_xx"], _I["cov_yy"], _I["cov_xy"], _I["length"]
+
+
+def normalise_image(image: torch.Tensor) -> torch.Tensor:
+    """Min-max scale each image (over its C, H, W) to [0, 1]; constant images become 0.
+
+    ``image``: ``(N, C, H, W)``.
+    """
+    flat = image.flatten(1)
+    lo = flat.min(1).values.view(-1, 1, 1, 1)
+    hi = flat.max(1).values.view(-1, 1, 1, 1)
+    return (image - lo) / (hi - lo).clamp_min(1e-8)
+
+
+def resize_image(image: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of ``(N, C, H, W)`` to ``(N, C, *hw)`` (antialiased when shrinking)."""
+    if tuple(image.shape[-2:]) == tuple(hw):
+        return image
+    shrink = image.shape[-2] > hw[0] or image.shape[-1] > hw[1]
+    return F.interpolate(image, size=hw, mode="bilinear", align_corners=False, antialias=shrink)
+
+
+def resize_mask(mask: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """Nearest-neighbour resize of integer label maps ``(N, H, W)`` to ``(N, *hw)``."""
+    if tuple(mask.shape[-2:]) == tuple(hw):
+        return mask
+    out = F.interpolate(mask[:, None].float(), size=hw, mode="nearest-exact")
+    return out[:, 0].to(mask.dtype)
+
+
+def _scale_interval(
+    lo: torch.Tensor, hi: torch.Tensor, i: int, f: float, shift: float = 0.0
+) -> None:
+    """In place: component i -> f * value + shift, with f > 0."""
+    lo[..., i] = lo[..., i] * f + shift
+    hi[..., i] = hi[..., i] * f + shift
+
+
+def resize_bounds(
+    lo: torch.Tensor, hi: torch.Tensor, in_hw: tuple[int, int], out_hw: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounds of a ``(H, W)`` image for the same image resized to ``out_hw`` (pixel centres:
+    ``x' = (x + 0.5) sx - 0.5`` with ``sx = W' / W``). Length uses ``[min(sx, sy), max(sx, sy)]``.
+    """
+    lo, hi = lo.clone(), hi.clone()
+    sy, sx = out_hw[0] / in_hw[0], out_hw[1] / in_hw[1]
+    _scale_interval(lo, hi, _SIZE, sx * sy)
+    _scale_interval(lo, hi, _CX, sx, 0.5 * sx - 0.5)
+    _scale_interval(lo, hi, _CY, sy, 0.5 * sy - 0.5)
+    _scale_interval(lo, hi, _SX, sx)
+    _scale_interval(lo, hi, _SY, sy)
+    _scale_interval(lo, hi, _XX, sx * sx)
+    _scale_interval(lo, hi, _YY, sy * sy)
+    _scale_interval(lo, hi, _XY, sx * sy)
+    lo[..., _LEN] = lo[..., _LEN] * min(sx, sy)
+    hi[..., _LEN] = hi[..., _LEN] * max(sx, sy)
+    return lo, hi
+
+
+def _flip_interval(lo: torch.Tensor, hi: torch.Tensor, i: int, total: float) -> None:
+    """In place: component i -> total - value (an interval reverses)."""
+    new_lo = total - hi[..., i]
+    new_hi = total - lo[..., i]
+    lo[..., i], hi[..., i] = new_lo, new_hi
+
+
+def dihedral_bounds(
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    hw: tuple[int, int],
+    *,
+    transpose: bool,
+    flip_x: bool,
+    flip_y: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounds after ``dihedral`` (transpose first, then flips), exactly.
+
+    ``hw``: grid before the transform (after a transpose it is ``(W, H)``).
+    """
+    lo, hi = lo.clone(), hi.clone()
+    h, w = hw
+    if transpose:
+        for a, b in ((_CX, _CY), (_SX, _SY), (_XX, _YY)):
+            lo[..., [a, b]] = lo[..., [b, a]]
+            hi[..., [a, b]] = hi[..., [b, a]]
+        h, w = w, h
+    if flip_x:
+        _flip_interval(lo, hi, _CX, w - 1.0)
+        _flip_interval(lo, hi, _XY, 0.0)
+    if flip_y:
+        _flip_interval(lo, hi, _CY, h - 1.0)
+        _flip_interval(lo, hi, _XY, 0.0)
+    return lo, hi
+
+
+def dihedral(x: torch.Tensor, *, transpose: bool, flip_x: bool, flip_y: bool) -> torch.Tensor:
+    """Apply the same dihedral transform to ``(..., H, W)`` images or masks."""
+    if transpose:
+        x = x.transpose(-1, -2)
+    dims = [d for d, f in ((-1, flip_x), (-2, flip_y)) if f]
+    return x.flip(dims) if dims else x
+
+
+def zoom_bounds(
+    lo: torch.Tensor, hi: torch.Tensor, hw: tuple[int, int], s: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounds after a zoom by ``s`` about the grid centre (``x' = s (x - c) + c``).
+
+    For ``s <= 1`` (zoom out, the border padded with background) every foreground shape stays in
+    the image, so the mapping is exact; the background row (index 0) gains the padded area and
+    loses its centroid/spread bounds. For ``s > 1`` shapes may be cut at the border; callers
+    keep ``s <= 1`` unless that is acceptable.
+    """
+    lo, hi = lo.clone(), hi.clone()
+    h, w = hw
+    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+    bg_lo, bg_hi = lo[0].clone(), hi[0].clone()
+    _scale_interval(lo, hi, _SIZE, s * s)
+    _scale_interval(lo, hi, _CX, s, cx * (1 - s))
+    _scale_interval(lo, hi, _CY, s, cy * (1 - s))
+    for i in (_SX, _SY, _LEN):
+        _scale_interval(lo, hi, i, s)
+    for i in (_XX, _YY, _XY):
+        _scale_interval(lo, hi, i, s * s)
+    if s < 1:
+        pad = h * w * (1 - s * s)
+        lo[0] = -math.inf
+        hi[0] = math.inf
+        lo[0, _SIZE] = bg_lo[_SIZE] * s * s + pad
+        hi[0, _SIZE] = bg_hi[_SIZE] * s * s + pad
+        # The padded frame adds a border contour of the background class only if it was
+        # touching nothing before; its length bound is left open to stay conservative.
+    return lo, hi
+
+
+def zoom(x: torch.Tensor, s: float, *, nearest: bool) -> torch.Tensor:
+    """Zoom ``(N, C, H, W)`` by ``s`` about the centre; outside pixels become 0 (background)."""
+    n = x.shape[0]
+    theta = torch.tensor(
+        [[1 / s, 0.0, 0.0], [0.0, 1 / s, 0.0]], dtype=torch.float32, device=x.device
+    )
+    grid = F.affine_grid(theta.expand(n, 2, 3), list(x.shape), align_corners=False)
+    return F.grid_sample(
+        x.float(),
+        grid,
+        mode="nearest" if nearest else "bilinear",
+        padding_mode="zeros",
+        align_corners=False,
+    )
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Probabilities and ranges of the training augmentations."""
+
+    p_flip: float = 0.5
+    p_transpose: float = 0.5
+    p_zoom: float = 0.5
+    zoom_range: tuple[float, float] = (0.8, 1.0)
+    p_intensity: float = 0.5
+    gamma_range: tuple[float, float] = (0.7, 1.5)
+    noise_std: float = 0.03
+    p_blur: float = 0.0
+
+
+def augment(
+    image: torch.Tensor,
+    mask: torch.Tensor,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    rng: np.random.Generator,
+    cfg: AugmentConfig,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Randomly augment one sample: ``image (C, G, G)`` in [0, 1], ``mask (G, G)`` int64,
+    ``lo``/``hi`` ``(K, M)``. Geometry is shared by image, mask and bounds; intensity changes
+    leave the bounds alone. Returns the transformed four.
+    """
+    hw = (image.shape[-2], image.shape[-1])
+    t = bool(rng.random() < cfg.p_transpose) and hw[0] == hw[1]
+    fx = bool(rng.random() < cfg.p_flip)
+    fy = bool(rng.random() < cfg.p_flip)
+    if t or fx or fy:
+        image = dihedral(image, transpose=t, flip_x=fx, flip_y=fy)
+        mask = dihedral(mask, transpose=t, flip_x=fx, flip_y=fy)
+        lo, hi = dihedral_bounds(lo, hi, hw, transpose=t, flip_x=fx, flip_y=fy)
+        hw = (image.shape[-2], image.shape[-1])
+    if rng.random() < cfg.p_zoom:
+        s = float(rng.uniform(*cfg.zoom_range))
+        if abs(s - 1.0) > 1e-3:
+            image = zoom(image[None], s, nearest=False)[0]
+            mask = zoom(mask[None, None].float(), s, nearest=True)[0, 0].long()
+            lo, hi = zoom_bounds(lo, hi, hw, s)
+    if rng.random() < cfg.p_intensity:
+        g = float(np.exp(rng.uniform(np.log(cfg.gamma_range[0]), np.log(cfg.gamma_range[1]))))
+        image = image.clamp(0, 1) ** g
+        if cfg.noise_std > 0:
+            gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+            image = image + cfg.noise_std * torch.randn(image.shape, generator=gen).to(image.device)
+    if cfg.p_blur > 0 and rng.random() < cfg.p_blur:
+        k = torch.tensor([0.25, 0.5, 0.25], device=image.device)
+        w = (k[:, None] * k[None, :]).expand(image.shape[0], 1, 3, 3)
+        image = F.conv2d(
+            F.pad(image[None], (1, 1, 1, 1), mode="replicate"), w, groups=image.shape[0]
+        )[0]
+    return image, mask, lo, hi

@@ -1,0 +1,60 @@
+"""App-wide behaviour: one error body, OpenAPI and /docs, the web page, no torch in the API."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from fastapi.testclient import TestClient
+
+from tests.requirements import REPO_ROOT
+
+
+def test_unknown_paths_and_methods_use_the_error_body(client: TestClient, admin_headers) -> None:  # type: ignore[no-untyped-def]
+    r = client.get("/api/no-such-thing", headers=admin_headers)
+    assert r.status_code == 404
+    assert r.json()["detail"]["code"] == "not_found"
+    r = client.delete("/api/health")
+    assert r.status_code == 405
+    assert r.json()["detail"]["code"] == "method_not_allowed"
+    r = client.get("/api/projects/abc", headers=admin_headers)
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert detail["code"] == "validation_error" and "project_id" in detail["message"]
+    assert detail["errors"][0]["loc"] == ["path", "project_id"]
+    r = client.get(f"/api/projects/{2**40}", headers=admin_headers)
+    assert r.status_code == 422  # bounded ids: never an integer overflow in the database
+
+
+def test_openapi_has_examples_security_and_docs(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    put = spec["paths"]["/api/images/{image_id}/slices/{z}/hints"]["put"]
+    examples = put["requestBody"]["content"]["application/json"]["examples"]
+    assert {"intervals", "ellipse"} <= set(examples)
+    upload = spec["paths"]["/api/projects/{project_id}/images"]["post"]
+    assert (
+        "files" in upload["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
+    )
+    assert client.get("/docs").status_code == 200
+
+
+def test_web_page_lists_projects_through_the_api(client: TestClient) -> None:
+    r = client.get("/")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    assert '<script type="module" src="app.js">' in r.text
+    js = client.get("/app.js")
+    assert js.status_code == 200
+    assert "/api/projects" in js.text and "Authorization" in js.text
+
+
+def test_the_api_process_does_not_import_torch(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    code = (
+        "import sys; from api.app import create_app; import api.server; "
+        "from store.settings import Settings; "
+        f"create_app(Settings(data_dir={str(tmp_path)!r})); print('torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False", out.stderr

@@ -1,0 +1,185 @@
+"""Job routes without a worker: validation at submission, reads, cancel, events, permissions.
+
+Runs on SQLite and PostgreSQL. Submitted jobs go to the filesystem queue of the test's data
+directory, where no worker consumes them (real trainings: tests/worker/).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import timedelta
+
+from fastapi import FastAPI
+from sqlalchemy import select, update
+
+from store.db import session_scope, utcnow
+from store.jobs_tables import Job
+from store.settings import Settings
+from tests.api_helpers import Api
+
+HINT = {"LV": {"present": True, "size": [20, 200], "centroid": {"x": [5, 20], "y": [5, 20]}}}
+
+
+def parse_events(body: str) -> list[tuple[str, dict]]:
+    """``(event name, JSON data)`` of each server-sent event in a stream body."""
+    out = []
+    for block in body.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "data" in fields:
+            out.append((fields.get("event", "message"), json.loads(fields["data"])))
+    return out
+
+
+def _hinted_project(api: Api) -> tuple[int, int]:
+    project = api.create_project(classes=("LV",))
+    image = api.upload_png(project["id"], height=32, width=32)
+    r = api.client.put(f"/api/images/{image['id']}/slices/0/hints", json=HINT, headers=api.headers)
+    assert r.status_code == 200, r.text
+    return project["id"], image["id"]
+
+
+def _job_count(app: FastAPI, project_id: int) -> int:
+    with app.state.session_factory() as session:
+        return len(list(session.scalars(select(Job.id).where(Job.project_id == project_id))))
+
+
+def _submit(api: Api, project_id: int, body: dict, headers: dict | None = None):  # type: ignore[no-untyped-def]
+    return api.client.post(
+        f"/api/projects/{project_id}/jobs", json=body, headers=headers or api.headers
+    )
+
+
+def test_submit_queues_a_job_and_sends_its_id(api: Api, app_settings: Settings) -> None:
+    project_id, _ = _hinted_project(api)
+    r = _submit(api, project_id, {"kind": "train", "config": {"epochs": 2, "grid": 32}})
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["status"] == "queued" and job["kind"] == "train" and job["progress"] == {}
+    assert job["config"] == {"epochs": 2, "grid": 32} and job["error"] is None
+    # The message is in the filesystem queue, carrying only the job id.
+    messages = list((app_settings.queue_dir / "messages").iterdir())
+    assert any(f"[{job['id']}]" in m.read_text() for m in messages)
+
+    got = api.client.get(f"/api/jobs/{job['id']}", headers=api.headers).json()
+    assert got["id"] == job["id"] and got["status"] == "queued"
+    listed = api.client.get(f"/api/projects/{project_id}/jobs", headers=api.headers).json()
+    assert listed["total"] == 1 and listed["items"][0]["id"] == job["id"]
+    filtered = api.client.get(
+        f"/api/projects/{project_id}/jobs", params={"status": "running"}, headers=api.headers
+    ).json()
+    assert filtered["total"] == 0
+
+
+def test_bad_submissions_are_422_and_store_nothing(api: Api, app: FastAPI) -> None:
+    project_id, _ = _hinted_project(api)
+    cases = [
+        ({"kind": "segment", "config": {}}, "kind"),
+        ({"kind": "train", "config": {"epochs": 2, "learning_speed": 3}}, "learning_speed"),
+        ({"kind": "train", "config": {"preset": "turbo"}}, "turbo"),
+        ({"kind": "train", "config": {"use_reference_masks": "yes"}}, "use_reference_masks"),
+        ({"kind": "train", "config": {}, "model_version_id": 999999}, "999999"),
+        ({"kind": "predict", "config": {"epochs": 3}}, "epochs"),
+        ({"kind": "train", "config": {}, "priority": 1}, "priority"),
+    ]
+    for body, named in cases:
+        r = _submit(api, project_id, body)
+        assert r.status_code == 422, (body, r.text)
+        assert named in r.json()["detail"]["message"], (body, r.text)
+    assert _job_count(app, project_id) == 0
+
+
+def test_nothing_to_train_on_and_no_model_to_predict_with(api: Api, app: FastAPI) -> None:
+    project = api.create_project(classes=("LV",))
+    api.upload_png(project["id"])
+    r = _submit(api, project["id"], {"kind": "train"})
+    assert r.status_code == 422 and r.json()["detail"]["code"] == "no_hints"
+    r = _submit(api, project["id"], {"kind": "predict"})
+    assert r.status_code == 409 and "train the project first" in r.json()["detail"]["message"]
+    assert _job_count(app, project["id"]) == 0
+
+
+def test_hint_prior_conflict_is_reported_at_submission(api: Api, app: FastAPI) -> None:
+    project_id, image_id = _hinted_project(api)
+    r = api.client.put(
+        f"/api/projects/{project_id}/priors",
+        json={"LV": {"presence": "always", "unit": "px", "size": [500, 900]}},
+        headers=api.headers,
+    )
+    assert r.status_code == 200, r.text
+    r = _submit(api, project_id, {"kind": "train"})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail["code"] == "hint_conflict"
+    assert "LV" in detail["message"] and "size" in detail["message"]
+    assert detail["problems"][0]["image_id"] == image_id and detail["problems"][0]["z"] == 0
+    assert _job_count(app, project_id) == 0
+
+
+def test_cancel_a_queued_job_and_its_event_stream_ends(api: Api) -> None:
+    project_id, _ = _hinted_project(api)
+    job = _submit(api, project_id, {"kind": "train"}).json()
+    r = api.client.post(f"/api/jobs/{job['id']}/cancel", headers=api.headers)
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    assert r.json()["finished_at"] is not None
+    r = api.client.post(f"/api/jobs/{job['id']}/cancel", headers=api.headers)
+    assert r.status_code == 409 and "already cancelled" in r.json()["detail"]["message"]
+    with api.client.stream("GET", f"/api/jobs/{job['id']}/events", headers=api.headers) as s:
+        assert s.headers["content-type"].startswith("text/event-stream")
+        body = "".join(s.iter_text())
+    assert body.count("event: end") == 1 and '"cancelled"' in body
+
+
+def test_event_stream_follows_progress_until_the_end(api: Api, app: FastAPI) -> None:
+    """A job that is running (row updated here, as a worker would) streams progress events."""
+    project_id, _ = _hinted_project(api)
+    job = _submit(api, project_id, {"kind": "train"}).json()
+    engine = app.state.engine
+    with session_scope(engine) as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == job["id"])
+            .values(
+                status="running",
+                heartbeat_at=utcnow() + timedelta(hours=1),
+                progress={"phase": "training", "epoch": 1, "step": 5, "loss": 0.25},
+            )
+        )
+
+    def finish_soon() -> None:
+        time.sleep(1.2)
+        with session_scope(engine) as session:
+            session.execute(
+                update(Job).where(Job.id == job["id"]).values(status="succeeded", result={})
+            )
+
+    threading.Thread(target=finish_soon, daemon=True).start()
+    with api.client.stream("GET", f"/api/jobs/{job['id']}/events", headers=api.headers) as s:
+        body = "".join(s.iter_text())
+    events = parse_events(body)
+    assert events[0][0] == "progress" and events[0][1]["progress"]["loss"] == 0.25
+    assert events[-1][0] == "end" and events[-1][1]["status"] == "succeeded"
+    assert [name for name, _ in events].count("end") == 1
+
+
+def test_roles_and_visibility(api: Api) -> None:
+    project_id, _ = _hinted_project(api)
+    job = _submit(api, project_id, {"kind": "train"}).json()
+    viewer = api.new_user("viewer", project_id)
+    stranger = api.new_user()
+    assert api.client.get(f"/api/jobs/{job['id']}", headers=viewer).status_code == 200
+    r = _submit(api, project_id, {"kind": "train"}, headers=viewer)
+    assert r.status_code == 403 and "annotator" in r.json()["detail"]["message"]
+    assert api.client.post(f"/api/jobs/{job['id']}/cancel", headers=viewer).status_code == 403
+    for path in (f"/api/jobs/{job['id']}", f"/api/projects/{project_id}/jobs"):
+        assert api.client.get(path, headers=stranger).status_code == 404
+    assert api.client.get(f"/api/jobs/{job['id']}").status_code == 401
+    assert api.client.get("/api/jobs/999999", headers=api.headers).status_code == 404
+
+
+def test_model_versions_empty_and_unknown(api: Api) -> None:
+    project = api.create_project()
+    r = api.client.get(f"/api/projects/{project['id']}/models", headers=api.headers)
+    assert r.status_code == 200 and r.json()["total"] == 0
+    assert api.client.get("/api/models/999999", headers=api.headers).status_code == 404

@@ -1,0 +1,259 @@
+"""Real-data benchmarks: the simulated annotator, resume, and each script end to end (smoke preset).
+
+The end-to-end tests need ../shared/data (skip locally without it, fail in CI); the rest run on
+synthetic masks. Budget: well under 90 s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import common
+from benchmarks.common import Annotator, Scores, item_rng, moment_ellipse, train_method
+from models.bounds import measure
+from tests.requirements import need_shared_data
+
+
+def ellipse_mask(
+    shape: tuple[int, int], cx: float, cy: float, a: float, b: float, deg: float
+) -> np.ndarray:
+    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(float)
+    t = math.radians(deg)
+    u = (xs - cx) * math.cos(t) + (ys - cy) * math.sin(t)
+    v = -(xs - cx) * math.sin(t) + (ys - cy) * math.cos(t)
+    return (u / a) ** 2 + (v / b) ** 2 <= 1.0
+
+
+def angle_gap(a: float, b: float) -> float:
+    d = abs(a - b) % 180.0
+    return min(d, 180.0 - d)
+
+
+# ---------------------------------------------------------------- the simulated annotator
+
+
+def test_moment_ellipse_recovers_a_drawn_ellipse() -> None:
+    mask = ellipse_mask((120, 140), cx=70.3, cy=55.8, a=30.0, b=14.0, deg=35.0)
+    e = moment_ellipse(mask)
+    assert e is not None
+    assert e.cx == pytest.approx(70.3, abs=0.1) and e.cy == pytest.approx(55.8, abs=0.1)
+    assert e.a == pytest.approx(30.0, rel=0.03) and e.b == pytest.approx(14.0, rel=0.05)
+    assert angle_gap(e.angle, 35.0) < 1.0
+    assert moment_ellipse(np.zeros((8, 8), bool)) is None
+
+
+def test_annotator_errors_stay_within_their_stated_ranges_and_vary() -> None:
+    mask = ellipse_mask((100, 100), cx=50, cy=48, a=24, b=12, deg=20)
+    ref = moment_ellipse(mask)
+    assert ref is not None
+    ann = Annotator(jitter_px=(2.0, 2.0), axis_error=0.2, angle_error_deg=15.0)
+    drawn = [ann.draw(mask, item_rng(0, "s", i)) for i in range(300)]
+    shifts = np.array([math.hypot(d.cx - ref.cx, d.cy - ref.cy) for d in drawn])  # type: ignore[union-attr]
+    a_ratio = np.array([d.a / ref.a for d in drawn])  # type: ignore[union-attr]
+    b_ratio = np.array([d.b / ref.b for d in drawn])  # type: ignore[union-attr]
+    angles = np.array([angle_gap(d.angle, ref.angle) for d in drawn])  # type: ignore[union-attr]
+    assert shifts.max() <= 2.0 + 1e-9 and shifts.max() > 1.5  # uses the whole disc
+    assert a_ratio.min() >= 0.8 - 1e-9 and a_ratio.max() <= 1.2 + 1e-9
+    assert b_ratio.min() >= 0.8 - 1e-9 and b_ratio.max() <= 1.2 + 1e-9
+    assert angles.max() <= 15.0 + 1e-6 and angles.max() > 10.0
+    assert a_ratio.std() > 0.05  # really perturbed, not the moment ellipse itself
+
+
+def test_annotator_is_reproducible_per_item_and_marks_absent() -> None:
+    mask = ellipse_mask((64, 64), 30, 30, 10, 8, 0)
+    ann = Annotator(jitter_px=(2.0, 2.0))
+    assert ann.draw(mask, item_rng(3, "slice_1", "LV")) == ann.draw(
+        mask, item_rng(3, "slice_1", "LV")
+    )
+    assert ann.draw(mask, item_rng(3, "slice_1", "LV")) != ann.draw(
+        mask, item_rng(3, "slice_2", "LV")
+    )
+    absent = ann.hint_bounds(np.zeros((64, 64), bool), item_rng(0))
+    assert absent.present is False and absent.size == (0.0, 0.0)
+
+
+def test_ellipse_hint_of_a_filled_ellipse_holds_its_true_descriptors() -> None:
+    """With the declared tolerance equal to the drawing error, a convex structure's own size,
+    centroid and spread satisfy the hint's bounds (what the bounds_hold_truth fact counts)."""
+    from benchmarks.acdc import bounds_hold
+
+    mask = ellipse_mask((128, 128), 64, 60, 30, 18, 30)
+    ann = Annotator(jitter_px=(2.0, 2.0), axis_error=0.1, angle_error_deg=5.0, tolerance=0.2)
+    held = [bounds_hold(ann.hint_bounds(mask, item_rng(1, i)), mask) for i in range(40)]
+    assert all(held)
+    # A ring (the myocardium's shape) is not a filled ellipse: its area is far below the
+    # moment ellipse's, so the same hint contradicts the truth.
+    ring = mask & ~ellipse_mask((128, 128), 64, 60, 22, 12, 30)
+    assert measure(ring)[0] < 0.6 * measure(mask)[0]
+    assert not bounds_hold(ann.hint_bounds(ring, item_rng(1, 0)), ring)
+
+
+def test_sparse_hints_one_slice_in_three_and_priors_from_statistics() -> None:
+    from benchmarks.acdc import PIXEL_MM, class_priors, hinted_slices
+
+    names = [f"patient{p:03d}_frame01_slice_{z}" for p in range(1, 5) for z in range(9)]
+    hinted = hinted_slices(names, seed=0)
+    assert len(hinted) == 4 * 3
+    for p in range(1, 5):
+        zs = sorted(int(n.rsplit("_", 1)[1]) for n in hinted if n.startswith(f"patient{p:03d}"))
+        assert len({z % 3 for z in zs}) == 1 and len(zs) == 3
+    labels = [np.zeros((10, 10), np.uint8) for _ in range(3)]
+    labels[0][:2, :2] = 3
+    labels[1][:4, :5] = 3
+    labels[2][5:, 5:] = 2
+    for lab in labels:
+        lab[9, 0] = 2
+    priors = class_priors(labels)
+    a = PIXEL_MM * PIXEL_MM
+    assert priors["RV"] == {"presence": "never"}
+    assert priors["Myo"]["presence"] == "always"
+    assert priors["LV"] == {"presence": "maybe", "unit": "mm", "size": [4 * a, 20 * a]}
+
+
+def test_scores_summary_means_and_undefined_hd95() -> None:
+    s = Scores()
+    s.add({"A": 0.5, "B": 1.0}, {"A": 2.0, "B": math.nan})
+    s.add({"A": 0.7, "B": 0.0}, {"A": 4.0, "B": 6.0})
+    out = s.summary(("A", "B"))
+    assert out["dice"] == pytest.approx({"A": 0.6, "B": 0.5, "mean": 0.55})
+    assert out["hd95"] == pytest.approx({"A": 3.0, "B": 6.0, "mean": 4.5})
+    assert out["hd95_undefined"] == {"A": 0, "B": 1}
+
+
+# ---------------------------------------------------------------- resume
+
+
+def test_interrupted_training_resumes_from_last_checkpoint(tmp_path: Path) -> None:
+    from models.bounds import from_mask, stack
+    from models.synthetic import make_dataset
+    from models.train import TrainingStopped, TrainSample
+
+    data = make_dataset(8, size=32, num_classes=2, seed=0)
+    samples = [TrainSample(img, *stack(from_mask(m, 3)), None) for img, m in data]
+    cfg = {
+        "preset": "cpu-fast",
+        "network_kwargs": {"width": 4, "depth": 2},
+        "grid": 32,
+        "epochs": 2,
+        "batch_size": 4,
+        "val_every": 1,
+        "progress_every": 1,
+    }
+    calls = {"n": 0}
+
+    def stop_in_second_epoch() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 3  # 2 steps per epoch: stop at the 2nd step of epoch 2
+
+    logs: list[str] = []
+    with pytest.raises(TrainingStopped):
+        train_method(
+            samples,
+            3,
+            cfg,
+            tmp_path,
+            desc="t",
+            show_progress=False,
+            log=logs.append,
+            should_stop=stop_in_second_epoch,
+        )
+    assert not (tmp_path / "train.json").exists()
+    assert "1" in json.loads((tmp_path / "elapsed.json").read_text())
+    ckpt, timing = train_method(
+        samples, 3, cfg, tmp_path, desc="t", show_progress=False, log=logs.append
+    )
+    assert any("resuming at epoch 1/2" in m for m in logs)
+    assert ckpt.exists() and timing.epochs == 2 and timing.steps == 4
+    assert timing.seconds > 0 and timing.seconds_per_epoch > 0
+    # Finished: a third call reuses it without training.
+    _, again = train_method(
+        samples, 3, cfg, tmp_path, desc="t", show_progress=False, log=logs.append
+    )
+    assert again == timing and "trained already" in logs[-1]
+
+
+# ---------------------------------------------------------------- end to end on real data
+
+
+def check_outputs(
+    out: Path, name: str, methods: list[str], classes: list[str], preset: str
+) -> dict:
+    paths = [out / f"{name}.{ext}" for ext in ("json", "md", "png")]
+    for p in paths:
+        assert p.exists() and p.stat().st_size > 0, p
+    assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads(paths[0].read_text())
+    assert list(data["methods"]) == methods
+    assert data["preset"] == preset
+    for key in ("command", "commit", "machine"):
+        assert isinstance(data[key], str) and data[key]
+    for m, r in data["methods"].items():
+        assert set(r["dice"]) == {*classes, "mean"}, m
+        assert set(r["hd95"]) == {*classes, "mean"}, m
+        assert all(0.0 <= r["dice"][c] <= 1.0 for c in classes)
+        assert r["dice"]["mean"] == pytest.approx(np.mean([r["dice"][c] for c in classes]))
+        assert r["seconds"] > 0 and r["epochs"] == 1
+    md = paths[1].read_text()
+    for m in methods:
+        assert f"| {m} |" in md
+    assert data["command"] in md and data["commit"] in md
+    return data
+
+
+@pytest.mark.shared_data
+def test_acdc_script_end_to_end_and_cached_rerun(tmp_path: Path) -> None:
+    need_shared_data("acdc", "train_slices.list")
+    from benchmarks import acdc
+
+    argv = [
+        "--preset",
+        "smoke",
+        "--out-dir",
+        str(tmp_path / "out"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--no-progress",
+    ]
+    acdc.main(argv)
+    data = check_outputs(
+        tmp_path / "out", "acdc-smoke", list(acdc.METHODS), list(acdc.CLASSES), "smoke"
+    )
+    hold = data["methods"]["paper"]["bounds_hold_truth"]
+    assert hold == {"RV": 1.0, "Myo": 1.0, "LV": 1.0}  # the paper's bounds come from the masks
+    assert data["methods"]["sparse"]["hinted_slices"] >= 1
+    # A rerun finds every method cached: identical figures, no training.
+    again = acdc.main([*argv, "--methods", "full,ellipse", "--name", "again"])
+    for m in ("full", "ellipse"):
+        assert again["methods"][m] == data["methods"][m]
+
+
+@pytest.mark.shared_data
+def test_kvasir_script_end_to_end(tmp_path: Path) -> None:
+    need_shared_data("kvasir_seg", "images")
+    from benchmarks import kvasir
+
+    kvasir.main(
+        [
+            "--preset",
+            "smoke",
+            "--out-dir",
+            str(tmp_path),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--no-progress",
+        ]
+    )
+    data = check_outputs(tmp_path, "kvasir-smoke", ["full", "ellipse"], ["polyp"], "smoke")
+    assert data["hd95_unit"] == "px"
+    train, val = kvasir.split(kvasir.list_images(common.DATA_ROOT / "kvasir_seg"), 0)
+    assert len(train) == 800 and len(val) == 200 and not set(train) & set(val)
+
+
+def test_unknown_method_is_rejected() -> None:
+    with pytest.raises(SystemExit, match="unknown method"):
+        common.selected_methods("full,nope", ("full", "ellipse"))

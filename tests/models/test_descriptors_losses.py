@@ -1,0 +1,241 @@
+"""Descriptor accuracy on binary shapes, gradients, and loss behaviour."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from models import bounds as B
+from models import descriptors as D
+from models.losses import (
+    constraint_loss,
+    log_barrier,
+    masked_cross_entropy,
+    quadratic_penalty,
+)
+
+
+def ellipse(n: int, cx: float, cy: float, a: float, b: float, angle: float = 0.0) -> np.ndarray:
+    ys, xs = np.mgrid[0:n, 0:n].astype(float)
+    t = math.radians(angle)
+    u = (xs - cx) * math.cos(t) + (ys - cy) * math.sin(t)
+    v = -(xs - cx) * math.sin(t) + (ys - cy) * math.cos(t)
+    return ((u / a) ** 2 + (v / b) ** 2 <= 1).astype(np.float32)
+
+
+def rect(n: int, cx: float, cy: float, w: float, h: float, angle: float = 0.0) -> np.ndarray:
+    ys, xs = np.mgrid[0:n, 0:n].astype(float)
+    t = math.radians(angle)
+    u = (xs - cx) * math.cos(t) + (ys - cy) * math.sin(t)
+    v = -(xs - cx) * math.sin(t) + (ys - cy) * math.cos(t)
+    return ((np.abs(u) <= w / 2) & (np.abs(v) <= h / 2)).astype(np.float32)
+
+
+def one_hot(mask: np.ndarray) -> torch.Tensor:
+    """(H, W) binary -> (1, 2, H, W) float32 [background, object]."""
+    m = torch.from_numpy(mask)
+    return torch.stack([1 - m, m])[None]
+
+
+def test_disk_r20_accuracy() -> None:
+    r, cx, cy = 20.0, 63.4, 61.7
+    p = one_hot(ellipse(128, cx, cy, r, r))
+    assert p.dtype == torch.float32
+    assert D.size(p)[0, 1].item() == pytest.approx(math.pi * r * r, rel=0.02)
+    c = D.centroid(p)[0, 1]
+    assert abs(c[0].item() - cx) < 0.5 and abs(c[1].item() - cy) < 0.5
+    s = D.spread(p)[0, 1]
+    assert s[0].item() == pytest.approx(r / 2, rel=0.03)
+    assert s[1].item() == pytest.approx(r / 2, rel=0.03)
+    assert D.length(p)[0, 1].item() == pytest.approx(2 * math.pi * r, rel=0.05)
+
+
+@pytest.mark.parametrize("r", [6.0, 12.0, 20.0, 35.0, 50.0])
+def test_disk_perimeter_several_radii(r: float) -> None:
+    p = one_hot(ellipse(128, 64.3, 63.8, r, r))
+    assert D.length(p)[0, 1].item() == pytest.approx(2 * math.pi * r, rel=0.05)
+
+
+@pytest.mark.parametrize("angle", [0.0, 15.0, 30.0, 45.0, 60.0])
+def test_square_perimeter_any_rotation(angle: float) -> None:
+    p = one_hot(rect(128, 64.0, 64.0, 40, 40, angle))
+    assert D.length(p)[0, 1].item() == pytest.approx(160.0, rel=0.05)
+
+
+def test_rectangle_and_ellipse_perimeter() -> None:
+    p = one_hot(rect(128, 60.0, 70.0, 70, 20, 20.0))
+    assert D.length(p)[0, 1].item() == pytest.approx(180.0, rel=0.05)
+    a, b = 40.0, 15.0
+    ramanujan = B.ellipse_descriptors(0, 0, a, b, 0)[-1]
+    p = one_hot(ellipse(128, 64.0, 64.0, a, b, 35.0))
+    assert D.length(p)[0, 1].item() == pytest.approx(ramanujan, rel=0.05)
+
+
+@pytest.mark.parametrize("angle", [0.0, 30.0, 60.0, 100.0, 150.0])
+def test_ellipse_covariance_gives_orientation(angle: float) -> None:
+    a, b = 30.0, 12.0
+    p = one_hot(ellipse(128, 64.0, 64.0, a, b, angle))
+    xx, yy, xy = D.covariance(p)[0, 1].tolist()
+    exact = B.ellipse_descriptors(64, 64, a, b, angle)
+    assert xx == pytest.approx(exact[5], rel=0.03, abs=1.0)
+    assert yy == pytest.approx(exact[6], rel=0.03, abs=1.0)
+    assert xy == pytest.approx(exact[7], abs=0.03 * a * a / 4)
+    est = math.degrees(0.5 * math.atan2(2 * xy, xx - yy))
+    assert abs((est - angle + 90) % 180 - 90) < 1.0
+
+
+def test_torch_matches_numpy_measure() -> None:
+    mask = rect(96, 40.0, 50.0, 30, 18, 25.0)
+    ref = B.measure(mask)
+    got = D.all_descriptors(one_hot(mask))[0, 1].double().numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-3)
+
+
+def test_batch_and_class_vectorised() -> None:
+    masks = [ellipse(64, 20 + 5 * i, 30, 8 + i, 6, 10 * i) for i in range(3)]
+    p = torch.stack([one_hot(m)[0] for m in masks])  # (3, 2, 64, 64)
+    batched = D.all_descriptors(p)
+    for i, m in enumerate(masks):
+        single = D.all_descriptors(one_hot(m))
+        torch.testing.assert_close(batched[i], single[0], rtol=1e-5, atol=1e-4)
+
+
+def test_3d_moments() -> None:
+    z, y, x = np.mgrid[0:20, 0:32, 0:32].astype(float)
+    ball = (((x - 15) ** 2 + (y - 12) ** 2 + (z - 9) ** 2) <= 64).astype(np.float32)
+    m = torch.from_numpy(ball)
+    p = torch.stack([1 - m, m])[None]  # (1, 2, 20, 32, 32)
+    assert D.size(p)[0, 1].item() == pytest.approx(4 / 3 * math.pi * 512, rel=0.03)
+    c = D.centroid(p)[0, 1].tolist()
+    assert c == pytest.approx([15, 12, 9], abs=1e-3)
+    s = D.spread(p)[0, 1]
+    assert s.shape == (3,)
+    # A ball of radius r has per-axis variance r^2 / 5.
+    np.testing.assert_allclose(s.numpy(), math.sqrt(64 / 5), rtol=0.03)
+    assert D.covariance(p).shape == (1, 2, 6)
+
+
+def test_empty_class_finite_values_and_gradients() -> None:
+    p = torch.zeros(2, 3, 16, 16)
+    p[:, 0] = 1.0
+    p.requires_grad_(True)
+    v = D.all_descriptors(p)
+    assert torch.isfinite(v).all()
+    v.sum().backward()
+    assert torch.isfinite(p.grad).all()
+
+
+def test_gradcheck_float64() -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 7, 6, dtype=torch.float64, requires_grad=True)
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return D.all_descriptors(torch.softmax(x, 1))
+
+    assert torch.autograd.gradcheck(f, (logits,), eps=1e-6, atol=1e-5)
+
+    def f3(x: torch.Tensor) -> torch.Tensor:
+        return D.spread(torch.softmax(x, 1))
+
+    x3 = torch.randn(1, 2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(f3, (x3,), eps=1e-6, atol=1e-5)
+
+
+def test_half_input_is_promoted() -> None:
+    p = one_hot(ellipse(32, 16, 16, 6, 6)).half()
+    assert D.all_descriptors(p).dtype == torch.float32
+
+
+# ------------------------------------------------------------------------------ losses
+
+
+def test_log_barrier_shape_and_gradients() -> None:
+    z = torch.tensor([-5.0, -0.5, -0.01, 0.0, 3.0], requires_grad=True)
+    t = 2.0
+    out = log_barrier(z, t)
+    assert torch.isfinite(out).all()
+    assert out[0].item() == pytest.approx(-math.log(5.0) / t)
+    # Continuous at the switch point -1/t^2 and increasing everywhere.
+    thr = torch.tensor([-1 / t**2 - 1e-6, -1 / t**2 + 1e-6])
+    a, b = log_barrier(thr, t).tolist()
+    assert a == pytest.approx(b, abs=1e-4)
+    out.sum().backward()
+    assert torch.isfinite(z.grad).all() and (z.grad > 0).all()
+    assert z.grad[-1].item() == pytest.approx(t)
+    assert quadratic_penalty(torch.tensor([-1.0, 0.0, 2.0])).tolist() == [0.0, 0.0, 4.0]
+
+
+def _bounds_for(masks: list[np.ndarray], margins: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    los, his = [], []
+    for m in masks:
+        lo, hi = B.stack(B.from_mask(m.astype(np.uint8), 2, margins))
+        los.append(lo)
+        his.append(hi)
+    return torch.from_numpy(np.stack(los)), torch.from_numpy(np.stack(his))
+
+
+def test_quadratic_loss_zero_inside_positive_outside() -> None:
+    m = ellipse(64, 30, 34, 12, 9, 20)
+    lo, hi = _bounds_for([m], {**B.PAPER_MARGINS, "centroid": 3.0, "covariance": 0.1})
+    p = one_hot(m)
+    total, _terms = constraint_loss(p, lo, hi, kind="quadratic")
+    assert total.item() == 0.0
+    shifted = one_hot(np.roll(m, 10, axis=1))
+    total2, terms2 = constraint_loss(shifted, lo, hi, kind="quadratic")
+    assert total2.item() > 0 and terms2["centroid"].item() > 0
+    assert terms2["size"].item() == 0.0 and terms2["covariance"].item() == 0.0
+
+
+def test_loss_independent_of_batch_and_image_size() -> None:
+    m64 = ellipse(64, 30, 34, 12, 9, 20)
+    wrong64 = ellipse(64, 36, 30, 10, 9, 20)
+    margins = {"size": 0.05, "centroid": 2.0, "spread": 1.0}
+    lo, hi = _bounds_for([m64], margins)
+    wrong = one_hot(wrong64)
+    one, _ = constraint_loss(wrong, lo, hi, t=3.0)
+    assert one.item() > 0
+    four, _ = constraint_loss(
+        wrong.repeat(4, 1, 1, 1), lo.repeat(4, 1, 1), hi.repeat(4, 1, 1), t=3.0
+    )
+    assert four.item() == pytest.approx(one.item(), rel=1e-5)
+    # The same scene on a 2x finer grid (every pixel -> 2x2) gives the same loss.
+    up = np.ones((2, 2), np.float32)
+    lo2, hi2 = _bounds_for([np.kron(m64, up)], {"size": 0.05, "centroid": 4.0, "spread": 2.0})
+    big, _ = constraint_loss(one_hot(np.kron(wrong64, up)), lo2, hi2, t=3.0)
+    assert big.item() == pytest.approx(one.item(), rel=1e-3)
+
+
+def test_absent_class_pushes_size_down() -> None:
+    logits = torch.zeros(1, 2, 16, 16, requires_grad=True)
+    lo, hi = B.stack([None, B.ClassBounds.absent()])
+    total, _ = constraint_loss(
+        torch.softmax(logits, 1), torch.from_numpy(lo)[None], torch.from_numpy(hi)[None], t=5.0
+    )
+    total.backward()
+    # Gradient descent lowers the absent class's logits everywhere.
+    assert (logits.grad[0, 1] > 0).all()
+
+
+def test_unconstrained_rows_give_zero_and_open_ends_are_safe() -> None:
+    p = torch.softmax(torch.randn(2, 3, 16, 16, requires_grad=True), 1)
+    lo = torch.full((2, 3, 9), -math.inf)
+    hi = torch.full((2, 3, 9), math.inf)
+    total, terms = constraint_loss(p, lo, hi, t=5.0)
+    assert total.item() == 0.0 and all(v.item() == 0.0 for v in terms.values())
+    with pytest.raises(ValueError, match="bogus"):
+        constraint_loss(p, lo, hi, weights={"bogus": 1.0})
+
+
+def test_masked_cross_entropy() -> None:
+    logits = torch.randn(3, 2, 8, 8, requires_grad=True)
+    target = torch.randint(0, 2, (3, 8, 8))
+    none = masked_cross_entropy(logits, target, torch.tensor([False, False, False]))
+    assert none.item() == 0.0
+    some = masked_cross_entropy(logits, target, torch.tensor([True, False, False]))
+    only = torch.nn.functional.cross_entropy(logits[:1], target[:1])
+    assert some.item() == pytest.approx(only.item(), rel=1e-5)
+    some.backward()
+    assert logits.grad[1:].abs().sum().item() == 0.0

@@ -1,0 +1,195 @@
+"""Trainer, checkpoint, predictor, metrics and CLI on tiny synthetic data."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from models import bounds as B
+from models.infer import load_predictor
+from models.metrics import dice, hd95
+from models.networks import build_network
+from models.synthetic import CLASS_NAMES, make_dataset, make_hints
+from models.train import (
+    Progress,
+    TrainConfig,
+    TrainingStopped,
+    TrainSample,
+    default_config,
+    prepare,
+    train,
+)
+
+
+def _samples(n: int, size: int, nc: int, seed: int = 0, masks: bool = True) -> list[TrainSample]:
+    out = []
+    for i, (img, m) in enumerate(make_dataset(n, size, nc, seed=seed)):
+        h = make_hints(m, nc, seed=seed * 1000 + i)
+        per_class = [None] + [B.parse_hint(c, h[c], shape=m.shape) for c in CLASS_NAMES[:nc]]
+        lo, hi = B.stack(per_class)
+        out.append(TrainSample(img, lo, hi, m if masks else None))
+    return out
+
+
+@pytest.mark.parametrize("name", ["enet", "unet"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_networks_any_size_classes_channels(name: str, channels: int) -> None:
+    net = build_network(name, channels, 5)
+    y = net(torch.randn(2, channels, 40, 52))
+    assert y.shape == (2, 5, 40, 52)
+
+
+def test_config_presets_and_unknown_fields() -> None:
+    cfg = TrainConfig.from_dict({"preset": "paper"})
+    assert cfg.network == "enet" and cfg.grid == 256 and cfg.epochs == 200 and cfg.lr == 5e-4
+    cfg = TrainConfig.from_dict({"preset": "cpu-fast", "epochs": 3})
+    assert cfg.epochs == 3
+    with pytest.raises(ValueError, match="bogus"):
+        TrainConfig.from_dict({"bogus": 1})
+    with pytest.raises(ValueError, match="preset"):
+        TrainConfig.from_dict({"preset": "slow"})
+    d = default_config(8, "cpu")
+    assert d.preset == "cpu-fast" and d.grid == 64
+    assert default_config(800, "cpu").epochs < d.epochs
+
+
+def test_prepare_rescales_bounds_to_grid() -> None:
+    img, m = make_dataset(1, 48, 2, seed=3)[0]
+    lo, hi = B.stack(B.from_mask(m, 3, {"size": 0.0, "centroid": 0.0}))
+    data = prepare([TrainSample(img, lo, hi, m)], 3, 96)
+    assert data.images.shape == (1, 1, 96, 96)
+    assert float(data.images.min()) >= 0.0 and float(data.images.max()) <= 1.0
+    assert float(data.lo[0, 1, 0]) == pytest.approx(lo[1, 0] * 4)
+    assert float(data.lo[0, 1, 1]) == pytest.approx((lo[1, 1] + 0.5) * 2 - 0.5)
+    with pytest.raises(ValueError, match="bounds"):
+        prepare([TrainSample(img, lo[:2], hi[:2], m)], 3, 64)
+
+
+def test_train_progress_stop_resume_and_predict(tmp_path: Path) -> None:
+    samples = _samples(4, 40, 1)
+    cfg = TrainConfig.from_dict(
+        {"epochs": 3, "batch_size": 2, "grid": 32, "val_every": 1, "progress_every": 1}
+    )
+    seen: list[Progress] = []
+    res = train(samples, 2, cfg, device="cpu", progress=seen.append, out_dir=tmp_path / "a")
+    assert res.checkpoint.exists() and res.epochs == 3
+    assert seen[-1].epoch == 3 and seen[-1].step == seen[-1].steps == 6
+    assert {"size", "centroid"} <= set(seen[-1].terms)
+    assert math.isfinite(seen[-1].loss) and "val_dice" in seen[-1].metrics
+    # Stop callback: raised at the first step where it says so.
+    calls = {"n": 0}
+
+    def stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 2
+
+    with pytest.raises(TrainingStopped):
+        train(samples, 2, cfg, device="cpu", should_stop=stop, out_dir=tmp_path / "b")
+    assert calls["n"] == 3
+    # Resume continues after the saved epoch; warm start reuses the weights.
+    more = TrainConfig.from_dict({**cfg.to_dict(), "epochs": 4, "resume": True})
+    res2 = train(
+        samples,
+        2,
+        more,
+        device="cpu",
+        init_checkpoint=tmp_path / "a" / "last.pt",
+        out_dir=tmp_path / "c",
+    )
+    assert res2.metrics["steps"] == 8
+    # Seeded: the same run twice gives the same weights.
+    res3 = train(samples, 2, cfg, device="cpu", out_dir=tmp_path / "d")
+    a = torch.load(res.checkpoint, weights_only=False)["state_dict"]
+    b = torch.load(res3.checkpoint, weights_only=False)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # The predictor maps back to each image's own grid, for 2D slices and volumes.
+    pred = load_predictor(res.checkpoint, device="cpu")
+    vol = np.stack([make_dataset(1, 50, 1, seed=9)[0][0]] * 3)  # (3, 1, 50, 50)
+    labels = pred.predict_volume(vol)
+    assert labels.shape == (3, 50, 50) and labels.dtype == np.uint8 and labels.max() <= 1
+    assert pred.predict_image(np.random.rand(1, 37, 61).astype(np.float32)).shape == (37, 61)
+    with pytest.raises(ValueError, match="expected slices"):
+        pred.predict_slices(np.zeros((1, 3, 8, 8), np.float32))
+    with pytest.raises(ValueError, match="does not match"):
+        train(samples, 3, cfg, device="cpu", init_checkpoint=res.checkpoint, out_dir=tmp_path / "e")
+
+
+def test_metrics_dice_hd95() -> None:
+    ref = np.zeros((40, 40), np.uint8)
+    ref[10:20, 10:20] = 1
+    pred = np.zeros_like(ref)
+    pred[10:20, 12:22] = 1
+    d = dice(pred, ref, 3)
+    assert d[1] == pytest.approx(2 * 80 / 200) and d[2] == 1.0
+    h = hd95(pred, ref, 3, (1.0, 0.5))
+    assert h[1] == pytest.approx(1.0) and h[2] == 0.0  # 2 px along columns of 0.5 mm
+    assert math.isnan(hd95(pred, np.zeros_like(ref), 2)[1])
+    vol = np.stack([ref, ref])
+    assert dice(vol, vol, 2)[1] == 1.0 and hd95(vol, vol, 2, (2.0, 1.0, 1.0))[1] == 0.0
+
+
+def test_end_to_end_hints_only_reaches_dice(tmp_path: Path) -> None:
+    """Seeded training on synthetic data with size + centroid hints only (no masks)."""
+    train_set = _samples(24, 48, 1, seed=0, masks=False)
+    cfg = default_config(len(train_set), "cpu")
+    cfg.grid = 48
+    res = train(train_set, 2, cfg, device="cpu", out_dir=tmp_path)
+    pred = load_predictor(res.checkpoint, device="cpu")
+    test = make_dataset(8, 48, 1, seed=123)
+    labels = pred.predict_slices(np.stack([img for img, _ in test]))
+    scores = [dice(lab, m, 2)[1] for lab, (_, m) in zip(labels, test, strict=True)]
+    assert float(np.mean(scores)) > 0.8, scores
+
+
+def test_cli_train_and_evaluate(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from models.cli import app
+
+    imgs, masks = tmp_path / "img", tmp_path / "masks"
+    imgs.mkdir()
+    masks.mkdir()
+    hints: dict = {"classes": ["LV"], "images": {}}
+    for i, (img, m) in enumerate(make_dataset(4, 40, 1, seed=5)):
+        name = f"s{i}.png"
+        Image.fromarray((img[0] * 255).astype(np.uint8)).save(imgs / name)
+        Image.fromarray(m).save(masks / name)
+        hints["images"][name] = make_hints(m, 1, seed=i)
+    (tmp_path / "hints.json").write_text(json.dumps(hints))
+    runner = CliRunner()
+    out = tmp_path / "model"
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            str(imgs),
+            str(tmp_path / "hints.json"),
+            "--out",
+            str(out),
+            "--preset",
+            "cpu-fast",
+            "--config",
+            '{"epochs": 2, "grid": 32}',
+            "--device",
+            "cpu",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert (out / "model.pt").exists()
+    r = runner.invoke(
+        app, ["evaluate", str(out / "model.pt"), str(imgs), str(masks), "--device", "cpu"]
+    )
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output.strip().splitlines()[-1])
+    assert report["images"] == 4 and 0.0 <= report["classes"]["1"]["dice"] <= 1.0
+    bad = dict(hints)
+    bad["images"] = {"s0.png": {"LV": {"size": [50, 10]}}}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    r = runner.invoke(app, ["train", str(imgs), str(tmp_path / "bad.json"), "--out", str(out)])
+    assert r.exit_code != 0 and "LV" in r.output and "size" in r.output

@@ -1,0 +1,94 @@
+"""Augmentations and grid resizing keep a mask's true descriptors inside its transformed bounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from models import bounds as B
+from models.transforms import (
+    AugmentConfig,
+    augment,
+    dihedral,
+    dihedral_bounds,
+    resize_bounds,
+    resize_mask,
+)
+
+MARGINS = {"size": 0.12, "centroid": 1.5, "spread": 1.0, "covariance": 0.15, "length": 0.15}
+
+
+def _label_map(seed: int, h: int, w: int) -> np.ndarray:
+    """Two random, disjoint ellipses (labels 1 left, 2 right) well inside an (h, w) image."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:h, 0:w].astype(float)
+    out = np.zeros((h, w), np.uint8)
+    for k in (1, 2):
+        a, b = rng.uniform(5, min(h, w) / 6, size=2)
+        cx = w * (0.3 if k == 1 else 0.7) + rng.uniform(-2, 2)
+        cy = rng.uniform(h * 0.3, h * 0.7)
+        t = rng.uniform(0, np.pi)
+        u = (xs - cx) * np.cos(t) + (ys - cy) * np.sin(t)
+        v = -(xs - cx) * np.sin(t) + (ys - cy) * np.cos(t)
+        out[(u / a) ** 2 + (v / b) ** 2 <= 1] = k
+    return out
+
+
+def _inside(mask: np.ndarray, lo: torch.Tensor, hi: torch.Tensor, slack: float = 0.0) -> None:
+    for k in (1, 2):
+        d = B.measure(mask == k)
+        if d[0] == 0:
+            continue
+        for i, key in enumerate(B.COMPONENTS):
+            a, b = float(lo[k, i]), float(hi[k, i])
+            ref = np.sqrt(d[5] * d[6]) if key == "cov_xy" else abs(d[i])
+            tol = slack * max(ref, 1.0) + (0.3 if slack else 0.0)
+            assert a - tol <= d[i] <= b + tol, (k, key, a, d[i], b)
+
+
+def _bounds(mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    lo, hi = B.stack(B.from_mask(mask, 3, MARGINS))
+    return torch.from_numpy(lo), torch.from_numpy(hi)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), transpose=st.booleans(), fx=st.booleans(), fy=st.booleans())
+def test_dihedral_exact(seed: int, transpose: bool, fx: bool, fy: bool) -> None:
+    mask = _label_map(seed, 40, 52)
+    lo, hi = _bounds(mask)
+    t_mask = dihedral(torch.from_numpy(mask), transpose=transpose, flip_x=fx, flip_y=fy).numpy()
+    t_lo, t_hi = dihedral_bounds(lo, hi, (40, 52), transpose=transpose, flip_x=fx, flip_y=fy)
+    # Exact: the transformed bounds equal the bounds of the transformed mask (length up to the
+    # Sobel kernel's symmetry, which is exact for flips and transposes too).
+    ref_lo, ref_hi = _bounds(np.ascontiguousarray(t_mask))
+    torch.testing.assert_close(t_lo, ref_lo, rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(t_hi, ref_hi, rtol=1e-4, atol=1e-3)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), out_h=st.integers(48, 96), out_w=st.integers(48, 96))
+def test_resize_keeps_truth_inside(seed: int, out_h: int, out_w: int) -> None:
+    mask = _label_map(seed, 64, 80)
+    lo, hi = _bounds(mask)
+    r_lo, r_hi = resize_bounds(lo, hi, (64, 80), (out_h, out_w))
+    r_mask = resize_mask(torch.from_numpy(mask)[None].long(), (out_h, out_w))[0].numpy()
+    # Resampling a pixelated shape moves its descriptors a little: allow 3 % beyond the margins.
+    _inside(r_mask, r_lo, r_hi, slack=0.03)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), aug_seed=st.integers(0, 10_000))
+def test_augment_keeps_truth_inside(seed: int, aug_seed: int) -> None:
+    mask = _label_map(seed, 64, 64)
+    lo, hi = _bounds(mask)
+    image = torch.from_numpy(mask.astype(np.float32) / 2)[None]
+    cfg = AugmentConfig(p_flip=0.5, p_transpose=0.5, p_zoom=1.0, zoom_range=(0.8, 1.0))
+    img2, mask2, lo2, hi2 = augment(
+        image, torch.from_numpy(mask).long(), lo, hi, np.random.default_rng(aug_seed), cfg
+    )
+    assert img2.shape == image.shape and mask2.shape == (64, 64)
+    _inside(mask2.numpy().astype(np.uint8), lo2, hi2, slack=0.03)
+    # Absent classes stay absent, open ends stay open.
+    assert torch.isinf(lo2[0, 1]) and torch.isinf(hi2[0, 1])

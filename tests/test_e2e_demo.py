@@ -1,0 +1,31 @@
+"""End to end through the demo's own code path: a throwaway server (uvicorn + embedded Celery
+worker on the filesystem queue, SQLite), a synthetic project annotated over REST with hints
+derived from the known shapes, a real training, downloaded masks that beat a trivial baseline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.metrics import dice
+from models.synthetic import make_dataset
+from worker.demo import run_demo
+
+# Small enough for the test budget on 2 CPU cores; the `shapehint demo` defaults are larger.
+E2E = {"images": 8, "size": 48, "seed": 0, "num_classes": 1}
+E2E_CONFIG = {"grid": 48, "epochs": 120, "mu": 1.048, "val_every": 20}
+
+
+@pytest.mark.timeout(420)
+def test_demo_trains_from_hints_and_beats_a_trivial_baseline(capsys: pytest.CaptureFixture) -> None:
+    result = run_demo(**E2E, config=E2E_CONFIG, show_progress=False)
+    assert result.job["status"] == "succeeded"
+    assert result.job["result"]["predictions"] == E2E["images"] and len(result.image_ids) == 8
+    # Trivial baseline: a mask that is all background scores 0, one that is all LV scores
+    # 2|LV| / (|LV| + H W), far below 0.5 for these images.
+    masks = [m for _, m in make_dataset(8, size=48, num_classes=1, seed=0)]
+    everything = np.mean([dice(np.ones_like(m), m, 2)[1] for m in masks])
+    assert everything < 0.35
+    assert result.dice["LV"] > 0.5, result.dice
+    out = capsys.readouterr().out
+    assert "LV" in out and "mean" in out and "total time" in out

@@ -1,0 +1,100 @@
+"""worker.runner in this process (no broker): warm start, predict with any version, reference
+masks (metrics and mixed supervision), and a config the trainer rejects. Real tiny trainings."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from tests.worker.helpers import TINY_CONFIG, Stack, make_stack, synthetic_project
+from worker.runner import run_job
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with make_stack(tmp_path_factory.mktemp("runner") / "data") as s:
+        yield s
+
+
+def _run(stack: Stack, job: dict) -> dict:
+    assert run_job(job["id"], worker="in-process@test", settings=stack.settings) in {
+        "succeeded",
+        "failed",
+        "cancelled",
+    }
+    return stack.job(job["id"])
+
+
+def _put_reference(stack: Stack, image_id: int, mask: np.ndarray) -> None:
+    buf = io.BytesIO()
+    PILImage.fromarray(mask, "L").save(buf, format="PNG")
+    r = stack.client.put(
+        f"/api/images/{image_id}/reference",
+        files={"file": ("ref.png", buf.getvalue(), "image/png")},
+        headers=stack.api.headers,
+    )
+    assert r.status_code == 200, r.text
+
+
+def test_warm_start_and_predict_with_a_chosen_version(stack: Stack) -> None:
+    project, ids, _ = synthetic_project(stack.api, images=3, size=32, seed=5)
+    first = _run(stack, stack.submit(project["id"]))
+    assert first["status"] == "succeeded", first
+    v1 = first["result"]["model_version_id"]
+    assert first["progress"]["phase"] == "predicting"
+
+    second = _run(stack, stack.submit(project["id"], model_version_id=v1))
+    assert second["status"] == "succeeded", second
+    v2 = second["result"]["model_version_id"]
+    model = stack.client.get(f"/api/models/{v2}", headers=stack.api.headers).json()
+    assert model["parent_id"] == v1 and model["version"] == 2
+
+    predict = stack.submit(project["id"], kind="predict", config={}, model_version_id=v1)
+    done = _run(stack, predict)
+    assert done["status"] == "succeeded", done
+    assert done["result"] == done["result"] | {"model_version_id": v1, "predictions": len(ids)}
+    listed = stack.client.get(
+        f"/api/images/{ids[0]}/predictions", headers=stack.api.headers
+    ).json()
+    assert [p["model_version_id"] for p in listed] == [v2, v1]
+    assert listed[1]["job_id"] == predict["id"]  # re-predicting replaced v1's mask
+
+
+def test_reference_masks_give_metrics_and_mixed_supervision(stack: Stack) -> None:
+    project, ids, masks = synthetic_project(stack.api, images=3, size=32, seed=7)
+    _put_reference(stack, ids[0], masks[0])
+    job = stack.submit(project["id"], config=TINY_CONFIG | {"use_reference_masks": True})
+    done = _run(stack, job)
+    assert done["status"] == "succeeded", done
+    ref = done["result"]["reference_metrics"]
+    assert ref["images"] == 1 and 0.0 <= ref["dice"]["LV"] <= 1.0
+    version = stack.client.get(
+        f"/api/models/{done['result']['model_version_id']}", headers=stack.api.headers
+    ).json()
+    assert version["config"]["ce_weight"] > 0  # the masks were used as supervision
+    assert version["config"]["job_options"] == {"use_reference_masks": True}
+    pred = stack.client.get(f"/api/images/{ids[0]}/predictions", headers=stack.api.headers)
+    assert pred.json()[0]["metrics"]["dice"]["LV"] == pytest.approx(ref["dice"]["LV"])
+
+
+def test_a_config_the_trainer_rejects_fails_the_job_with_its_message(stack: Stack) -> None:
+    project, _, _ = synthetic_project(stack.api, images=1, size=32, seed=9)
+    done = _run(stack, stack.submit(project["id"], config=TINY_CONFIG | {"grid": 8}))
+    assert done["status"] == "failed"
+    assert "grid must be in 16..1024" in done["error"]
+    assert done["finished_at"] is not None
+
+
+def test_a_job_that_is_not_queued_is_skipped(stack: Stack, tmp_path: Path) -> None:
+    project, _, _ = synthetic_project(stack.api, images=1, size=32, seed=11)
+    job = stack.submit(project["id"])
+    stack.client.post(f"/api/jobs/{job['id']}/cancel", headers=stack.api.headers)
+    assert run_job(job["id"], worker="late@test", settings=stack.settings) == "skipped"
+    assert stack.job(job["id"])["status"] == "cancelled"

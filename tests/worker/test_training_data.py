@@ -1,0 +1,72 @@
+"""Hints and priors -> bound arrays per training slice (worker.training_data), on both databases."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi import FastAPI
+
+from models.bounds import COMPONENTS
+from tests.api_helpers import Api
+from worker.training_data import project_bounds
+
+SIZE = COMPONENTS.index("size")
+CX = COMPONENTS.index("centroid_x")
+
+
+def _put(api: Api, image_id: int, z: int, body: dict, headers: dict | None = None) -> None:
+    r = api.client.put(
+        f"/api/images/{image_id}/slices/{z}/hints", json=body, headers=headers or api.headers
+    )
+    assert r.status_code == 200, r.text
+
+
+def _bounds(app: FastAPI, project_id: int):  # type: ignore[no-untyped-def]
+    with app.state.session_factory() as session:
+        return project_bounds(session, project_id)
+
+
+def test_latest_hint_per_author_counts_and_authors_intersect(api: Api, app: FastAPI) -> None:
+    project = api.create_project(classes=("LV", "RV"))
+    image = api.upload_png(project["id"], height=32, width=48)
+    _put(api, image["id"], 0, {"LV": {"size": [10, 500]}})
+    _put(api, image["id"], 0, {"LV": {"size": [20, 400], "centroid": {"x": [5, 30], "y": [5, 20]}}})
+    other = api.new_user("annotator", project["id"])
+    _put(api, image["id"], 0, {"LV": {"size": [100, 800]}, "RV": {"present": False}}, other)
+
+    pb = _bounds(app, project["id"])
+    assert pb.classes == ["LV", "RV"] and not pb.problems
+    assert [(s.image_id, s.z) for s in pb.slices] == [(image["id"], 0)]
+    lo, hi = pb.slices[0].lo, pb.slices[0].hi
+    assert lo.shape == (3, len(COMPONENTS)) and lo.dtype == np.float32
+    # Admin's latest [20, 400] intersected with the annotator's [100, 800].
+    assert (lo[1, SIZE], hi[1, SIZE]) == (100, 400)
+    assert (lo[1, CX], hi[1, CX]) == (5, 30)
+    assert (lo[2, SIZE], hi[2, SIZE]) == (0, 0)  # RV absent
+    assert np.isinf(lo[0]).all() and np.isinf(hi[0]).all()  # background unconstrained
+
+    # Withdrawing (PUT {}) removes the admin's hint; the annotator's alone remains.
+    _put(api, image["id"], 0, {})
+    lo, hi = _bounds(app, project["id"]).slices[0].lo, _bounds(app, project["id"]).slices[0].hi
+    assert (lo[1, SIZE], hi[1, SIZE]) == (100, 800)
+
+
+def test_priors_apply_to_every_slice_and_conflicts_are_named(api: Api, app: FastAPI) -> None:
+    project = api.create_project(classes=("LV",))
+    first = api.upload_png(project["id"], name="a.png", height=32, width=32)
+    second = api.upload_png(project["id"], name="b.png", height=32, width=32, seed=1)
+    r = api.client.put(
+        f"/api/projects/{project['id']}/priors",
+        json={"LV": {"presence": "always", "unit": "px", "size": [50, 300]}},
+        headers=api.headers,
+    )
+    assert r.status_code == 200, r.text
+    pb = _bounds(app, project["id"])
+    assert {s.image_id for s in pb.slices} == {first["id"], second["id"]}
+    assert all((s.lo[1, SIZE], s.hi[1, SIZE]) == (50, 300) for s in pb.slices)
+
+    _put(api, second["id"], 0, {"LV": {"size": [400, 500]}})
+    pb = _bounds(app, project["id"])
+    assert [s.image_id for s in pb.slices] == [first["id"]]
+    (problem,) = pb.problems
+    assert problem.image_id == second["id"] and problem.z == 0
+    assert "LV" in problem.message and "size" in problem.message and "prior" in problem.message

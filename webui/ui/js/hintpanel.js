@@ -1,0 +1,273 @@
+// The hint panel of the selected class on the current slice: state, absent toggle, ellipse
+// numbers, tolerance, centroid radius, and every interval as the API derived it (px and mm) with
+// numeric editing of explicit intervals. Derived values always come from the API's answer.
+
+import { fmtInterval, h, mount } from "./dom.js";
+import * as geo from "./geometry.js";
+
+/** Descriptor components in the order of models/units.py COMPONENTS (the hint JSON contract). */
+export const COMPONENTS = [
+  { key: "size", descriptor: "size", sub: null, label: "area", unit: { px: "px^2", mm: "mm^2" }, f: (r, c) => r * c },
+  { key: "centroid_x", descriptor: "centroid", sub: "x", label: "centroid x (column)", unit: { px: "px", mm: "mm" }, f: (r, c) => c },
+  { key: "centroid_y", descriptor: "centroid", sub: "y", label: "centroid y (row)", unit: { px: "px", mm: "mm" }, f: (r) => r },
+  { key: "spread_x", descriptor: "spread", sub: "x", label: "spread x", unit: { px: "px", mm: "mm" }, f: (r, c) => c },
+  { key: "spread_y", descriptor: "spread", sub: "y", label: "spread y", unit: { px: "px", mm: "mm" }, f: (r) => r },
+  { key: "cov_xx", descriptor: "covariance", sub: "xx", label: "covariance xx", unit: { px: "px^2", mm: "mm^2" }, f: (r, c) => c * c },
+  { key: "cov_yy", descriptor: "covariance", sub: "yy", label: "covariance yy", unit: { px: "px^2", mm: "mm^2" }, f: (r) => r * r },
+  { key: "cov_xy", descriptor: "covariance", sub: "xy", label: "covariance xy", unit: { px: "px^2", mm: "mm^2" }, f: (r, c) => r * c },
+  { key: "length", descriptor: "length", sub: null, label: "perimeter", unit: { px: "px", mm: "mm" }, f: (r, c) => Math.sqrt(r * c) },
+];
+
+/** Explicit interval of component `comp` in a hint, or null. */
+export function explicitInterval(hint, comp) {
+  if (!hint) return null;
+  const d = hint[comp.descriptor];
+  if (!d) return null;
+  return comp.sub ? d[comp.sub] || null : d;
+}
+
+/** Hint with component `comp` set to `interval` ([lo, hi], null ends open) or removed (null). */
+export function withInterval(hint, comp, interval) {
+  const next = JSON.parse(JSON.stringify(hint || { present: true }));
+  if (comp.sub) {
+    const d = { ...(next[comp.descriptor] || {}) };
+    if (interval) d[comp.sub] = interval;
+    else delete d[comp.sub];
+    if (Object.keys(d).length) next[comp.descriptor] = d;
+    else delete next[comp.descriptor];
+  } else if (interval) next[comp.descriptor] = interval;
+  else delete next[comp.descriptor];
+  return next;
+}
+
+/**
+ * Convert the explicit intervals of a hint to another unit system (px <-> mm) using the slice
+ * spacing [row_mm, col_mm]; the ellipse stays in px (it always is).
+ */
+export function convertHint(hint, toUnit, spacing) {
+  const from = hint.unit || "px";
+  if (from === toUnit) return hint;
+  let next = { ...hint, unit: toUnit };
+  for (const comp of COMPONENTS) {
+    const iv = explicitInterval(hint, comp);
+    if (!iv) continue;
+    const f = comp.f(spacing[0], spacing[1]);
+    const k = toUnit === "mm" ? f : 1 / f;
+    next = withInterval(next, comp, iv.map((v) => (v === null ? null : geo.r2(v * k))));
+  }
+  if (toUnit === "px") delete next.unit;
+  return next;
+}
+
+function parseNum(text) {
+  const t = String(text).trim();
+  if (!t) return null;
+  const v = Number(t);
+  return Number.isFinite(v) ? v : NaN;
+}
+
+/** Render the panel into `side` for ctx.cls on ctx.z. */
+export function renderHintPanel(side, ctx, actions) {
+  const { store, z, cls } = ctx;
+  if (!cls) return mount(side, h("p", { class: "muted" }, "This project has no classes."));
+  const focused = document.activeElement && side.contains(document.activeElement) ? document.activeElement.dataset.field : null;
+  // Values typed but not yet committed survive a re-render (another field's commit re-renders).
+  const pending = {};
+  if (side.dataset.where === `${z}|${cls}`) {
+    for (const el of side.querySelectorAll("input[data-dirty]")) pending[el.dataset.field] = el.value;
+  }
+  side.dataset.where = `${z}|${cls}`;
+  const hint = store.get(z)[cls];
+  const derived = store.derivedFor(z, cls);
+  const color = ctx.colorOf(cls);
+  const editable = ctx.canEdit();
+  const state = !hint ? "no hint" : hint.present === false ? "absent on this slice" : hint.ellipse ? "ellipse" : hint.centroid ? "centroid / intervals" : "intervals";
+  const error = store.errors.get(z);
+
+  const setHint = (next, label) => store.setClass(z, cls, next, { label });
+
+  // ---- ellipse numbers
+  let ellipseBox = null;
+  if (hint && hint.ellipse && hint.present !== false) {
+    const field = (name, label, step) =>
+      h(
+        "label",
+        { class: "num" },
+        label,
+        h("input", {
+          type: "number",
+          step,
+          value: hint.ellipse[name],
+          disabled: !editable,
+          "data-field": `ellipse-${name}`,
+          onchange: (e) => {
+            const v = parseNum(e.target.value);
+            if (v === null || Number.isNaN(v)) return;
+            const el = { ...hint.ellipse, [name]: name === "angle" ? geo.foldAngle(v) : v };
+            setHint({ ...hint, ellipse: el }, `ellipse ${name}`);
+          },
+        }),
+      );
+    ellipseBox = h(
+      "fieldset",
+      { class: "ellipse-fields" },
+      h("legend", {}, "Ellipse (image px; angle in ° from +x towards +y)"),
+      h("div", { class: "grid5" }, field("cx", "cx", 0.5), field("cy", "cy", 0.5), field("a", "a", 0.5), field("b", "b", 0.5), field("angle", "angle", 1)),
+    );
+  }
+
+  // ---- tolerance and radius
+  const tol = hint && hint.ellipse ? hint.tolerance ?? ctx.tolerance : ctx.tolerance;
+  const tolOut = h("output", { "data-testid": "tolerance-value" }, `${Math.round(tol * 100)} %`);
+  const tolerance = h(
+    "label",
+    { class: "slider" },
+    "Tolerance",
+    h("input", {
+      type: "range",
+      min: 0,
+      max: 0.9,
+      step: 0.05,
+      value: tol,
+      "data-testid": "tolerance",
+      "data-field": "tolerance",
+      disabled: !editable,
+      oninput: (e) => (tolOut.textContent = `${Math.round(Number(e.target.value) * 100)} %`),
+      onchange: (e) => actions.setTolerance(Number(e.target.value)),
+    }),
+    tolOut,
+  );
+  const radius = h(
+    "label",
+    { class: "num" },
+    "Centroid click radius (px)",
+    h("input", { type: "number", min: 0, step: 1, value: ctx.radius, "data-field": "radius", onchange: (e) => (ctx.radius = Math.max(0, Number(e.target.value) || 0)) }),
+  );
+
+  // ---- intervals
+  const unit = hint && hint.unit === "mm" ? "mm" : ctx.unit;
+  const unitSelect = h(
+    "select",
+    {
+      "aria-label": "Unit of typed intervals",
+      "data-field": "unit",
+      "data-testid": "interval-unit",
+      onchange: (e) => {
+        ctx.unit = e.target.value;
+        if (hint && hint.present !== false && COMPONENTS.some((c) => explicitInterval(hint, c))) setHint(convertHint(hint, ctx.unit, ctx.spacing), "unit");
+        else renderHintPanel(side, ctx, actions);
+      },
+    },
+    h("option", { value: "px", selected: unit === "px" }, "px"),
+    h("option", { value: "mm", selected: unit === "mm", disabled: !ctx.geom.physical }, "mm"),
+  );
+  const comps = (derived && derived.components) || {};
+  const rows = COMPONENTS.map((comp) => {
+    const d = comps[comp.key];
+    const explicit = explicitInterval(hint, comp);
+    const shown = d ? (unit === "mm" ? d.mm : d.px) : null;
+    const unitText = (d && (unit === "mm" ? d.unit_mm : d.unit_px)) || comp.unit[unit];
+    const input = (end) =>
+      h("input", {
+        type: "text",
+        inputmode: "decimal",
+        class: "iv",
+        "data-field": `${comp.key}-${end ? "hi" : "lo"}`,
+        "data-testid": `iv-${comp.key}-${end ? "hi" : "lo"}`,
+        "aria-label": `${comp.label} ${end ? "upper" : "lower"} bound (${unitText})`,
+        value: explicit && explicit[end] !== null && explicit[end] !== undefined ? explicit[end] : "",
+        placeholder: shown && shown[end] !== null ? geo.r2(shown[end]) : "open",
+        disabled: !editable || (hint && hint.present === false),
+        // Commit on Enter or when leaving a changed field (not "change": a re-render may have
+        // replaced the element, and a restored value never fires "change").
+        oninput: (e) => (e.target.dataset.dirty = "1"),
+        onblur: (e) => e.target.dataset.dirty && commitRow(comp, row),
+        onkeydown: (e) => e.key === "Enter" && commitRow(comp, row),
+      });
+    const row = h(
+      "tr",
+      { class: explicit ? "explicit" : "", "data-component": comp.key },
+      h(
+        "th",
+        { title: d ? d.label : comp.label },
+        comp.label,
+        h("small", { class: "derived", "data-testid": `derived-${comp.key}` }, d ? fmtInterval(d.px, d.unit_px) : "open"),
+        d && d.mm && ctx.geom.physical ? h("small", { class: "derived", "data-testid": `derived-${comp.key}-mm` }, fmtInterval(d.mm, d.unit_mm)) : null,
+      ),
+      h("td", {}, input(0)),
+      h("td", {}, input(1)),
+      h("td", { class: "unit" }, unitText),
+      h("td", {}, explicit ? h("button", { type: "button", class: "ghost", title: "Remove this typed interval", "data-testid": `clear-${comp.key}`, onclick: () => setHint(withInterval(hint, comp, null), "clear interval") }, "×") : null),
+    );
+    return row;
+  });
+
+  function commitRow(comp, row) {
+    for (const el of row.querySelectorAll("input[data-dirty]")) delete el.dataset.dirty;
+    const lo = parseNum(row.querySelector(`[data-field="${comp.key}-lo"]`).value);
+    const hi = parseNum(row.querySelector(`[data-field="${comp.key}-hi"]`).value);
+    if (Number.isNaN(lo) || Number.isNaN(hi)) {
+      store.errors.set(z, `${comp.label}: type a number (or leave empty for an open end)`);
+      renderHintPanel(side, ctx, actions);
+      return;
+    }
+    // The server validates (lo <= hi, inside the image, ...) and its message is shown if refused.
+    let base = hint && hint.present !== false ? hint : { present: true };
+    if ((base.unit || "px") !== unit) base = convertHint(base, unit, ctx.spacing);
+    if (unit === "mm") base = { ...base, unit: "mm" };
+    const next = withInterval(base, comp, lo === null && hi === null ? null : [lo, hi]);
+    setHint(next, `interval ${comp.key}`);
+  }
+
+  const others = ctx.classes
+    .filter((c) => c.name !== cls)
+    .map((c) => {
+      const o = store.get(z)[c.name];
+      const s = !o ? "—" : o.present === false ? "absent" : o.ellipse ? "ellipse" : "intervals";
+      return h("li", {}, h("button", { type: "button", class: "link", style: { "--c": c.color }, onclick: () => actions.selectClass(c.name) }, h("span", { class: "swatch" }), c.name), ` ${s}`);
+    });
+
+  mount(
+    side,
+    h("h2", { class: "panel-title", style: { "--c": color } }, h("span", { class: "swatch" }), `${cls} · slice ${z + 1}`),
+    h("p", { class: "hint-state", "data-testid": "hint-state" }, state),
+    error ? h("p", { class: "error", role: "alert", "data-testid": "hint-error" }, `Refused by the server: ${error}`) : null,
+    (store.conflicts.get(z) || {})[cls] ? h("p", { class: "warn", role: "status" }, `Annotators' hints contradict each other: ${store.conflicts.get(z)[cls]}`) : null,
+    h(
+      "div",
+      { class: "row wrap" },
+      h("button", { type: "button", class: `toggle ${hint && hint.present === false ? "on" : ""}`, "aria-pressed": String(!!(hint && hint.present === false)), "data-testid": "absent-toggle", disabled: !editable, onclick: () => actions.toggleAbsent(), title: "Absent on this slice (A)" }, "Absent here"),
+      h("button", { type: "button", class: "secondary", disabled: !editable || !hint, "data-testid": "delete-hint", onclick: () => actions.deleteHint(), title: "Delete (Del)" }, "Delete"),
+      h("button", { type: "button", class: "secondary", disabled: !editable, "data-testid": "copy-previous", onclick: () => actions.copyPrevious(), title: "Copy from previous hinted slice (P)" }, "Copy previous"),
+      h("button", { type: "button", class: "secondary", disabled: !editable || ctx.geom.slices < 3, "data-testid": "interpolate", onclick: () => actions.interpolate(), title: "Interpolate ellipses between slices (I)" }, "Interpolate"),
+    ),
+    ellipseBox,
+    tolerance,
+    ctx.tool === "centroid" ? radius : null,
+    h(
+      "div",
+      { class: "intervals" },
+      h("div", { class: "row" }, h("h3", {}, "Intervals"), h("span", { class: "muted" }, "type to constrain; empty = from the drawing"), unitSelect),
+      h(
+        "table",
+        { class: "table intervals-table", "data-testid": "intervals" },
+        h("thead", {}, h("tr", {}, h("th", {}, "derived by the server"), h("th", {}, "min"), h("th", {}, "max"), h("th", {}, ""), h("th", {}, ""))),
+        h("tbody", {}, rows),
+      ),
+      derived && derived.orientation_deg !== undefined ? h("p", { class: "muted" }, `orientation ≈ ${derived.orientation_deg.toFixed(1)}°`) : null,
+    ),
+    h("h3", {}, "Other classes on this slice"),
+    h("ul", { class: "others" }, others),
+  );
+  for (const [field, value] of Object.entries(pending)) {
+    const el = side.querySelector(`input[data-field="${field}"]`);
+    if (el) {
+      el.value = value;
+      el.dataset.dirty = "1";
+    }
+  }
+  if (focused) {
+    const el = side.querySelector(`[data-field="${focused}"]`);
+    if (el) el.focus();
+  }
+}

@@ -1,0 +1,207 @@
+// Hint tools on the viewer (ellipse with handles, centroid click) and the drawing of every
+// class's hints on the hint canvas. Tools talk to the screen through `ctx` (see image.js):
+// ctx.z, ctx.cls, ctx.store, ctx.tolerance, ctx.radius, ctx.colorOf(cls), ctx.redraw().
+
+import * as geo from "./geometry.js";
+
+const HANDLE_PX = 7; // handle half-size on screen (css px)
+const ROT_OFFSET_PX = 24; // rotation handle distance beyond the a-axis end (css px)
+
+/** Hint of the selected class with its ellipse, or null. */
+function currentEllipse(ctx) {
+  const hint = ctx.store.get(ctx.z)[ctx.cls];
+  return hint && hint.present !== false && hint.ellipse ? hint : null;
+}
+
+export class EllipseTool {
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.drag = null; // {kind: "new" | handle name, start, grab, ellipse}
+    this.preview = null; // ellipse being edited (image px) or null
+  }
+
+  /** Which handle (or "move") is under image point p, for the selected class's ellipse. */
+  hit(p) {
+    const hint = currentEllipse(this.ctx);
+    if (!hint) return null;
+    const v = this.ctx.viewer;
+    const hs = geo.handles(hint.ellipse, ROT_OFFSET_PX / v.scale);
+    const tol = (HANDLE_PX + 2) / v.scale;
+    for (const name of ["rot", "a1", "a2", "b1", "b2"]) {
+      if (Math.abs(hs[name].x - p.x) <= tol && Math.abs(hs[name].y - p.y) <= tol) return name;
+    }
+    return geo.contains(hint.ellipse, p) ? "move" : null;
+  }
+
+  hover(p) {
+    const which = this.hit(p);
+    return { move: "move", rot: "alias", a1: "ew-resize", a2: "ew-resize", b1: "ns-resize", b2: "ns-resize" }[which] || "crosshair";
+  }
+
+  down(p, e) {
+    if (e.button !== 0 || !this.ctx.canEdit()) return false;
+    const which = this.hit(p);
+    const hint = currentEllipse(this.ctx);
+    if (which && hint) {
+      const el = hint.ellipse;
+      this.drag = { kind: which, grab: { x: p.x - el.cx, y: p.y - el.cy }, ellipse: { ...el } };
+    } else {
+      this.drag = { kind: "new", start: p };
+    }
+    this.preview = null;
+    return true;
+  }
+
+  move(p, e) {
+    const d = this.drag;
+    if (!d) return;
+    if (d.kind === "new") {
+      let end = p;
+      if (e && e.shiftKey) {
+        // Shift: a circle (equal semi-axes), as in most drawing tools.
+        const s = Math.max(Math.abs(p.x - d.start.x), Math.abs(p.y - d.start.y));
+        end = { x: d.start.x + Math.sign(p.x - d.start.x || 1) * s, y: d.start.y + Math.sign(p.y - d.start.y || 1) * s };
+      }
+      d.end = end;
+      this.preview = geo.ellipseFromDrag(d.start, end);
+    } else {
+      this.preview = geo.dragHandle(d.ellipse, d.kind, p, d.grab);
+    }
+    this.ctx.redraw();
+  }
+
+  up() {
+    const d = this.drag;
+    this.drag = null;
+    const el = this.preview;
+    this.preview = null;
+    if (!d || !el) return this.ctx.redraw();
+    if (d.kind === "new" && (el.a < 1 || el.b < 1)) return this.ctx.redraw(); // a click, not a drag
+    const old = this.ctx.store.get(this.ctx.z)[this.ctx.cls];
+    // A fresh drag replaces the class's hint; a handle edit keeps its other fields.
+    const base = d.kind === "new" || !old || old.present === false ? {} : { ...old };
+    const hint = { ...base, present: true, ellipse: el, tolerance: base.tolerance ?? this.ctx.tolerance };
+    this.ctx.store.setClass(this.ctx.z, this.ctx.cls, hint, { label: d.kind === "new" ? "draw ellipse" : `ellipse ${d.kind}` });
+  }
+}
+
+export class CentroidTool {
+  constructor(ctx) {
+    this.ctx = ctx;
+  }
+
+  hover() {
+    return "crosshair";
+  }
+
+  down(p, e) {
+    if (e.button !== 0 || !this.ctx.canEdit()) return false;
+    const old = this.ctx.store.get(this.ctx.z)[this.ctx.cls];
+    const base = !old || old.present === false ? {} : { ...old };
+    const r = this.ctx.radius;
+    // Centroid boxes live in the hint's unit system; clicks are in px, so a mm hint gets px clicks
+    // converted by the caller's unit only when the hint is px (the default).
+    const hint = { ...base, present: true, centroid: geo.centroidHint(p, r) };
+    if (hint.unit === "mm") {
+      const [row, col] = this.ctx.spacing;
+      hint.centroid = { x: [geo.r2((p.x - r) * col), geo.r2((p.x + r) * col)], y: [geo.r2((p.y - r) * row), geo.r2((p.y + r) * row)] };
+    }
+    this.ctx.store.setClass(this.ctx.z, this.ctx.cls, hint, { label: "centroid click" });
+    return true;
+  }
+}
+
+/** Draw every class's hints of slice z; the selected class gets handles. */
+export function drawHints(g, viewer, ctx, tool) {
+  if (!ctx.showHints) return;
+  const hints = ctx.store.get(ctx.z);
+  const absent = [];
+  for (const cls of ctx.classes) {
+    let hint = hints[cls.name];
+    const selected = cls.name === ctx.cls;
+    if (selected && tool && tool.preview) hint = { ...(hint || {}), present: true, ellipse: tool.preview };
+    if (!hint) continue;
+    const color = cls.color;
+    if (hint.present === false) {
+      absent.push(cls);
+      continue;
+    }
+    g.lineWidth = selected ? 2 : 1.5;
+    g.strokeStyle = color;
+    if (hint.ellipse) drawEllipse(g, viewer, hint.ellipse, color, selected, hint.tolerance);
+    if (hint.centroid && hint.centroid.x && hint.centroid.y && hint.unit !== "mm") drawCentroidBox(g, viewer, hint.centroid, color);
+  }
+  // "Absent" badges in the top-left corner, one per class.
+  g.font = "13px system-ui, sans-serif";
+  absent.forEach((cls, i) => {
+    const text = `${cls.name}: absent`;
+    const w = g.measureText(text).width + 12;
+    g.fillStyle = "rgba(0,0,0,0.65)";
+    g.fillRect(8, 8 + i * 22, w, 19);
+    g.fillStyle = cls.color;
+    g.fillText(text, 14, 22 + i * 22);
+  });
+}
+
+function drawEllipse(g, viewer, el, color, selected, tolerance) {
+  const c = viewer.toScreen(el.cx, el.cy);
+  const rad = (el.angle * Math.PI) / 180;
+  g.beginPath();
+  g.ellipse(c.x, c.y, Math.max(el.a * viewer.scale, 0.5), Math.max(el.b * viewer.scale, 0.5), rad, 0, 2 * Math.PI);
+  g.stroke();
+  if (tolerance && selected) {
+    // The tolerance band: the drawing may be off by this fraction of each semi-axis.
+    g.save();
+    g.setLineDash([4, 4]);
+    g.globalAlpha = 0.6;
+    for (const f of [1 - tolerance, 1 + tolerance]) {
+      g.beginPath();
+      g.ellipse(c.x, c.y, el.a * f * viewer.scale, el.b * f * viewer.scale, rad, 0, 2 * Math.PI);
+      g.stroke();
+    }
+    g.restore();
+  }
+  // Centre cross.
+  g.beginPath();
+  g.moveTo(c.x - 4, c.y);
+  g.lineTo(c.x + 4, c.y);
+  g.moveTo(c.x, c.y - 4);
+  g.lineTo(c.x, c.y + 4);
+  g.stroke();
+  if (!selected) return;
+  const hs = geo.handles(el, ROT_OFFSET_PX / viewer.scale);
+  const a1 = viewer.toScreen(hs.a1.x, hs.a1.y);
+  const rot = viewer.toScreen(hs.rot.x, hs.rot.y);
+  g.beginPath();
+  g.moveTo(a1.x, a1.y);
+  g.lineTo(rot.x, rot.y);
+  g.stroke();
+  for (const name of ["a1", "a2", "b1", "b2", "rot"]) {
+    const s = viewer.toScreen(hs[name].x, hs[name].y);
+    g.fillStyle = name === "rot" ? color : "#fff";
+    g.strokeStyle = color;
+    g.beginPath();
+    if (name === "rot") g.arc(s.x, s.y, HANDLE_PX - 1, 0, 2 * Math.PI);
+    else g.rect(s.x - HANDLE_PX / 2 - 1, s.y - HANDLE_PX / 2 - 1, HANDLE_PX + 2, HANDLE_PX + 2);
+    g.fill();
+    g.stroke();
+  }
+}
+
+function drawCentroidBox(g, viewer, centroid, color) {
+  const [x0, x1] = centroid.x;
+  const [y0, y1] = centroid.y;
+  if ([x0, x1, y0, y1].some((v) => v === null || v === undefined)) return;
+  const p0 = viewer.toScreen(x0, y0);
+  const p1 = viewer.toScreen(x1, y1);
+  const c = viewer.toScreen((x0 + x1) / 2, (y0 + y1) / 2);
+  g.save();
+  g.setLineDash([3, 3]);
+  g.strokeStyle = color;
+  g.strokeRect(p0.x, p0.y, p1.x - p0.x, p1.y - p0.y);
+  g.restore();
+  g.beginPath();
+  g.arc(c.x, c.y, 3, 0, 2 * Math.PI);
+  g.fillStyle = color;
+  g.fill();
+}

@@ -1,0 +1,153 @@
+"""Transitions of a job row, each one short transaction (plain functions, no Celery, no torch).
+
+Lifecycle: ``queued`` -> ``running`` (claimed by exactly one worker) -> ``succeeded`` | ``failed`` |
+``cancelled``; a queued job can be cancelled directly; a running job whose heartbeat stops is
+failed by ``worker.reaper``. Every transition out of a state is a conditional UPDATE on that
+state, so two workers, the reaper and a cancel request cannot both win.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+
+from store.db import session_scope, utcnow
+from store.jobs_tables import Job
+
+
+def claim(engine: Engine, job_id: int, worker: str) -> bool:
+    """``queued`` -> ``running`` for this worker; False if the job is gone or not queued."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "queued", Job.cancel_requested.is_(False))
+            .values(
+                status="running",
+                worker=worker,
+                started_at=now,
+                heartbeat_at=now,
+                updated_at=now,
+                progress={"phase": "starting"},
+                error=None,
+            )
+        )
+        return result.rowcount == 1
+
+
+def heartbeat(engine: Engine, job_id: int) -> bool:
+    """Record that the worker of a running job is alive; False once the job is not running."""
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "running")
+            .values(heartbeat_at=utcnow())
+        )
+        return result.rowcount == 1
+
+
+def write_progress(engine: Engine, job_id: int, progress: dict[str, Any]) -> None:
+    """Replace the progress of a running job (also counts as a heartbeat)."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "running")
+            .values(progress=progress, heartbeat_at=now, updated_at=now)
+        )
+
+
+def status_and_cancel(engine: Engine, job_id: int) -> tuple[str | None, bool]:
+    """``(status, cancel_requested)``; status None if the job row is gone."""
+    with session_scope(engine) as session:
+        row = session.execute(
+            select(Job.status, Job.cancel_requested).where(Job.id == job_id)
+        ).one_or_none()
+        return (None, False) if row is None else (str(row[0]), bool(row[1]))
+
+
+def finish(
+    engine: Engine,
+    job_id: int,
+    status: str,
+    *,
+    error: str | None = None,
+    result: dict[str, Any] | None = None,
+    progress: dict[str, Any] | None = None,
+) -> bool:
+    """``running`` -> a terminal status; False if someone else (reaper, cancel) got there first."""
+    assert status in {"succeeded", "failed", "cancelled"}, status
+    now = utcnow()
+    values: dict[str, Any] = {
+        "status": status,
+        "error": error,
+        "result": result,
+        "finished_at": now,
+        "updated_at": now,
+    }
+    if progress is not None:
+        values["progress"] = progress
+    with session_scope(engine) as session:
+        res = session.execute(
+            update(Job).where(Job.id == job_id, Job.status == "running").values(**values)
+        )
+        return res.rowcount == 1
+
+
+def requeue(engine: Engine, job_id: int) -> bool:
+    """``running`` -> ``queued`` (the worker is shutting down; another one will run it anew)."""
+    with session_scope(engine) as session:
+        res = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "running")
+            .values(
+                status="queued",
+                worker=None,
+                started_at=None,
+                heartbeat_at=None,
+                progress={},
+                updated_at=utcnow(),
+            )
+        )
+        return res.rowcount == 1
+
+
+def request_cancel(engine: Engine, job_id: int) -> str | None:
+    """Cancel a queued job at once, or flag a running one for its worker to stop.
+
+    Returns the status after the request (``cancelled`` or ``running``), or None when the job is
+    already finished (nothing to cancel).
+    """
+    now = utcnow()
+    with session_scope(engine) as session:
+        res = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "queued")
+            .values(
+                status="cancelled",
+                cancel_requested=True,
+                finished_at=now,
+                updated_at=now,
+                error=None,
+            )
+        )
+        if res.rowcount == 1:
+            return "cancelled"
+        res = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "running")
+            .values(cancel_requested=True, updated_at=now)
+        )
+        return "running" if res.rowcount == 1 else None
+
+
+def heartbeat_age_s(job: Job, now: datetime | None = None) -> float | None:
+    """Seconds since the job's last heartbeat (None if it never had one)."""
+    from store.tables import as_utc
+
+    beat = as_utc(job.heartbeat_at)
+    if beat is None:
+        return None
+    return ((now or utcnow()) - beat).total_seconds()

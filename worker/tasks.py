@@ -1,0 +1,50 @@
+"""Celery tasks: thin wrappers that hand a job id to ``worker.runner`` (where the work is).
+
+Importing this module does not import torch; ``worker.runner`` imports the models package only
+when a task runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from celery import shared_task
+from celery.signals import worker_process_init, worker_shutting_down
+
+from worker.celery_app import PREDICT_TASK, TRAIN_TASK
+
+log = logging.getLogger(__name__)
+
+# Set when this worker process is asked to shut down: the running job stops at its next step and
+# goes back to the queue (see runner), so a restart does not cost a job.
+SHUTTING_DOWN = threading.Event()
+
+
+@worker_shutting_down.connect
+def _on_shutdown(**_kwargs: object) -> None:
+    SHUTTING_DOWN.set()
+
+
+@worker_process_init.connect
+def _on_child_start(**_kwargs: object) -> None:
+    # A forked child must not reuse the parent's database connections.
+    from store.db import get_engine
+
+    get_engine().dispose(close=False)
+
+
+@shared_task(name=TRAIN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+def train(self, job_id: int) -> str:  # type: ignore[no-untyped-def]
+    """Run train job ``job_id``; returns its final status."""
+    from worker.runner import run_job
+
+    return run_job(int(job_id), worker=str(self.request.hostname), kind="train")
+
+
+@shared_task(name=PREDICT_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+def predict(self, job_id: int) -> str:  # type: ignore[no-untyped-def]
+    """Run predict job ``job_id``; returns its final status."""
+    from worker.runner import run_job
+
+    return run_job(int(job_id), worker=str(self.request.hostname), kind="predict")
