@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -33,12 +34,31 @@ def default_window(
     return robust_window(slice_chw)
 
 
+@dataclass(frozen=True)
+class RenderedSlice:
+    """An 8-bit PNG and the window (centre, width in data units) it was rendered with."""
+
+    png: bytes
+    center: float
+    width: float
+
+
 def render_slice_png(
     image: CanonicalImage | np.ndarray,
     z: int = 0,
     wc: float | None = None,
     ww: float | None = None,
 ) -> bytes:
+    """PNG bytes of :func:`render_slice` (same arguments)."""
+    return render_slice(image, z, wc, ww).png
+
+
+def render_slice(
+    image: CanonicalImage | np.ndarray,
+    z: int = 0,
+    wc: float | None = None,
+    ww: float | None = None,
+) -> RenderedSlice:
     """8-bit PNG (grey ``L`` or ``RGB``) of slice ``z``.
 
     ``image``: a canonical image, a volume ``(Z, C, H, W)`` or a slice ``(C, H, W)`` (then z
@@ -65,4 +85,4 @@ def render_slice_png(
     )
     buf = io.BytesIO()
     pil.save(buf, format="PNG", compress_level=1)  # speed over size: rendered on every request
-    return buf.getvalue()
+    return RenderedSlice(buf.getvalue(), float(wc), float(ww))

@@ -119,5 +119,11 @@ def slice_png(
     robust range of the slice)."""
     image, _ = require_image_role(session, user, image_id, "viewer")
     session.close()  # rendering needs no database; free the connection for other requests
-    png = service.slice_png(blobs, image, z, wc, ww)
-    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+    rendered = service.slice_png(blobs, image, z, wc, ww)
+    # The window used is sent along so a client can start window/level dragging from it.
+    headers = {
+        "Cache-Control": "private, max-age=3600",
+        "X-Window-Center": f"{rendered.center:.6g}",
+        "X-Window-Width": f"{rendered.width:.6g}",
+    }
+    return Response(rendered.png, media_type="image/png", headers=headers)

@@ -19,7 +19,7 @@ from api.errors import ApiError, not_found, unprocessable
 from api.imaging.canonical import CanonicalImage, ImportLimits
 from api.imaging.errors import ImageImportError, ImageTooLargeError, ImagingError
 from api.imaging.importer import import_uploads
-from api.imaging.render import render_slice_png
+from api.imaging.render import RenderedSlice, render_slice
 from store.blobs import BlobStore
 from store.settings import Settings
 from store.tables import Image, Project, User
@@ -130,11 +130,14 @@ def check_slice(image: Image, z: int) -> None:
         raise not_found(f"slice {z} of image", f"{image.id} (slices 0..{image.num_slices - 1})")
 
 
-def slice_png(blobs: BlobStore, image: Image, z: int, wc: float | None, ww: float | None) -> bytes:
-    """8-bit PNG of slice ``z`` with window centre/width in data units (defaults: presets)."""
+def slice_png(
+    blobs: BlobStore, image: Image, z: int, wc: float | None, ww: float | None
+) -> RenderedSlice:
+    """8-bit PNG of slice ``z`` with window centre/width in data units (defaults: presets),
+    and the window actually used."""
     check_slice(image, z)
     try:
-        return render_slice_png(load_canonical(blobs, image), z, wc, ww)
+        return render_slice(load_canonical(blobs, image), z, wc, ww)
     except ImagingError as exc:
         raise unprocessable(str(exc), code="bad_window") from None
 

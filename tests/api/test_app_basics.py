@@ -42,10 +42,11 @@ def test_openapi_has_examples_security_and_docs(client: TestClient) -> None:
 def test_web_page_lists_projects_through_the_api(client: TestClient) -> None:
     r = client.get("/")
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
-    assert '<script type="module" src="app.js">' in r.text
-    js = client.get("/app.js")
+    assert '<script type="module" src="js/main.js">' in r.text
+    js = client.get("/js/api.js")
     assert js.status_code == 200
-    assert "/api/projects" in js.text and "Authorization" in js.text
+    assert "Authorization" in js.text and "X-CSRF-Token" in js.text
+    assert "/api/projects" in client.get("/js/projects.js").text
 
 
 def test_the_api_process_does_not_import_torch(tmp_path) -> None:  # type: ignore[no-untyped-def]

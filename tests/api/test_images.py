@@ -57,6 +57,10 @@ def test_upload_png_and_nifti_then_get_and_render(api: Api, app) -> None:  # typ
         f"/api/images/{nii_img['id']}/slices/4.png?wc=100&ww=5000", headers=api.headers
     )
     assert wide.content != r.content  # the window changes the rendering
+    assert (r.headers["X-Window-Center"], r.headers["X-Window-Width"]) == ("100", "50")
+    auto = api.client.get(f"/api/images/{nii_img['id']}/slices/4.png", headers=api.headers)
+    lo = float(auto.headers["X-Window-Center"]) - float(auto.headers["X-Window-Width"]) / 2
+    assert vol[:, :, 4].min() - 1e-3 <= lo < vol[:, :, 4].max()  # the robust default window
     assert (
         api.client.get(f"/api/images/{nii_img['id']}/slices/5.png", headers=api.headers).status_code
         == 404

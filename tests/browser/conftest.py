@@ -22,12 +22,12 @@ from tests.browser.helpers import ARTIFACTS, User
 from tests.requirements import need_chromium
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chromium_path() -> str:
     return need_chromium()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(
     chromium_path: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, str]]:
@@ -38,7 +38,7 @@ def server(
         yield url, token
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def admin(server: tuple[str, str]) -> Iterator[httpx.Client]:
     url, token = server
     with httpx.Client(
@@ -47,16 +47,16 @@ def admin(server: tuple[str, str]) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def user(admin: httpx.Client) -> User:
-    name = f"anna{secrets.token_hex(3)}"
+    name = "anna"  # the server is fresh for each session
     password = secrets.token_urlsafe(12)
     r = admin.post("/api/users", json={"username": name, "password": password})
     assert r.status_code == 201, r.text
     return User(name, password)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser(chromium_path: str) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 

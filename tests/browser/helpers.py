@@ -23,7 +23,7 @@ class User:
 
 
 def sign_in(page, url: str, user: User) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{url}/ui/")
+    page.goto(f"{url}/")
     page.fill("[data-testid=login-form] input[name=username]", user.username)
     page.fill("[data-testid=login-form] input[name=password]", user.password)
     page.click("[data-testid=login-form] button[type=submit]")

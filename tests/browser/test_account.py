@@ -28,7 +28,7 @@ def test_tokens_create_use_revoke_and_token_sign_in(page, browser, server, user,
     # A second browser signs in with the token (no password, no cookie).
     other = browser.new_context(viewport={"width": 1200, "height": 800})
     p2 = other.new_page()
-    p2.goto(f"{url}/ui/")
+    p2.goto(f"{url}/")
     p2.fill("[data-testid=token-form] input[name=token]", token)
     p2.click("[data-testid=token-form] button[type=submit]")
     p2.wait_for_selector("[data-testid=user-name]")

@@ -1,7 +1,7 @@
 """End to end in Chromium: sign in, create a project, upload, draw hints with the mouse, priors,
 train, watch progress, review the overlay, accept, download NIfTI; plus two bad-input cases.
 
-Everything goes through the real UI (webui/ui) against a real server with an embedded worker;
+Everything goes through the real UI (webui/) against a real server with an embedded worker;
 the API is used only to check what the UI stored and to give the other images their hints.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import zipfile
 from pathlib import Path
 
 import nibabel as nib
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from models.synthetic import make_dataset, make_hints
+from models.synthetic import make_hints
 from tests.browser.helpers import drag, my_hint, screenshot, sign_in, wait_saved
 
 pytestmark = pytest.mark.browser
@@ -33,6 +34,22 @@ TRAIN_ADVANCED = '{"steps_per_epoch": 3, "progress_every": 1}'
 TRAIN_TIMEOUT_MS = 150_000
 
 
+def make_case(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A bright disk (LV) in a grey ring (Myo) on a dark noisy background: image ``(1, S, S)``
+    float32 in [0, 1] and labels ``(S, S)`` uint8. Large structures, so that a few training
+    steps already predict foreground (models.synthetic's are small, which needs more steps)."""
+    ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(float)
+    r_lv = SIZE * rng.uniform(0.16, 0.2)
+    r_myo = r_lv + SIZE * rng.uniform(0.08, 0.1)
+    cx, cy = rng.uniform(r_myo + 2, SIZE - r_myo - 2, size=2)
+    d = np.hypot(xs - cx, (ys - cy) * rng.uniform(0.85, 1.15))
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    mask[d <= r_myo] = 2
+    mask[d <= r_lv] = 1
+    image = np.choose(mask, [0.15, 0.9, 0.5]) + rng.normal(0, 0.05, mask.shape)
+    return np.clip(image, 0, 1).astype(np.float32)[None], mask
+
+
 def _png_file(image: np.ndarray, path: Path) -> Path:
     grey = np.clip(np.round(image[0] * 255.0), 0, 255).astype(np.uint8)
     PILImage.fromarray(grey, "L").save(path)
@@ -41,7 +58,8 @@ def _png_file(image: np.ndarray, path: Path) -> Path:
 
 def test_annotate_train_review_download(page, server, admin, user, artifacts, tmp_path):  # type: ignore[no-untyped-def]
     url, _ = server
-    data = make_dataset(N_IMAGES, size=SIZE, num_classes=2, seed=3)
+    rng = np.random.default_rng(3)
+    data = [make_case(rng) for _ in range(N_IMAGES)]
     files = [_png_file(img, tmp_path / f"case_{i:02d}.png") for i, (img, _) in enumerate(data)]
 
     # ---- sign in, create a project with coloured classes
@@ -70,7 +88,8 @@ def test_annotate_train_review_download(page, server, admin, user, artifacts, tm
     by_name = {im["name"]: im["id"] for im in images}
     ids = [by_name[f.name] for f in files]
     page.wait_for_function(
-        "document.querySelector('.thumb') && document.querySelector('.thumb').naturalWidth > 0"
+        "Array.from(document.querySelectorAll('.thumb')).filter(t => t.naturalWidth > 0).length"
+        f" === {N_IMAGES}"
     )
     screenshot(page, "images", artifacts)
 
@@ -90,7 +109,7 @@ def test_annotate_train_review_download(page, server, admin, user, artifacts, tm
 
     # ---- hints on image 0 with real mouse events
     image0, mask0 = ids[0], data[0][1]
-    page.goto(f"{url}/ui/#/images/{image0}/hints")
+    page.goto(f"{url}/#/images/{image0}/hints")
     page.wait_for_selector("[data-testid=viewer][data-loaded-z='0']")
     ys, xs = np.nonzero(mask0 == 1)
     cx, cy = float(xs.mean()), float(ys.mean())
@@ -159,7 +178,7 @@ def test_annotate_train_review_download(page, server, admin, user, artifacts, tm
     page.keyboard.press("Escape")
 
     # ---- priors
-    page.goto(f"{url}/ui/#/projects/{project_id}/priors")
+    page.goto(f"{url}/#/projects/{project_id}/priors")
     page.select_option("[data-testid=prior-presence-Lesion]", "never")
     page.fill("[data-testid=prior-LV-size-lo]", "20")
     page.fill("[data-testid=prior-LV-size-hi]", "3000")
@@ -171,9 +190,10 @@ def test_annotate_train_review_download(page, server, admin, user, artifacts, tm
     screenshot(page, "priors", artifacts)
 
     # ---- train and watch the event stream to the end
-    page.goto(f"{url}/ui/#/projects/{project_id}/training")
+    page.goto(f"{url}/#/projects/{project_id}/training")
     page.select_option("[data-testid=train-form] select[name=preset]", "cpu-fast")
     page.fill("[data-testid=train-form] input[name=epochs]", str(TRAIN_EPOCHS))
+    page.fill("[data-testid=train-form] input[name=lr]", "0.02")
     page.check("[data-testid=train-form] input[name=use_reference_masks]")
     page.click("[data-testid=train-form] summary")
     page.fill("[data-testid=train-form] textarea[name=advanced]", TRAIN_ADVANCED)
@@ -189,7 +209,7 @@ def test_annotate_train_review_download(page, server, admin, user, artifacts, tm
     screenshot(page, "training", artifacts)
 
     # ---- review: the overlay canvas shows the API's prediction in the class colours
-    page.goto(f"{url}/ui/#/images/{image0}/review")
+    page.goto(f"{url}/#/images/{image0}/review")
     page.wait_for_selector("[data-testid=overlay-canvas][data-painted='1']", timeout=20_000)
     pred = np.array(
         PILImage.open(
@@ -244,9 +264,41 @@ def test_annotate_train_review_download(page, server, admin, user, artifacts, tm
     # NIfTI axes are (col, row[, slice]); the PNG is (row, col).
     assert labels.shape == (SIZE, SIZE)
     assert np.array_equal(labels.T, pred)
-    assert not page.console_errors or all("401" in e or "404" in e for e in page.console_errors), (
-        page.console_errors
+
+    # ---- next unreviewed image: any other image (all others are unreviewed)
+    page.click("[data-testid=next-unreviewed]")
+    page.wait_for_function(
+        f"!location.hash.startsWith('#/images/{image0}/') && location.hash.endsWith('/review')"
     )
+    assert int(re.search(r"#/images/(\d+)/review", page.url).group(1)) in ids[1:]
+
+    # ---- retrain from the current model (warm start preselected), cancelled while it runs
+    page.click("[data-testid=retrain]")
+    page.wait_for_selector("[data-testid=train-form]")
+    version = admin.get(f"/api/projects/{project_id}/models").json()["items"][0]
+    page.wait_for_function(
+        "v => document.querySelector('[data-testid=train-form] select[name=warm]').value === v",
+        arg=str(version["id"]),
+    )
+    page.fill("[data-testid=train-form] input[name=epochs]", "500")
+    page.click("[data-testid=start-training]")
+    page.wait_for_selector("[data-testid=cancel-job]", state="visible")
+    page.click("[data-testid=cancel-job]")
+    page.click("[data-testid=confirm-ok]")
+    page.wait_for_selector("[data-testid=job-status].cancelled", timeout=60_000)
+    job = admin.get(f"/api/projects/{project_id}/jobs").json()["items"][0]
+    assert job["status"] == "cancelled" and job["model_version_id"] == version["id"]
+
+    # ---- the whole project as one zip of NIfTI masks
+    page.goto(f"{url}/#/projects/{project_id}/downloads")
+    with page.expect_download() as info:
+        page.click("[data-testid=download-project-nifti]")
+    archive = tmp_path / info.value.suggested_filename
+    info.value.save_as(archive)
+    with zipfile.ZipFile(archive) as zf:
+        assert len([n for n in zf.namelist() if n.endswith((".nii.gz", ".nii"))]) == N_IMAGES
+
+    assert all("401" in e or "404" in e for e in page.console_errors), page.console_errors
 
 
 def test_bad_input_shows_server_messages(page, server, admin, user, artifacts, tmp_path):  # type: ignore[no-untyped-def]
@@ -259,7 +311,7 @@ def test_bad_input_shows_server_messages(page, server, admin, user, artifacts, t
         json={"username": user.username, "role": "annotator"},
     )
     assert r.status_code == 201, r.text
-    img, _ = make_dataset(1, size=32, num_classes=1, seed=1)[0]
+    img, _ = make_case(np.random.default_rng(1))
     png = _png_file(img, tmp_path / "one.png")
     image_id = admin.post(
         f"/api/projects/{project['id']}/images",
@@ -274,7 +326,7 @@ def test_bad_input_shows_server_messages(page, server, admin, user, artifacts, t
         files=[("files", ("notes.txt", text.read_bytes(), "text/plain"))],
     ).json()["detail"]["message"]
     sign_in(page, url, user)
-    page.goto(f"{url}/ui/#/projects/{project['id']}/images")
+    page.goto(f"{url}/#/projects/{project['id']}/images")
     page.set_input_files("[data-testid=upload-input]", str(text))
     page.wait_for_selector("[data-testid=upload-status].error")
     shown = page.inner_text("[data-testid=upload-status]")
@@ -283,7 +335,7 @@ def test_bad_input_shows_server_messages(page, server, admin, user, artifacts, t
     screenshot(page, "upload-refused", artifacts)
 
     # lo > hi typed in the panel: refused with the server's message, nothing stored.
-    page.goto(f"{url}/ui/#/images/{image_id}/hints")
+    page.goto(f"{url}/#/images/{image_id}/hints")
     page.wait_for_selector("[data-testid=viewer][data-loaded-z='0']")
     page.fill("[data-testid=iv-size-lo]", "500")
     page.fill("[data-testid=iv-size-hi]", "100")
@@ -292,6 +344,7 @@ def test_bad_input_shows_server_messages(page, server, admin, user, artifacts, t
     message = page.inner_text("[data-testid=hint-error]")
     assert "size" in message.lower() and "LV" in message, message
     page.wait_for_selector("[data-testid=save-state].error")
+    screenshot(page, "hint-refused", artifacts)
     assert my_hint(admin, image_id, 0, "LV", user.username) in (
         None,
         {"present": True, "size": [500, None]},

@@ -5,6 +5,7 @@ slice, physical units and window/level. No training here: the end-to-end test co
 from __future__ import annotations
 
 import gzip
+import math
 
 import nibabel as nib
 import numpy as np
@@ -51,7 +52,7 @@ def test_volume_navigation_interpolation_copy(page, server, admin, user, artifac
     iid = image["id"]
 
     sign_in(page, url, user)
-    page.goto(f"{url}/ui/#/images/{iid}/hints")
+    page.goto(f"{url}/#/images/{iid}/hints")
     loaded(page, SLICES // 2)
     # Physical units: the slice position and the cursor read in mm.
     assert "5.0 mm" in page.inner_text("[data-testid=slice-label]")
@@ -64,10 +65,19 @@ def test_volume_navigation_interpolation_copy(page, server, admin, user, artifac
     loaded(page, SLICES - 1)
     drag(page, (20, 14), (30, 24))
     wait_saved(page)
+    # Rotate it with the round handle (24 css px beyond the end of the a axis) to 30 degrees.
+    handle_x = 25 + 5 + 24 / page.evaluate("() => window.shapehintViewer.scale")
+    drag(
+        page,
+        (handle_x, 19),
+        (25 + 10 * math.cos(math.radians(30)), 19 + 10 * math.sin(math.radians(30))),
+    )
+    wait_saved(page)
     first = my_hint(admin, iid, 0, "LV", user.username)["ellipse"]
     last = my_hint(admin, iid, SLICES - 1, "LV", user.username)["ellipse"]
     assert (first["cx"], first["a"]) == (pytest.approx(15, abs=0.1), pytest.approx(5, abs=0.1))
     assert (last["cx"], last["b"]) == (pytest.approx(25, abs=0.1), pytest.approx(5, abs=0.1))
+    assert last["angle"] == pytest.approx(30, abs=0.5)
 
     # Arrow keys go down two slices; interpolate asks first, then fills slices 1..3.
     page.keyboard.press("ArrowDown")
@@ -81,7 +91,7 @@ def test_volume_navigation_interpolation_copy(page, server, admin, user, artifac
     for z in (1, 2, 3):
         el = my_hint(admin, iid, z, "LV", user.username)["ellipse"]
         t = z / (SLICES - 1)
-        for key in ("cx", "cy", "a", "b"):
+        for key in ("cx", "cy", "a", "b", "angle"):
             assert el[key] == pytest.approx(first[key] + (last[key] - first[key]) * t, abs=0.02), (
                 z,
                 key,
@@ -95,14 +105,13 @@ def test_volume_navigation_interpolation_copy(page, server, admin, user, artifac
     assert "mm" in page.inner_text(".cursor-info")
     screenshot(page, "hints-volume", artifacts)
 
-    # One undo takes back the whole interpolation.
+    # One undo takes back the whole interpolation and shows its first slice.
     page.keyboard.press("Control+z")
     wait_saved(page)
+    loaded(page, 1)
     assert all(my_hint(admin, iid, z, "LV", user.username) is None for z in (1, 2, 3))
 
     # Copy from the previous hinted slice: slice 1 gets slice 0's ellipse.
-    page.keyboard.press("ArrowDown")
-    loaded(page, 1)
     page.click("[data-testid=copy-previous]")
     wait_saved(page)
     assert my_hint(admin, iid, 1, "LV", user.username)["ellipse"] == first
@@ -112,6 +121,13 @@ def test_volume_navigation_interpolation_copy(page, server, admin, user, artifac
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.wheel(0, 120)
     loaded(page, 2)
+    # Centroid tool: one click = the centroid within the radius (5 px) of the click.
+    page.keyboard.press("c")
+    page.mouse.click(*page.evaluate("() => Object.values(window.shapehintViewer.toClient(12, 9))"))
+    wait_saved(page)
+    hint = my_hint(admin, iid, 2, "LV", user.username)
+    assert hint["centroid"]["x"] == pytest.approx([7, 17], abs=0.1)
+    assert hint["centroid"]["y"] == pytest.approx([4, 14], abs=0.1)
     with page.expect_response(lambda r: "/slices/2.png" in r.url and "ww=" in r.url):
         page.mouse.down(button="right")
         page.mouse.move(

@@ -22,7 +22,8 @@ export function imageGeometry(img) {
   // Volume spacing is (z, row, col) mm; a 2D answer may give (row, col).
   const spacing = sp.length >= 3 ? [Number(sp[1]), Number(sp[2])] : [Number(sp[0]), Number(sp[1])];
   const zSpacing = sp.length >= 3 ? Number(sp[0]) : null;
-  const physical = img.spacing_known ?? !(spacing[0] === 1 && spacing[1] === 1 && (img.source_kind || "").match(/png|jpg|jpeg|tiff|raster/i));
+  // PNG/JPG/TIFF ("raster") carry no trustworthy pixel spacing: show px only.
+  const physical = img.source_kind !== "raster";
   return { slices, height, width, spacing, zSpacing, physical };
 }
 

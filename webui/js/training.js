@@ -151,6 +151,7 @@ export async function render(panel, project) {
     if (job.status !== "queued" && job.status !== "running") return;
     follow = followJob(job.id, {
       onJob: showJob,
+      onError: (err) => (jobDetail.textContent = `Live updates interrupted (${err.message}); reconnecting…`),
       onEnd: (final) => {
         showJob(final);
         follow = null;

@@ -58,6 +58,11 @@ export function followJob(jobId, { onJob, onEnd, onError } = {}) {
     if (closed) return;
     if (onError) onError(err);
     retries += 1;
+    if (retries > 30) {
+      // The server keeps refusing (signed out, job gone): stop rather than poll forever.
+      close();
+      return;
+    }
     setTimeout(open, Math.min(5000, 500 * retries));
   }
 

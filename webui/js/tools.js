@@ -129,7 +129,12 @@ export function drawHints(g, viewer, ctx, tool) {
     g.lineWidth = selected ? 2 : 1.5;
     g.strokeStyle = color;
     if (hint.ellipse) drawEllipse(g, viewer, hint.ellipse, color, selected, hint.tolerance);
-    if (hint.centroid && hint.centroid.x && hint.centroid.y && hint.unit !== "mm") drawCentroidBox(g, viewer, hint.centroid, color);
+    if (hint.centroid && hint.centroid.x && hint.centroid.y) {
+      // Centroid boxes in mm are drawn in px: x scales with the column spacing, y with the row's.
+      const [row, col] = hint.unit === "mm" ? ctx.spacing : [1, 1];
+      const scale = (iv, f) => iv.map((v) => (v === null || v === undefined ? v : v / f));
+      drawCentroidBox(g, viewer, { x: scale(hint.centroid.x, col), y: scale(hint.centroid.y, row) }, color);
+    }
   }
   // "Absent" badges in the top-left corner, one per class.
   g.font = "13px system-ui, sans-serif";

@@ -56,7 +56,7 @@ function shapeText(img) {
   const hgt = img.height ?? (img.shape ? img.shape[img.shape.length - 2] : "?");
   const w = img.width ?? (img.shape ? img.shape[img.shape.length - 1] : "?");
   const sp = img.spacing;
-  const mm = sp ? ` · ${Number(sp[sp.length - 1]).toFixed(2)}×${Number(sp[sp.length - 2]).toFixed(2)}${z > 1 ? `×${Number(sp[0]).toFixed(2)}` : ""} mm` : "";
+  const mm = sp && img.source_kind !== "raster" ? ` · ${Number(sp[sp.length - 1]).toFixed(2)}×${Number(sp[sp.length - 2]).toFixed(2)}${z > 1 ? `×${Number(sp[0]).toFixed(2)}` : ""} mm` : "";
   return `${w}×${hgt}${z > 1 ? `×${z}` : ""} px${mm}`;
 }
 
@@ -132,7 +132,7 @@ function renderImages(panel, project) {
         list,
         images.length
           ? images.map((img) => {
-              const thumb = h("img", { class: "thumb", alt: img.name, loading: "lazy" });
+              const thumb = h("img", { class: "thumb", alt: img.name });
               thumbnail(img, thumb);
               const status = h("p", { class: "status", "data-testid": "image-status" });
               fillStatus(img, status);
@@ -155,6 +155,16 @@ function renderImages(panel, project) {
 
   mount(panel, drop, progress, status, h("div", { class: "row" }, h("h2", {}, "Images"), filter), list);
   refresh();
+  // A file dropped beside the drop zone would make the browser open it and leave the app.
+  const guard = (e) => {
+    if (!drop.contains(e.target)) e.preventDefault();
+  };
+  window.addEventListener("dragover", guard);
+  window.addEventListener("drop", guard);
+  return () => {
+    window.removeEventListener("dragover", guard);
+    window.removeEventListener("drop", guard);
+  };
 }
 
 function renderDownloads(panel, project) {
