@@ -157,7 +157,7 @@ class ClassBounds:
         if self.present is None:
             keep_hi = {COMPONENT_INDEX["size"], COMPONENT_INDEX["length"]}
             for i in range(M):
-                lo[i] = 0.0 if i in keep_hi else -INF
+                lo[i] = -INF  # a lower bound of 0 on an area or length says nothing
                 if i not in keep_hi:
                     hi[i] = INF
         else:

@@ -13,6 +13,8 @@ so forward and backward cost about two passes over ``p``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -45,20 +47,19 @@ def _centred(n: int, p: torch.Tensor) -> tuple[torch.Tensor, float]:
     return torch.arange(n, device=p.device, dtype=p.dtype) - c, c
 
 
-def moments(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Size, centroid and covariance in one pass.
+_BASIS_CACHE: dict[tuple[Any, ...], tuple[torch.Tensor, list[float], list[tuple[int, int]]]] = {}
 
-    Returns ``size (B, K)``, ``centroid (B, K, d)`` in (x, y[, z]) order and ``covariance
-    (B, K, c)``: 2D ``(xx, yy, xy)``; 3D ``(xx, yy, zz, xy, xz, yz)``. Population (not sample)
-    covariance, so a filled disk of radius r has xx = yy = r^2 / 4.
-    """
-    p = _work(p)
-    b, k = p.shape[:2]
-    spatial = p.shape[2:]
-    # Axes in (x, y, z) order: x = last dim, y = second last, z = third last.
-    axes = []
-    shifts = []
-    for i, n in enumerate(reversed(spatial)):
+
+def _basis(
+    spatial: tuple[int, ...], p: torch.Tensor
+) -> tuple[torch.Tensor, list[float], list[tuple[int, int]]]:
+    """Polynomial basis ``(prod(spatial), 1 + d + pairs)`` of centred coordinates (cached)."""
+    key = (spatial, p.device, p.dtype)
+    hit = _BASIS_CACHE.get(key)
+    if hit is not None:
+        return hit
+    axes, shifts = [], []
+    for i, n in enumerate(reversed(spatial)):  # x = last dim, y = second last, z = third last
         coord, c = _centred(n, p)
         view = [1] * len(spatial)
         view[len(spatial) - 1 - i] = n
@@ -71,6 +72,24 @@ def moments(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         + [axes[i] * axes[j] for i, j in pairs],
         dim=-1,
     ).reshape(-1, 1 + d + len(pairs))
+    if len(_BASIS_CACHE) > 32:
+        _BASIS_CACHE.clear()
+    _BASIS_CACHE[key] = (basis, shifts, pairs)
+    return basis, shifts, pairs
+
+
+def moments(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Size, centroid and covariance in one pass.
+
+    Returns ``size (B, K)``, ``centroid (B, K, d)`` in (x, y[, z]) order and ``covariance
+    (B, K, c)``: 2D ``(xx, yy, xy)``; 3D ``(xx, yy, zz, xy, xz, yz)``. Population (not sample)
+    covariance, so a filled disk of radius r has xx = yy = r^2 / 4.
+    """
+    p = _work(p)
+    b, k = p.shape[:2]
+    spatial = p.shape[2:]
+    basis, shifts, pairs = _basis(tuple(spatial), p)
+    d = len(shifts)
     m = p.reshape(b * k, -1) @ basis  # (B*K, 1 + d + pairs)
     m = m.view(b, k, -1)
     s = m[..., 0]
@@ -113,11 +132,48 @@ def spread(p: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(cov[..., :d] + EPS)
 
 
-def _sobel_weight(p: torch.Tensor) -> torch.Tensor:
-    deriv = torch.tensor([-0.5, 0.0, 0.5], device=p.device, dtype=p.dtype)
-    smooth = torch.tensor([0.25, 0.5, 0.25], device=p.device, dtype=p.dtype)
-    gx = smooth[:, None] * deriv[None, :]  # d/dx (columns), smoothed along rows
-    return torch.stack([gx, gx.t()]).unsqueeze(1)  # (2, 1, 3, 3)
+def _sobel_sums(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """8x the Sobel x / y derivatives of edge-padded maps ``q (N, H+2, W+2)`` -> ``(N, H, W)``."""
+    dx = q[:, :, 2:] - q[:, :, :-2]  # central difference along x (x2)
+    gx = dx[:, :-2] + 2 * dx[:, 1:-1] + dx[:, 2:]  # smoothed along y (x4)
+    dy = q[:, 2:] - q[:, :-2]
+    gy = dy[:, :, :-2] + 2 * dy[:, :, 1:-1] + dy[:, :, 2:]
+    return gx, gy
+
+
+class _SobelLength(torch.autograd.Function):
+    """sum_p sqrt(gx^2 + gy^2 + e^2) per map, with a hand-written adjoint.
+
+    The backward applies the transposed Sobel filters to (gx, gy) / magnitude and folds the
+    replicated border back: about half the passes over memory that autograd's graph of slices
+    would take, which is most of the cost of the descriptor loss.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, e: float) -> torch.Tensor:  # x: (N, H, W)
+        q = F.pad(x[:, None], (1, 1, 1, 1), mode="replicate")[:, 0]
+        gx, gy = _sobel_sums(q)
+        mag = torch.sqrt(gx * gx + gy * gy + e * e)
+        ctx.save_for_backward(gx.div_(mag), gy.div_(mag))
+        return mag.sum((-2, -1))
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        ux, uy = ctx.saved_tensors
+        g = grad.view(-1, 1, 1)
+        ux, uy = ux * g, uy * g
+        # Adjoint of the smoothing along y (for x) / along x (for y).
+        sx = F.pad(ux, (0, 0, 2, 0)) + 2 * F.pad(ux, (0, 0, 1, 1)) + F.pad(ux, (0, 0, 0, 2))
+        sy = F.pad(uy, (2, 0, 0, 0)) + 2 * F.pad(uy, (1, 1, 0, 0)) + F.pad(uy, (0, 2, 0, 0))
+        # Adjoint of the central differences: sx is (N, H+2, W), sy is (N, H, W+2).
+        gq = F.pad(sx, (2, 0, 0, 0)) - F.pad(sx, (0, 2, 0, 0))
+        gq = gq + F.pad(sy, (0, 0, 2, 0)) - F.pad(sy, (0, 0, 0, 2))
+        # Adjoint of the replicate padding: fold the frame onto the border pixels.
+        gq[:, :, 1] += gq[:, :, 0]
+        gq[:, :, -2] += gq[:, :, -1]
+        gq[:, 1, :] += gq[:, 0, :]
+        gq[:, -2, :] += gq[:, -1, :]
+        return gq[:, 1:-1, 1:-1], None
 
 
 def length(p: torch.Tensor) -> torch.Tensor:
@@ -132,22 +188,30 @@ def length(p: torch.Tensor) -> torch.Tensor:
     if p.dim() != 4:
         raise ValueError("length is defined for 2D maps (B, K, H, W)")
     b, k, h, w = p.shape
-    x = F.pad(p.reshape(b * k, 1, h, w), (1, 1, 1, 1), mode="replicate")
-    g = F.conv2d(x, _sobel_weight(p))  # (B*K, 2, H, W)
-    mag = torch.sqrt((g * g).sum(1) + EPS_LENGTH**2) - EPS_LENGTH
-    return mag.sum((-2, -1)).view(b, k) * LENGTH_CALIBRATION
+    # Sobel = the sums / 8; the 1/8 is folded into eps and the final scale.
+    e8 = 8.0 * EPS_LENGTH
+    total = _SobelLength.apply(p.reshape(b * k, h, w), e8) - e8 * h * w
+    return total.view(b, k) * (LENGTH_CALIBRATION / 8.0)
 
 
-def all_descriptors(p: torch.Tensor, with_length: bool = True) -> torch.Tensor:
+def all_descriptors(
+    p: torch.Tensor, with_length: bool = True, length_classes: torch.Tensor | None = None
+) -> torch.Tensor:
     """Every constrained component ``(B, K, M)`` of a 2D map, in ``COMPONENTS`` order.
 
-    ``(size, centroid_x, centroid_y, spread_x, spread_y, cov_xx, cov_yy, cov_xy, length)``; with
-    ``with_length=False`` the length slot is 0 (saves the convolution when unconstrained).
+    ``(size, centroid_x, centroid_y, spread_x, spread_y, cov_xx, cov_yy, cov_xy, length)``. The
+    length convolution is the costly part, so it can be limited: ``with_length=False`` leaves
+    the slot 0; ``length_classes`` (1D class indices) computes it for those classes only.
     """
     p = _work(p)
     s, cent, cov = moments(p)
     spr = torch.sqrt(cov[..., :2] + EPS)
-    ln = length(p) if with_length else torch.zeros_like(s)
+    if not with_length:
+        ln = torch.zeros_like(s)
+    elif length_classes is None:
+        ln = length(p)
+    else:
+        ln = torch.zeros_like(s).index_copy(1, length_classes, length(p[:, length_classes]))
     out = torch.cat([s[..., None], cent, spr, cov, ln[..., None]], dim=-1)
     assert out.shape[-1] == len(COMPONENTS)
     return out

@@ -50,7 +50,7 @@ class Predictor:
         self.net.eval()
         with torch.no_grad():
             for start in range(0, n, self.batch_size):
-                chunk = torch.from_numpy(x[start : start + self.batch_size]).to(self.device)
+                chunk = torch.tensor(x[start : start + self.batch_size], device=self.device)
                 inp = resize_image(normalise_image(chunk), (self.grid, self.grid))
                 probs = torch.softmax(self.net(inp).float(), 1)
                 if (h, w) != (self.grid, self.grid):

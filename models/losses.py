@@ -20,11 +20,11 @@ import torch
 import torch.nn.functional as F
 
 from models.descriptors import all_descriptors
-from models.units import COMPONENT_SPECS, COMPONENTS
+from models.units import COMPONENT_SPECS, COMPONENTS, DESCRIPTORS
 
 DESCRIPTOR_OF: tuple[str, ...] = tuple(c.descriptor for c in COMPONENT_SPECS)
 """Descriptor name of each component (the loss terms reported in progress)."""
-TERMS: tuple[str, ...] = ("size", "centroid", "spread", "covariance", "length")
+TERMS: tuple[str, ...] = DESCRIPTORS
 REFERENCE_GRID = 256
 _NONNEGATIVE = torch.tensor(
     [
@@ -88,17 +88,22 @@ def constraint_loss(
     _b, _, h, w = probs.shape
     lo = lo.to(probs.device, torch.float32)
     hi = hi.to(probs.device, torch.float32)
-    need_length = bool(
-        torch.isfinite(lo[..., _LENGTH_INDEX]).any() or torch.isfinite(hi[..., _LENGTH_INDEX]).any()
-    )
-    v = all_descriptors(probs.float(), with_length=need_length)
     ref = REFERENCE_GRID
     sc = scales(h, w, probs.device) / scales(ref, ref, probs.device)
-    v = v / sc
     has_lo, has_hi = torch.isfinite(lo), torch.isfinite(hi)
     # A lower bound <= 0 on a non-negative quantity (absent classes: size in [0, 0]) is always
     # met; in the barrier's linear branch it would cancel the upper bound's pull, so drop it.
     has_lo = has_lo & ~((lo <= 0) & _NONNEGATIVE.to(probs.device))
+    # Length only for classes with a (non-vacuous) length bound somewhere in the batch, usually
+    # not the background: it is the one descriptor that costs a filter pass over every pixel.
+    len_used = (has_lo[..., _LENGTH_INDEX] | has_hi[..., _LENGTH_INDEX]).any(0)
+    len_classes = torch.nonzero(len_used).flatten()
+    v = all_descriptors(
+        probs.float(),
+        with_length=len(len_classes) > 0,
+        length_classes=len_classes if len(len_classes) < probs.shape[1] else None,
+    )
+    v = v / sc
     # Open ends are replaced by a finite dummy and masked out, so no inf/NaN reaches autograd.
     lo_n = torch.where(has_lo, lo, torch.zeros_like(lo)) / sc
     hi_n = torch.where(has_hi, hi, torch.zeros_like(hi)) / sc

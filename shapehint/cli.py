@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="shapehint: segmentation models from a few shape hints.", no_args_is_help=True)
+from models import cli as models_cli
+
+app = typer.Typer(
+    help="shapehint: segmentation models from a few shape hints.", no_args_is_help=True
+)
 
 
 @app.command()
@@ -52,13 +56,5 @@ def demo(
     run_demo(images=images, size=size, seed=seed, url=url, token=token)
 
 
-def _register_model_commands() -> None:
-    from models.cli import app as models_app
-
-    app.add_typer(models_app, name=None)
-
-
-try:  # the models CLI (train, evaluate) is optional until models/cli.py exists
-    _register_model_commands()
-except ImportError:  # pragma: no cover
-    pass
+# `shapehint train` and `shapehint evaluate` come from models/ (usable without the service).
+app.add_typer(models_cli.app)

@@ -15,10 +15,14 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SHAPEHINT_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(default=Path("data"), description="Root of local state (db, blobs, queue)")
+    data_dir: Path = Field(
+        default=Path("data"), description="Root of local state (db, blobs, queue)"
+    )
     database_url: str | None = Field(default=None, description="Default: SQLite in data_dir")
     broker_url: str | None = Field(default=None, description="Default: Celery filesystem transport")
-    result_backend: str | None = Field(default=None, description="Default: file backend in data_dir")
+    result_backend: str | None = Field(
+        default=None, description="Default: file backend in data_dir"
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     bootstrap_token: str | None = None
     # Limits that protect the server from oversized input.

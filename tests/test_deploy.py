@@ -99,7 +99,9 @@ def test_services_depend_on_their_backends(compose: dict[str, Any]) -> None:
 def test_dockerfile_copies_every_package() -> None:
     text = (ROOT / "Dockerfile").read_text()
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    packages = [p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]]
+    packages = [
+        p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    ]
     for package in [*packages, "migrations"]:
         assert re.search(rf"^COPY\s+{package}\s", text, re.MULTILINE), f"{package} not copied"
     assert "pip install" in text

@@ -69,7 +69,9 @@ def local_server(
 
     with contextlib.ExitStack() as stack:
         if data_dir is None:
-            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shapehint-demo-")))
+            data_dir = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="shapehint-demo-"))
+            )
         token = "sh_demo_" + secrets.token_hex(24)
         settings = Settings(data_dir=data_dir, bootstrap_token=token)
         settings.ensure_dirs()
@@ -83,7 +85,9 @@ def local_server(
         )
         thread = threading.Thread(target=server.run, name="demo-api", daemon=True)
         # The worker imports torch while the server starts: both overlap.
-        stack.enter_context(start_embedded_worker(settings, log_path=worker_log))
+        # The worker's log goes to a file (printed if the demo fails), not over the progress bar.
+        log_path = worker_log or data_dir / "worker.log"
+        stack.enter_context(start_embedded_worker(settings, log_path=log_path))
         thread.start()
         deadline = time.monotonic() + 30
         while not server.started:
@@ -92,6 +96,10 @@ def local_server(
             time.sleep(0.05)
         try:
             yield f"http://127.0.0.1:{port}", token
+        except BaseException:
+            if log_path.exists():
+                print("worker log (last lines):\n" + log_path.read_text(errors="replace")[-3000:])
+            raise
         finally:
             server.should_exit = True
             thread.join(10)
@@ -109,9 +117,11 @@ def _png(image: np.ndarray) -> bytes:
 def _check(response: httpx.Response, what: str) -> Any:
     if response.status_code >= 400:
         raise RuntimeError(f"{what} failed: HTTP {response.status_code} {response.text}")
-    return response.json() if response.headers.get("content-type", "").startswith(
-        "application/json"
-    ) else response.content
+    return (
+        response.json()
+        if response.headers.get("content-type", "").startswith("application/json")
+        else response.content
+    )
 
 
 def run_demo_flow(
@@ -180,32 +190,34 @@ def run_demo_flow(
             pred = np.asarray(PILImage.open(io.BytesIO(png)))
             for k, d in dice(pred, mask, num_classes + 1).items():
                 scores[k].append(d)
-    dice = {names[k - 1]: float(np.mean(v)) for k, v in scores.items()}
-    return DemoResult(dice, time.monotonic() - started, job, int(project["id"]), image_ids)
+    per_class = {names[k - 1]: float(np.mean(v)) for k, v in scores.items()}
+    return DemoResult(per_class, time.monotonic() - started, job, int(project["id"]), image_ids)
 
 
 def _follow(http: httpx.Client, job_id: int, show: bool, tqdm: Any) -> dict[str, Any]:
     """Poll the job until it ends, with a progress bar over its training steps."""
     bar = tqdm(total=0, unit="step", disable=not show, desc="training", dynamic_ncols=True)
     deadline = time.monotonic() + JOB_TIMEOUT_S
+    predicting = False
     try:
         while True:
             job = _check(http.get(f"/api/jobs/{job_id}"), "reading the job")
             p = job.get("progress") or {}
             if p.get("phase") == "training" and p.get("steps"):
                 # ``step`` counts optimiser steps over the whole run, ``steps`` is their total.
-                total, done = int(p["steps"]), int(p.get("step") or 0)
-                if bar.total != total:
-                    bar.total = total
-                bar.n = min(done, total)
-                if p.get("loss") is not None:
-                    bar.set_postfix(
-                        epoch=f"{p.get('epoch')}/{p.get('epochs')}", loss=f"{float(p['loss']):.4f}"
-                    )
-                bar.refresh()
-            elif p.get("phase") == "predicting":
+                total, done = int(p["steps"]), min(int(p.get("step") or 0), int(p["steps"]))
+                if (bar.total, bar.n) != (total, done):
+                    bar.total, bar.n = total, done
+                    if p.get("loss") is not None:
+                        bar.set_postfix(
+                            epoch=f"{p.get('epoch')}/{p.get('epochs')}",
+                            loss=f"{float(p['loss']):.4f}",
+                            refresh=False,
+                        )
+                    bar.refresh()
+            elif p.get("phase") == "predicting" and not predicting:
+                predicting = True
                 bar.set_description("predicting")
-                bar.refresh()
             if job["status"] not in ("queued", "running"):
                 if job["status"] == "succeeded" and bar.total:
                     bar.n = bar.total

@@ -102,9 +102,7 @@ def start_worker_process(
     name = hostname or f"embedded-{uuid.uuid4().hex[:8]}@{os.uname().nodename}"
     env = os.environ.copy()
     env.update(settings_env(settings))
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
-    )
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     env.update(extra_env or {})
     cmd = [sys.executable, "-m", "celery", "-A", "worker.celery_app", *worker_argv(1, name)]
     out: int | object = subprocess.DEVNULL

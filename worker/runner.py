@@ -128,6 +128,17 @@ def run_job(
     """Claim and run one job; returns its final status (``skipped`` if it was not queued)."""
     settings = settings or get_settings()
     engine = get_engine(settings.resolved_database_url)
+    if _worker_shutting_down():
+        # Received while this worker stops: leave the job queued for the next worker.
+        status, _ = job_state.status_and_cancel(engine, job_id)
+        if status == "queued":
+            from worker.celery_app import enqueue_job
+
+            with session_scope(engine) as session:
+                job = session.get(Job, job_id)
+                enqueue_job(job_id, job.kind if job else (kind or "train"), settings)
+            return "queued"
+        return "skipped"
     if not job_state.claim(engine, job_id, worker):
         status, _ = job_state.status_and_cancel(engine, job_id)
         log.info("job %s not claimed (status %s): skipped", job_id, status)

@@ -30,8 +30,9 @@ def _on_shutdown(**_kwargs: object) -> None:
 def _on_child_start(**_kwargs: object) -> None:
     # A forked child must not reuse the parent's database connections.
     from store.db import get_engine
+    from store.settings import get_settings
 
-    get_engine().dispose(close=False)
+    get_engine(get_settings().resolved_database_url).dispose(close=False)
 
 
 @shared_task(name=TRAIN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)

@@ -14,16 +14,16 @@ Rules:
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.bounds import BoundsError, ClassBounds, intersect, parse_hint, parse_prior, stack
-from store.tables import Hint, Image, Prior, ProjectClass, ReferenceMask
+from store.hints import hints_by_slice, project_priors
+from store.tables import Image, ProjectClass, ReferenceMask
 
 
 @dataclass(frozen=True)
@@ -74,31 +74,6 @@ def project_classes(session: Session, project_id: int) -> list[ProjectClass]:
     )
 
 
-def latest_hints(
-    session: Session, image_ids: list[int]
-) -> dict[tuple[int, int], dict[int, list[dict[str, Any]]]]:
-    """``{(image_id, z): {class_id: [each author's latest payload]}}`` (withdrawn left out)."""
-    if not image_ids:
-        return {}
-    latest = (
-        select(func.max(Hint.id))
-        .where(Hint.image_id.in_(image_ids))
-        .group_by(Hint.image_id, Hint.z, Hint.class_id, Hint.author_id)
-    )
-    rows = session.execute(
-        select(Hint.image_id, Hint.z, Hint.class_id, Hint.payload)
-        .where(Hint.id.in_(latest))
-        .order_by(Hint.id)
-    )
-    out: dict[tuple[int, int], dict[int, list[dict[str, Any]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    for image_id, z, class_id, payload in rows:
-        if payload is not None:
-            out[(image_id, z)][class_id].append(payload)
-    return out
-
-
 def project_bounds(
     session: Session, project_id: int, *, use_reference_masks: bool = False
 ) -> ProjectBounds:
@@ -109,11 +84,8 @@ def project_bounds(
         session.scalars(select(Image).where(Image.project_id == project_id).order_by(Image.id))
     )
     image_ids = [im.id for im in images]
-    hints = latest_hints(session, image_ids)
-    priors = {
-        p.class_id: p.payload
-        for p in session.scalars(select(Prior).where(Prior.project_id == project_id))
-    }
+    hints = hints_by_slice(session, image_ids)
+    priors = project_priors(session, project_id)
     referenced: set[int] = set()
     if use_reference_masks and image_ids:
         referenced = set(
@@ -126,11 +98,13 @@ def project_bounds(
     for image in images:
         spacing = (float(image.spacing[1]), float(image.spacing[2]))
         shape = (int(image.height), int(image.width))
-        prior_bounds: dict[int, ClassBounds] = {}
+        prior_bounds: dict[str, ClassBounds] = {}
         for cls in classes:
-            if cls.id in priors:
+            if cls.name in priors:
                 try:
-                    prior_bounds[cls.id] = parse_prior(cls.name, priors[cls.id], spacing=spacing)
+                    prior_bounds[cls.name] = parse_prior(
+                        cls.name, priors[cls.name], spacing=spacing
+                    )
                 except BoundsError as exc:
                     problems.append(BoundsProblem(image.id, image.name, None, f"prior: {exc}"))
         if priors or image.id in referenced:
@@ -144,8 +118,8 @@ def project_bounds(
             ok = True
             slice_hints = hints.get((image.id, z), {})
             for cls in classes:
-                bounds: ClassBounds | None = prior_bounds.get(cls.id)
-                for payload in slice_hints.get(cls.id, []):
+                bounds: ClassBounds | None = prior_bounds.get(cls.name)
+                for payload in slice_hints.get(cls.name, []):
                     try:
                         hb = parse_hint(cls.name, payload, spacing=spacing, shape=shape)
                     except BoundsError as exc:
@@ -157,7 +131,9 @@ def project_bounds(
                     try:
                         bounds = hb if bounds is None else intersect(bounds, hb, cls.name)
                     except BoundsError as exc:
-                        what = "a hint and the project prior" if cls.id in prior_bounds else "hints"
+                        what = (
+                            "a hint and the project prior" if cls.name in prior_bounds else "hints"
+                        )
                         problems.append(
                             BoundsProblem(
                                 image.id, image.name, z, f"conflict between {what}: {exc}"

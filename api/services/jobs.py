@@ -6,17 +6,14 @@ worker does the rest (``worker.runner``). Nothing here imports torch.
 
 from __future__ import annotations
 
-import ast
-import functools
-import importlib
-import importlib.util
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError, conflict, not_found, unprocessable
+from models.config import TrainConfig
+from store.db import utcnow
 from store.jobs_tables import Job, ModelVersion
 from store.settings import Settings
 from store.tables import Project, User
@@ -27,76 +24,6 @@ from worker.training_data import project_bounds, project_classes
 
 # Job options of a train config (handled by the worker, not by the trainer's config).
 JOB_OPTIONS: dict[str, type] = {"use_reference_masks": bool}
-# Modules that may hold a torch-free ``TrainConfig`` (models.train itself imports torch).
-_CONFIG_MODULES = ("models.config", "models.train_config")
-
-
-def _train_config_class() -> Any:
-    for name in _CONFIG_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        if hasattr(module, "TrainConfig"):
-            return module.TrainConfig
-    return None
-
-
-@functools.cache
-def _trainer_schema() -> tuple[frozenset[str], frozenset[str]]:
-    """``(field names of TrainConfig, preset names)`` read from ``models/train.py``'s source.
-
-    models.train imports torch, which the API process never loads; the names are read without
-    executing it. Value checks beyond the names happen in the worker (the job then fails with
-    the trainer's message).
-    """
-    spec = importlib.util.find_spec("models.train")
-    if spec is None or spec.origin is None:
-        return frozenset(), frozenset()
-    tree = ast.parse(Path(spec.origin).read_text())
-    fields: set[str] = set()
-    presets: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == "TrainConfig":
-            fields |= {
-                stmt.target.id
-                for stmt in node.body
-                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
-            }
-        target = (
-            node.target
-            if isinstance(node, ast.AnnAssign)
-            else node.targets[0]
-            if isinstance(node, ast.Assign) and len(node.targets) == 1
-            else None
-        )
-        if isinstance(target, ast.Name) and target.id == "PRESETS":
-            value = node.value
-            if isinstance(value, ast.Dict):
-                presets |= {k.value for k in value.keys if isinstance(k, ast.Constant)}
-    return frozenset(fields), frozenset(presets)
-
-
-def _check_config_names(overrides: dict[str, Any]) -> None:
-    fields, presets = _trainer_schema()
-    if not fields:
-        raise ApiError(
-            503, "config_check_unavailable", "the training configuration cannot be checked"
-        )
-    unknown = sorted(set(overrides) - fields - {"preset"})
-    if unknown:
-        raise unprocessable(
-            f"unknown training config field(s): {', '.join(unknown)}",
-            code="invalid_config",
-            fields=unknown,
-        )
-    preset = overrides.get("preset", "cpu-fast")
-    if preset not in presets:
-        raise unprocessable(
-            f"unknown preset {preset!r}; choose from {sorted(presets)}", code="invalid_config"
-        )
 
 
 def validate_train_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -109,12 +36,8 @@ def validate_train_config(config: dict[str, Any]) -> dict[str, Any]:
     overrides = {k: v for k, v in config.items() if k not in JOB_OPTIONS}
     if not overrides:
         return config
-    cls = _train_config_class()
-    if cls is None:  # no torch-free TrainConfig: check the names; the worker checks the values
-        _check_config_names(overrides)
-        return config
     try:
-        cls.from_dict(overrides)
+        TrainConfig.from_dict(overrides)
     except (ValueError, TypeError, KeyError) as exc:
         raise unprocessable(f"invalid training config: {exc}", code="invalid_config") from None
     return config
@@ -214,7 +137,7 @@ def submit_job(
     except Exception as exc:
         # The row must not sit "queued" with no message behind it.
         job.status, job.error = "failed", f"could not reach the job queue: {exc}"
-        job.finished_at = func.now()
+        job.finished_at = utcnow()
         session.commit()
         raise ApiError(503, "queue_unavailable", f"the job queue is unreachable: {exc}") from None
     session.refresh(job)

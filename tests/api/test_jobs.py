@@ -78,6 +78,8 @@ def test_bad_submissions_are_422_and_store_nothing(api: Api, app: FastAPI) -> No
         ({"kind": "segment", "config": {}}, "kind"),
         ({"kind": "train", "config": {"epochs": 2, "learning_speed": 3}}, "learning_speed"),
         ({"kind": "train", "config": {"preset": "turbo"}}, "turbo"),
+        ({"kind": "train", "config": {"network": "resnet"}}, "resnet"),
+        ({"kind": "train", "config": {"grid": 4}}, "grid"),
         ({"kind": "train", "config": {"use_reference_masks": "yes"}}, "use_reference_masks"),
         ({"kind": "train", "config": {}, "model_version_id": 999999}, "999999"),
         ({"kind": "predict", "config": {"epochs": 3}}, "epochs"),

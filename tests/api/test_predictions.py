@@ -90,9 +90,7 @@ def predicted(api: Api, app: FastAPI, tmp_path_factory: pytest.TempPathFactory) 
 
 
 def _get(api: Api, image_id: int, **params: Any):  # type: ignore[no-untyped-def]
-    return api.client.get(
-        f"/api/images/{image_id}/prediction", params=params, headers=api.headers
-    )
+    return api.client.get(f"/api/images/{image_id}/prediction", params=params, headers=api.headers)
 
 
 def test_png_is_the_label_map_of_the_newest_or_chosen_version(
@@ -203,9 +201,7 @@ def test_missing_predictions_and_strangers(api: Api, predicted: dict[str, Any]) 
     assert r.status_code == 404
     assert _get(api, predicted["png"]["id"], model=999999).status_code == 404
     stranger = api.new_user()
-    r = api.client.get(
-        f"/api/images/{predicted['png']['id']}/prediction", headers=stranger
-    )
+    r = api.client.get(f"/api/images/{predicted['png']['id']}/prediction", headers=stranger)
     assert r.status_code == 404
     listed = api.client.get(
         f"/api/images/{predicted['png']['id']}/predictions", headers=api.headers

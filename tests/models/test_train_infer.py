@@ -117,7 +117,10 @@ def test_train_progress_stop_resume_and_predict(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="expected slices"):
         pred.predict_slices(np.zeros((1, 3, 8, 8), np.float32))
     with pytest.raises(ValueError, match="does not match"):
-        train(samples, 3, cfg, device="cpu", init_checkpoint=res.checkpoint, out_dir=tmp_path / "e")
+        other = TrainConfig.from_dict({**cfg.to_dict(), "network": "enet", "network_kwargs": {}})
+        train(
+            samples, 2, other, device="cpu", init_checkpoint=res.checkpoint, out_dir=tmp_path / "e"
+        )
 
 
 def test_metrics_dice_hd95() -> None:
@@ -137,8 +140,10 @@ def test_metrics_dice_hd95() -> None:
 def test_end_to_end_hints_only_reaches_dice(tmp_path: Path) -> None:
     """Seeded training on synthetic data with size + centroid hints only (no masks)."""
     train_set = _samples(24, 48, 1, seed=0, masks=False)
-    cfg = default_config(len(train_set), "cpu")
-    cfg.grid = 48
+    # cpu-fast with a shorter schedule (about 90 steps) to keep the suite quick.
+    cfg = TrainConfig.from_dict(
+        {"preset": "cpu-fast", "grid": 48, "epochs": 30, "mu": 1.2, "val_every": 30}
+    )
     res = train(train_set, 2, cfg, device="cpu", out_dir=tmp_path)
     pred = load_predictor(res.checkpoint, device="cpu")
     test = make_dataset(8, 48, 1, seed=123)

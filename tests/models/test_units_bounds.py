@@ -116,7 +116,8 @@ def test_prior_intersection_and_conflicts() -> None:
     assert absent.present is False and absent.size == (0.0, 0.0)
     # A "maybe" prior alone: only the upper bound on size applies.
     lo, hi = B.stack([None, maybe])
-    assert lo[1, 0] == 0 and hi[1, 0] == 3000
+    assert np.isinf(lo[1, 0]) and hi[1, 0] == 3000
+    assert np.all(np.isinf(lo[1])) and np.isinf(hi[1, 1])
     with pytest.raises(B.BoundsError, match="Myo: presence must be"):
         B.parse_prior("Myo", {"presence": "often"})
     never = B.parse_prior("Myo", {"presence": "never"})

@@ -83,9 +83,7 @@ class Stack:
         return job
 
     def wait_done(self, job_id: int, timeout_s: float = 120.0) -> dict[str, Any]:
-        return self.wait_job(
-            job_id, lambda j: j["status"] not in ("queued", "running"), timeout_s
-        )
+        return self.wait_job(job_id, lambda j: j["status"] not in ("queued", "running"), timeout_s)
 
     def submit(
         self, project_id: int, kind: str = "train", config: dict[str, Any] | None = None, **extra

@@ -13,7 +13,7 @@ from sqlalchemy import update
 from store.db import session_scope, utcnow
 from store.jobs_tables import Job
 from tests.api_helpers import Api
-from tests.worker.helpers import make_stack
+from tests.worker.helpers import make_stack, synthetic_project
 from worker import job_state
 from worker.reaper import reap_stale_jobs
 
@@ -90,9 +90,7 @@ def test_reaper_fails_only_jobs_with_a_stale_heartbeat(api: Api, app: FastAPI) -
     # The API's GET runs the reaper too.
     with session_scope(engine) as session:
         session.execute(
-            update(Job)
-            .where(Job.id == fresh)
-            .values(heartbeat_at=utcnow() - timedelta(days=1))
+            update(Job).where(Job.id == fresh).values(heartbeat_at=utcnow() - timedelta(days=1))
         )
     r = api.client.get(f"/api/jobs/{fresh}", headers=api.headers)
     assert r.status_code == 200 and r.json()["status"] == "failed"
@@ -111,3 +109,21 @@ def test_api_lifespan_reaps_without_anyone_asking(tmp_path: Path) -> None:
                 time.sleep(0.2)
         job = _get(stack.app, job_id)
         assert job.status == "failed" and "gone@host stopped responding" in (job.error or "")
+
+
+def test_unreachable_queue_is_a_503_and_the_job_is_not_left_queued(tmp_path: Path) -> None:
+    # Port 1 on localhost: nothing listens, so the broker connection is refused.
+    with make_stack(tmp_path / "data", broker_url="redis://127.0.0.1:1/0") as stack:
+        project, _, _ = synthetic_project(stack.api, images=1, size=32)
+        r = stack.client.post(
+            f"/api/projects/{project['id']}/jobs",
+            json={"kind": "train", "config": {}},
+            headers=stack.api.headers,
+        )
+        assert r.status_code == 503, r.text
+        assert r.json()["detail"]["code"] == "queue_unavailable"
+        jobs = stack.client.get(
+            f"/api/projects/{project['id']}/jobs", headers=stack.api.headers
+        ).json()["items"]
+        assert [j["status"] for j in jobs] == ["failed"]
+        assert "could not reach the job queue" in jobs[0]["error"]

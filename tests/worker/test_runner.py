@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
+from store.db import get_engine, session_scope
+from store.jobs_tables import Job
 from tests.worker.helpers import TINY_CONFIG, Stack, make_stack, synthetic_project
 from worker.runner import run_job
 
@@ -60,9 +62,7 @@ def test_warm_start_and_predict_with_a_chosen_version(stack: Stack) -> None:
     done = _run(stack, predict)
     assert done["status"] == "succeeded", done
     assert done["result"] == done["result"] | {"model_version_id": v1, "predictions": len(ids)}
-    listed = stack.client.get(
-        f"/api/images/{ids[0]}/predictions", headers=stack.api.headers
-    ).json()
+    listed = stack.client.get(f"/api/images/{ids[0]}/predictions", headers=stack.api.headers).json()
     assert [p["model_version_id"] for p in listed] == [v2, v1]
     assert listed[1]["job_id"] == predict["id"]  # re-predicting replaced v1's mask
 
@@ -86,7 +86,17 @@ def test_reference_masks_give_metrics_and_mixed_supervision(stack: Stack) -> Non
 
 def test_a_config_the_trainer_rejects_fails_the_job_with_its_message(stack: Stack) -> None:
     project, _, _ = synthetic_project(stack.api, images=1, size=32, seed=9)
-    done = _run(stack, stack.submit(project["id"], config=TINY_CONFIG | {"grid": 8}))
+    refused = stack.client.post(
+        f"/api/projects/{project['id']}/jobs",
+        json={"kind": "train", "config": TINY_CONFIG | {"grid": 8}},
+        headers=stack.api.headers,
+    )
+    assert refused.status_code == 422 and "grid must be in 16..1024" in refused.text
+    # A row written by an older API (or by hand) still fails cleanly in the worker.
+    job = stack.submit(project["id"], config=TINY_CONFIG)
+    with session_scope(get_engine(stack.settings.resolved_database_url)) as session:
+        session.get(Job, job["id"]).config = TINY_CONFIG | {"grid": 8}
+    done = _run(stack, job)
     assert done["status"] == "failed"
     assert "grid must be in 16..1024" in done["error"]
     assert done["finished_at"] is not None
