@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 
 from store.settings import Settings, get_settings
@@ -20,6 +21,10 @@ def prepare(settings: Settings) -> tuple[object, object]:
     with app.state.session_factory() as session:
         boot = ensure_admin(session, settings.bootstrap_token)
     return app, boot
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, embedded_worker: bool = True) -> None:
@@ -43,6 +48,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, embedded_worker: bool = Tru
         from worker.embedded import start_embedded_worker
 
         worker_ctx = start_embedded_worker(settings)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; with the default handler that would
+    # kill this process before the embedded worker is stopped, orphaning it.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with worker_ctx:
         uvicorn.run(app, host=host, port=port, log_level="warning")  # type: ignore[arg-type]
     sys.stdout.flush()

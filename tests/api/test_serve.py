@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -20,11 +22,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(data_dir: Path, port: int) -> subprocess.Popen[str]:
+def _start(data_dir: Path, port: int, *, worker: bool = False) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHAPEHINT_")}
     env["SHAPEHINT_DATA_DIR"] = str(data_dir)
+    flag = "--embedded-worker" if worker else "--no-embedded-worker"
     return subprocess.Popen(
-        [sys.executable, "-m", "shapehint", "serve", "--port", str(port), "--no-embedded-worker"],
+        [sys.executable, "-m", "shapehint", "serve", "--port", str(port), flag],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -82,3 +85,26 @@ def test_serve_prints_url_and_a_working_admin_token_once(tmp_path: Path) -> None
     finally:
         proc.kill()
     assert "API token:" not in second  # the existing admin is kept; nothing new is printed
+
+
+def test_sigterm_stops_serve_and_its_embedded_worker(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = _start(tmp_path, port, worker=True)
+    try:
+        deadline = time.monotonic() + 90
+        worker_pids: list[int] = []
+        while not worker_pids:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.3)
+            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+            worker_pids = [int(p) for p in children.read_text().split()]
+        out = _read_until_healthy(proc, f"http://127.0.0.1:{port}")  # sends SIGTERM
+        assert proc.returncode is not None, out
+        # The child is reaped by serve, so its /proc entry is gone once it has stopped.
+        survivors = [pid for pid in worker_pids if Path(f"/proc/{pid}").exists()]
+        assert not survivors, f"embedded worker(s) {survivors} outlived serve"
+    finally:
+        proc.kill()
+        for pid in worker_pids:  # never leave an orphan behind, whatever happened
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -6,7 +6,8 @@
 - ``browser``: Chromium from ``/usr/bin/chromium`` driven by Playwright (never downloaded).
 - ``page``: a fresh page (1400x900) that records the browser console for failure messages.
 - ``artifacts``: folder for screenshots kept after the run (``test-artifacts/browser``,
-  git-ignored; CI uploads it). Screenshots for the README also go to ``docs/screenshots``.
+  git-ignored). With SHAPEHINT_UPDATE_SCREENSHOTS=1 the README's copies in ``docs/screenshots``
+  are rewritten too.
 """
 
 from __future__ import annotations

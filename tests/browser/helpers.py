@@ -61,8 +61,10 @@ def my_hint(admin: httpx.Client, image_id: int, z: int, cls: str, username: str)
 
 
 def screenshot(page: object, name: str, artifacts: Path) -> None:
-    """Save a screenshot as a test artifact and as the README's copy in docs/screenshots."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    """Save a screenshot as a test artifact; with SHAPEHINT_UPDATE_SCREENSHOTS=1 also as the
+    README's copy in docs/screenshots (so a plain test run leaves tracked files alone)."""
     data = page.screenshot(full_page=False)  # type: ignore[attr-defined]
     (artifacts / f"{name}.png").write_bytes(data)
-    (SCREENSHOTS / f"{name}.png").write_bytes(data)
+    if os.environ.get("SHAPEHINT_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / f"{name}.png").write_bytes(data)
