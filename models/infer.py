@@ -10,16 +10,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from models.device import resolve_device
 from models.networks import build_network
 from models.transforms import normalise_image, resize_image
-
-
-def _device(device: str | torch.device) -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @dataclass
@@ -83,7 +76,7 @@ class Predictor:
 
 def load_predictor(checkpoint: Path | str, device: str | torch.device = "auto") -> Predictor:
     """Rebuild the network of a checkpoint written by ``models.train`` (nothing else needed)."""
-    dev = _device(device)
+    dev = resolve_device(device)
     ck = torch.load(Path(checkpoint), map_location="cpu", weights_only=False)
     if ck.get("normalisation", "minmax") != "minmax":
         raise ValueError(f"unsupported normalisation {ck['normalisation']!r}")

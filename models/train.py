@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from models.config import TrainConfig
+from models.device import resolve_device
 from models.losses import constraint_loss, masked_cross_entropy
 from models.networks import build_network
 from models.transforms import (
@@ -47,7 +48,7 @@ def default_config(num_slices: int, device: str = "auto") -> TrainConfig:
     fewer for large ones). CUDA: the same recipe at grid 128 with a UNet of width 16 and about
     600 steps (the ``paper`` preset's 200 x 256 px ENet schedule stays available by name).
     """
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     n = max(1, int(num_slices))
     cfg = TrainConfig.from_dict({"preset": "cpu-fast"})
     target_steps = 240
@@ -96,14 +97,6 @@ class TrainResult:
     checkpoint: Path
     metrics: dict[str, Any]
     epochs: int
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @dataclass
@@ -251,7 +244,7 @@ def train(
     cfg.validate()
     if num_classes < 2:
         raise ValueError("num_classes counts the background too: need >= 2")
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     threads = torch.get_num_threads()
     if cfg.num_threads and dev.type == "cpu":
         torch.set_num_threads(cfg.num_threads)

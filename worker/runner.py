@@ -246,11 +246,9 @@ def build_train_config(config: dict[str, Any], num_slices: int, device: str) -> 
 
 
 def _resolved_device(settings: Settings) -> str:
-    if settings.device != "auto":
-        return settings.device
-    import torch
+    from models.device import resolve_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return resolve_device(settings.device).type
 
 
 def train_job(ctx: _JobContext) -> dict[str, Any]:

@@ -67,30 +67,20 @@ def put_hints(
         if rec.author_id == user.id
     }
     now = utcnow()
-    for name, hint in body.items():
-        if mine.get(name) != hint:
-            session.add(
-                Hint(
-                    image_id=image.id,
-                    z=z,
-                    class_id=classes[name].id,
-                    author_id=user.id,
-                    payload=hint,
-                    created_at=now,
-                )
+    # New or changed hints are appended; classes left out of the body are withdrawn (None).
+    changes = {name: hint for name, hint in body.items() if mine.get(name) != hint}
+    changes |= {name: None for name in mine if name not in body}
+    for name, payload in changes.items():
+        session.add(
+            Hint(
+                image_id=image.id,
+                z=z,
+                class_id=classes[name].id,
+                author_id=user.id,
+                payload=payload,
+                created_at=now,
             )
-    for name in mine:
-        if name not in body:
-            session.add(
-                Hint(
-                    image_id=image.id,
-                    z=z,
-                    class_id=classes[name].id,
-                    author_id=user.id,
-                    payload=None,
-                    created_at=now,
-                )
-            )
+        )
     session.commit()
 
 
