@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Annotated, Literal
 
@@ -146,13 +146,20 @@ def role_rank(role: str) -> int:
 
 def project_role(session: Session, user: User, project_id: int) -> str | None:
     """The user's role in a project (admins: "owner"), or None for non-members."""
+    return project_roles(session, user, [project_id]).get(project_id)
+
+
+def project_roles(session: Session, user: User, project_ids: Sequence[int]) -> dict[int, str]:
+    """The user's role in each of ``project_ids`` (one query; admins: "owner" everywhere);
+    projects the user is no member of are left out."""
     if user.is_admin:
-        return "owner"
-    return session.scalar(
-        select(ProjectMember.role).where(
-            ProjectMember.project_id == project_id, ProjectMember.user_id == user.id
+        return dict.fromkeys(project_ids, "owner")
+    rows = session.execute(
+        select(ProjectMember.project_id, ProjectMember.role).where(
+            ProjectMember.project_id.in_(project_ids), ProjectMember.user_id == user.id
         )
     )
+    return {project_id: role for project_id, role in rows}
 
 
 def require_project_role(session: Session, user: User, project_id: int, minimum: Role) -> Project:

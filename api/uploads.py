@@ -10,8 +10,10 @@ from __future__ import annotations
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import BinaryIO
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -89,13 +91,18 @@ async def receive_files(
         saved: list[tuple[str, Path]] = []
         for i, upload in enumerate(files):
             target = scratch / f"upload-{i}"
-            with open(target, "wb") as out:
-                await upload.seek(0)
-                shutil.copyfileobj(upload.file, out, 1024 * 1024)
+            await upload.seek(0)
+            # In a thread: a large part would otherwise block every other request while copied.
+            await run_in_threadpool(_copy_to, upload.file, target)
             saved.append((_display_name(upload.filename, i), target))
         return saved
     finally:
         await form.close()
+
+
+def _copy_to(source: BinaryIO, target: Path) -> None:
+    with open(target, "wb") as out:
+        shutil.copyfileobj(source, out, 1024 * 1024)
 
 
 def _display_name(filename: str | None, index: int) -> str:

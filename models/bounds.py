@@ -32,6 +32,7 @@ from models.units import (
     PX,
     Spacing,
     check_spacing,
+    component_key,
     interval_to_mm,
     interval_to_px,
     unit_of,
@@ -226,7 +227,11 @@ def _parse_descriptors(
                 raise BoundsError(
                     f"class {class_name}: {descriptor} has unknown component(s) {sorted(unknown)}"
                 )
-            items = [(f"{descriptor}.{s}", raw[s], _key(descriptor, s)) for s in subs if s in raw]
+            items = [
+                (f"{descriptor}.{s}", raw[s], component_key(descriptor, s))
+                for s in subs
+                if s in raw
+            ]
         else:
             items = [(descriptor, raw, descriptor)]
         for label, value, key in items:
@@ -239,13 +244,6 @@ def _parse_descriptors(
                 lo, hi = interval_to_px(key, lo, hi, check_spacing(spacing))
             cb = cb.with_interval(key, lo, hi)
     return cb
-
-
-def _key(descriptor: str, sub: str) -> str:
-    for c in COMPONENT_SPECS:
-        if c.descriptor == descriptor and c.json_key == sub:
-            return c.key
-    raise KeyError(sub)  # unreachable: subs come from DESCRIPTOR_COMPONENTS
 
 
 def _parse_unit(class_name: str, data: Mapping[str, Any], spacing: Spacing | None) -> str:

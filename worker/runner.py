@@ -221,10 +221,17 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def load_volume(blobs: BlobStore, key: str) -> np.ndarray:
-    """A canonical volume blob -> float32 ``(Z, C, H, W)``."""
-    with blobs.open(key) as f:
-        return np.load(io.BytesIO(f.read()), allow_pickle=False).astype(np.float32, copy=False)
+def load_volume(blobs: BlobStore, key: str, *, mmap: bool = False) -> np.ndarray:
+    """A canonical volume blob -> float32 ``(Z, C, H, W)``; with ``mmap`` a read-only memory
+    map, so only the slices used are read."""
+    arr = np.load(blobs.path(key), mmap_mode="r" if mmap else None, allow_pickle=False)
+    return arr.astype(np.float32, copy=False)
+
+
+def load_labels(blobs: BlobStore, key: str, *, mmap: bool = False) -> np.ndarray:
+    """A reference-mask blob -> uint8 ``(Z, H, W)`` (read as stored, no float copy)."""
+    arr = np.load(blobs.path(key), mmap_mode="r" if mmap else None, allow_pickle=False)
+    return arr.astype(np.uint8, copy=False)
 
 
 def _save_npy(blobs: BlobStore, array: np.ndarray) -> str:
@@ -286,7 +293,7 @@ def train_job(ctx: _JobContext) -> dict[str, Any]:
     device = _resolved_device(ctx.settings)
     cfg = build_train_config(config, len(pb.slices), device)
 
-    # Pixels: one read per image, only the slices that carry bounds.
+    # Pixels: only the slices that carry bounds are read (memory-mapped, copied per slice).
     by_image: dict[int, list[Any]] = {}
     for sb in pb.slices:
         by_image.setdefault(sb.image_id, []).append(sb)
@@ -294,13 +301,13 @@ def train_job(ctx: _JobContext) -> dict[str, Any]:
     key_of = {im.id: im.volume_key for im in pb.images}
     for image_id, sbs in by_image.items():
         ctx.check_stop()
-        volume = load_volume(ctx.blobs, key_of[image_id])
+        volume = load_volume(ctx.blobs, key_of[image_id], mmap=True)
         ref = None
         if use_refs and image_id in ref_keys:
-            ref = load_volume(ctx.blobs, ref_keys[image_id]).astype(np.uint8)
+            ref = load_labels(ctx.blobs, ref_keys[image_id], mmap=True)
         for sb in sbs:
-            mask = ref[sb.z] if ref is not None else None
-            samples.append(TrainSample(volume[sb.z], sb.lo, sb.hi, mask))
+            mask = np.array(ref[sb.z]) if ref is not None else None
+            samples.append(TrainSample(np.array(volume[sb.z]), sb.lo, sb.hi, mask))
 
     def on_progress(p: Any) -> None:
         d = _progress_dict(p)
@@ -326,16 +333,21 @@ def train_job(ctx: _JobContext) -> dict[str, Any]:
         ctx.check_stop()
         checkpoint_key = ctx.blobs.put_file(Path(result.checkpoint), ".pt")
     metrics = _jsonable(dict(result.metrics or {}))
-    version = _create_version(
-        ctx,
-        project_id=project_id,
-        checkpoint_key=checkpoint_key,
-        config=_jsonable(_config_dict(cfg)) | {"job_options": {"use_reference_masks": use_refs}},
-        metrics=metrics,
-        class_names=pb.classes,
-        epochs=int(result.epochs),
-        parent_id=warm_id,
-    )
+    try:
+        version = _create_version(
+            ctx,
+            project_id=project_id,
+            checkpoint_key=checkpoint_key,
+            config=_jsonable(_config_dict(cfg))
+            | {"job_options": {"use_reference_masks": use_refs}},
+            metrics=metrics,
+            class_names=pb.classes,
+            epochs=int(result.epochs),
+            parent_id=warm_id,
+        )
+    except BaseException:
+        ctx.blobs.delete(checkpoint_key)  # no version row points at it
+        raise
     predicted = predict_images(ctx, project_id, version)
     return {
         "model_version_id": version.id,
@@ -435,13 +447,13 @@ def predict_images(ctx: _JobContext, project_id: int, version: ModelVersion) -> 
     for n, (image_id, volume_key, spacing) in enumerate(images):
         ctx.check_stop()
         ctx.report({"phase": "predicting", "images_done": n, "images": len(images)}, force=n == 0)
-        volume = load_volume(ctx.blobs, volume_key)
+        volume = load_volume(ctx.blobs, volume_key, mmap=True)  # read chunk by chunk
         labels = np.asarray(predictor.predict_volume(volume), dtype=np.uint8)
         if labels.shape != (volume.shape[0], volume.shape[2], volume.shape[3]):
             raise JobError(f"prediction of image {image_id} has shape {labels.shape}")
         metrics = None
         if image_id in refs:
-            ref = load_volume(ctx.blobs, refs[image_id]).astype(np.uint8)
+            ref = load_labels(ctx.blobs, refs[image_id])
             metrics = _reference_metrics(
                 labels, ref, num_classes, version.class_names, spacing, dice, hd95
             )
@@ -494,25 +506,29 @@ def _store_prediction(
     metrics: dict[str, Any] | None,
 ) -> None:
     key = _save_npy(ctx.blobs, labels)
-    with session_scope(ctx.engine) as session:
-        old = session.scalars(
-            select(Prediction).where(
-                Prediction.image_id == image_id, Prediction.model_version_id == version_id
-            )
-        ).first()
-        if old is not None:  # predicting again with the same version replaces the mask
-            old_key = old.mask_key
-            old.mask_key, old.job_id, old.metrics = key, ctx.job_id, metrics
-        else:
-            old_key = None
-            session.add(
-                Prediction(
-                    image_id=image_id,
-                    model_version_id=version_id,
-                    job_id=ctx.job_id,
-                    mask_key=key,
-                    metrics=metrics,
+    try:
+        with session_scope(ctx.engine) as session:
+            old = session.scalars(
+                select(Prediction).where(
+                    Prediction.image_id == image_id, Prediction.model_version_id == version_id
                 )
-            )
+            ).first()
+            if old is not None:  # predicting again with the same version replaces the mask
+                old_key = old.mask_key
+                old.mask_key, old.job_id, old.metrics = key, ctx.job_id, metrics
+            else:
+                old_key = None
+                session.add(
+                    Prediction(
+                        image_id=image_id,
+                        model_version_id=version_id,
+                        job_id=ctx.job_id,
+                        mask_key=key,
+                        metrics=metrics,
+                    )
+                )
+    except BaseException:
+        ctx.blobs.delete(key)  # e.g. the image was deleted meanwhile (foreign key)
+        raise
     if old_key:
         ctx.blobs.delete(old_key)

@@ -93,6 +93,9 @@ def project_bounds(
                 select(ReferenceMask.image_id).where(ReferenceMask.image_id.in_(image_ids))
             )
         )
+    hinted_zs: dict[int, list[int]] = {}
+    for image_id, z in sorted(hints):
+        hinted_zs.setdefault(image_id, []).append(z)
     problems: list[BoundsProblem] = []
     slices: list[SliceBounds] = []
     for image in images:
@@ -110,7 +113,7 @@ def project_bounds(
         if priors or image.id in referenced:
             zs = range(int(image.num_slices))
         else:
-            zs = sorted(z for (iid, z) in hints if iid == image.id)
+            zs = hinted_zs.get(image.id, [])
         for z in zs:
             if not 0 <= z < image.num_slices:
                 continue  # a hint on a slice that no longer exists cannot constrain anything

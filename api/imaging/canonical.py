@@ -194,11 +194,11 @@ def read_volume(source: bytes | str | Path | BinaryIO, *, mmap: bool = False) ->
 
 def check_size(shape_zchw: tuple[int, int, int, int], limits: ImportLimits, filename: str) -> None:
     """Refuse an image of ``(Z, C, H, W)`` over the limits, before any voxel is read."""
-    from api.imaging.errors import ImageTooLargeError
+    from api.imaging.errors import ImageImportError, ImageTooLargeError
 
     z, c, h, w = shape_zchw
-    if min(shape_zchw) <= 0:
-        raise ImageTooLargeError(f"image has an empty dimension (shape {shape_zchw})", filename)
+    if min(shape_zchw) <= 0:  # a 422 like other unusable files, not a 413 "too large"
+        raise ImageImportError(f"image has an empty dimension (shape {shape_zchw})", filename)
     if h > limits.max_slice_side or w > limits.max_slice_side:
         raise ImageTooLargeError(
             f"slice of {h}x{w} pixels exceeds the limit of {limits.max_slice_side} pixels per side",

@@ -63,6 +63,12 @@ def _check_labels(labels: np.ndarray, shape: tuple[int, int, int] | None = None)
         raise ExportError(f"label map of shape {labels.shape} does not match the image {shape}")
 
 
+def load_label_map(path: Path) -> np.ndarray:
+    """A stored label-map ``.npy`` -> uint8 ``(Z, H, W)``, memory-mapped read-only, so a
+    one-slice export reads one slice, not the whole volume."""
+    return np.ascontiguousarray(np.load(path, mmap_mode="r", allow_pickle=False), dtype=np.uint8)
+
+
 def to_nifti_bytes(
     labels: np.ndarray, canonical: CanonicalImage, *, compress: bool = True
 ) -> bytes:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from api.deps import CurrentUser, Id, SessionDep, SliceIndex, require_image_role
+from api.deps import MAX_ID, CurrentUser, Id, SessionDep, SliceIndex, require_image_role
 from api.errors import ERROR_RESPONSES
 from api.pagination import PageDep
 from api.schemas.common import Page
@@ -45,7 +45,8 @@ def get_hints(
     session: SessionDep,
     user: CurrentUser,
     author: Annotated[
-        int | None, Query(description="Show this user's hints in `hints` (default: yours)")
+        int | None,
+        Query(ge=1, le=MAX_ID, description="Show this user's hints in `hints` (default: yours)"),
     ] = None,
 ) -> SliceHints:
     """Your hints as given, every author's latest hint, and the derived bounds (px and mm)."""

@@ -60,7 +60,7 @@ async def upload_images(
         )
         return [ImageOut.model_validate(r) for r in rows]
     finally:
-        service.cleanup(scratch)
+        await run_in_threadpool(service.cleanup, scratch)
 
 
 @router.get("/projects/{project_id}/images")

@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI, Query, Request, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from sqlalchemy.orm import Session
 
-from api.deps import CurrentUser, Role, SessionDep, SettingsDep, require_project_role
+from api.deps import CurrentUser, Id, Role, SessionDep, SettingsDep, require_project_role
 from api.errors import ERROR_RESPONSES, ApiError, not_found
 from api.pagination import PageDep
 from api.schemas.common import Page
@@ -53,7 +53,7 @@ KEEPALIVE_S = 15.0
     responses={409: {"description": "No model version to predict with"}},
 )
 def submit_job(
-    project_id: int,
+    project_id: Id,
     body: JobCreate,
     session: SessionDep,
     settings: SettingsDep,
@@ -69,7 +69,7 @@ def submit_job(
 
 @router.get("/projects/{project_id}/jobs")
 def list_jobs(
-    project_id: int,
+    project_id: Id,
     session: SessionDep,
     settings: SettingsDep,
     user: CurrentUser,
@@ -101,7 +101,7 @@ def _visible_job(session: Session, user: User, job_id: int, minimum: Role) -> Jo
 
 
 @router.get("/jobs/{job_id}")
-def get_job(job_id: int, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> JobOut:
+def get_job(job_id: Id, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> JobOut:
     """Status, progress (epoch, step, loss, terms, metrics), timestamps, error and result."""
     _visible_job(session, user, job_id, "viewer")
     service.reap(session, settings, job_id=job_id)
@@ -110,7 +110,7 @@ def get_job(job_id: int, session: SessionDep, settings: SettingsDep, user: Curre
 
 
 @router.post("/jobs/{job_id}/cancel", responses={409: {"description": "Already finished"}})
-def cancel_job(job_id: int, session: SessionDep, user: CurrentUser) -> JobOut:
+def cancel_job(job_id: Id, session: SessionDep, user: CurrentUser) -> JobOut:
     """Cancel a queued job at once; a running one stops within seconds (status then cancelled)."""
     job = _visible_job(session, user, job_id, "annotator")
     return JobOut.model_validate(service.cancel_job(session, job))
@@ -118,7 +118,7 @@ def cancel_job(job_id: int, session: SessionDep, user: CurrentUser) -> JobOut:
 
 @router.get("/jobs/{job_id}/events", response_class=EventSourceResponse)
 async def job_events(
-    job_id: int, request: Request, session: SessionDep, settings: SettingsDep, user: CurrentUser
+    job_id: Id, request: Request, session: SessionDep, settings: SettingsDep, user: CurrentUser
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events: ``progress`` (the job, whenever it changes) until a terminal status,
     then one ``end`` event with the final job."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import CurrentUser, SessionDep, require_project_role
+from api.deps import CurrentUser, Id, SessionDep, require_project_role
 from api.errors import ERROR_RESPONSES, ApiError, not_found
 from api.pagination import PageDep
 from api.schemas.common import Page
@@ -16,7 +16,7 @@ router = APIRouter(tags=["models"], responses=ERROR_RESPONSES)
 
 @router.get("/projects/{project_id}/models")
 def list_models(
-    project_id: int, session: SessionDep, user: CurrentUser, page: PageDep
+    project_id: Id, session: SessionDep, user: CurrentUser, page: PageDep
 ) -> Page[ModelVersionOut]:
     """The project's model versions, newest first, with config, metrics and job."""
     require_project_role(session, user, project_id, "viewer")
@@ -30,7 +30,7 @@ def list_models(
 
 
 @router.get("/models/{version_id}")
-def get_model(version_id: int, session: SessionDep, user: CurrentUser) -> ModelVersionOut:
+def get_model(version_id: Id, session: SessionDep, user: CurrentUser) -> ModelVersionOut:
     version = service.get_version(session, version_id)
     try:
         require_project_role(session, user, version.project_id, "viewer")
@@ -43,7 +43,7 @@ def get_model(version_id: int, session: SessionDep, user: CurrentUser) -> ModelV
 
 @router.get("/projects/{project_id}/models/{version_id}")
 def get_project_model(
-    project_id: int, version_id: int, session: SessionDep, user: CurrentUser
+    project_id: Id, version_id: Id, session: SessionDep, user: CurrentUser
 ) -> ModelVersionOut:
     require_project_role(session, user, project_id, "viewer")
     version = service.get_version(session, version_id)

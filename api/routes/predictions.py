@@ -9,7 +9,15 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 
-from api.deps import BlobsDep, CurrentUser, SessionDep, require_image_role, require_project_role
+from api.deps import (
+    MAX_ID,
+    BlobsDep,
+    CurrentUser,
+    Id,
+    SessionDep,
+    require_image_role,
+    require_project_role,
+)
 from api.errors import ERROR_RESPONSES, unprocessable
 from api.schemas.jobs import PredictionOut
 from api.services import predictions as service
@@ -22,7 +30,8 @@ FormatQuery = Annotated[
     Query(description="png (label values as grey levels), nifti (original affine), dicom-seg"),
 ]
 ModelQuery = Annotated[
-    int | None, Query(alias="model", description="Model version id (default: the newest)")
+    int | None,
+    Query(alias="model", ge=1, le=MAX_ID, description="Model version id (default: the newest)"),
 ]
 
 _FILE = {200: {"content": {"image/png": {}, "application/gzip": {}, "application/dicom": {}}}}
@@ -34,7 +43,7 @@ def _attachment(name: str) -> dict[str, str]:
 
 @router.get("/images/{image_id}/prediction", response_class=Response, responses=_FILE)
 def get_prediction(
-    image_id: int,
+    image_id: Id,
     session: SessionDep,
     blobs: BlobsDep,
     user: CurrentUser,
@@ -56,7 +65,7 @@ def get_prediction(
 
 @router.get("/images/{image_id}/predictions")
 def list_image_predictions(
-    image_id: int, session: SessionDep, user: CurrentUser
+    image_id: Id, session: SessionDep, user: CurrentUser
 ) -> list[PredictionOut]:
     """Every stored prediction of the image (one per model version), newest version first."""
     require_image_role(session, user, image_id, "viewer")
@@ -75,7 +84,7 @@ def list_image_predictions(
     responses={200: {"content": {"application/zip": {}}}},
 )
 def get_predictions_zip(
-    project_id: int,
+    project_id: Id,
     session: SessionDep,
     blobs: BlobsDep,
     user: CurrentUser,

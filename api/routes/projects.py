@@ -43,7 +43,7 @@ def list_projects(session: SessionDep, user: CurrentUser, page: PageDep) -> Page
     """Projects you are a member of (all, for admins)."""
     rows, total = service.list_projects(session, user, page.offset, page.limit)
     return Page(
-        items=[service.project_out(session, user, p) for p in rows],
+        items=service.project_outs(session, user, rows),
         total=total,
         offset=page.offset,
         limit=page.limit,

@@ -57,7 +57,7 @@ async def put_reference(
         row = await run_in_threadpool(service.put_reference, session, blobs, user, image, labels)
         return ReferenceOut.model_validate(row)
     finally:
-        images_service.cleanup(scratch)
+        await run_in_threadpool(images_service.cleanup, scratch)
 
 
 @router.get("/images/{image_id}/reference")

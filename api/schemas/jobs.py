@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_serializer
 
+from api.deps import MAX_ID
 from api.schemas.common import OrmModel, StrictModel, UtcDatetime
 
 JobKind = Literal["train", "predict"]
@@ -27,6 +28,8 @@ class JobCreate(StrictModel):
     )
     model_version_id: int | None = Field(
         default=None,
+        ge=1,
+        le=MAX_ID,
         description="train: warm start from this version; predict: the version (default latest)",
     )
 

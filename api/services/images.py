@@ -21,8 +21,9 @@ from api.imaging.errors import ImageImportError, ImageTooLargeError, ImagingErro
 from api.imaging.importer import import_uploads
 from api.imaging.render import RenderedSlice, render_slice
 from store.blobs import BlobStore
+from store.jobs_tables import Prediction
 from store.settings import Settings
-from store.tables import Image, Project, User
+from store.tables import Image, Project, ReferenceMask, User
 
 
 def scratch_dir(settings: Settings) -> Path:
@@ -143,7 +144,13 @@ def slice_png(
 
 
 def delete_image(session: Session, blobs: BlobStore, image: Image) -> None:
+    """Delete the image row (the database cascades to hints, reviews, reference mask and
+    predictions) and every blob those rows own."""
     keys = [image.volume_key, *image.source_keys]
+    keys += session.scalars(
+        select(ReferenceMask.mask_key).where(ReferenceMask.image_id == image.id)
+    )
+    keys += session.scalars(select(Prediction.mask_key).where(Prediction.image_id == image.id))
     session.delete(image)
     session.commit()
     # Blobs go after the commit: a failed commit must not lose the data of a live row.

@@ -6,7 +6,6 @@ A prediction blob is ``(Z, H, W)`` uint8 ``.npy`` on the image's grid (0 = backg
 
 from __future__ import annotations
 
-import io
 import tempfile
 from collections.abc import Iterator
 from typing import Any, BinaryIO, Literal
@@ -20,6 +19,7 @@ from api.imaging.canonical import CanonicalImage, DicomReference
 from api.imaging.errors import ExportError
 from api.imaging.export import (
     export_file_name,
+    load_label_map,
     to_dicom_seg_bytes,
     to_nifti_bytes,
     to_png_bytes,
@@ -63,10 +63,8 @@ def find_prediction(
 
 
 def load_labels(blobs: BlobStore, prediction: Prediction) -> np.ndarray:
-    """The stored label map ``(Z, H, W)`` uint8."""
-    with blobs.open(prediction.mask_key) as f:
-        labels = np.load(io.BytesIO(f.read()), allow_pickle=False)
-    return np.ascontiguousarray(labels, dtype=np.uint8)
+    """The stored label map ``(Z, H, W)`` uint8 (memory-mapped)."""
+    return load_label_map(blobs.path(prediction.mask_key))
 
 
 def canonical_header(image: Image) -> CanonicalImage:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from api.errors import ApiError, not_found, unprocessable
 from api.imaging.canonical import ImportLimits
 from api.imaging.errors import ImageImportError, ImageTooLargeError, ImagingError
-from api.imaging.export import to_png_bytes
+from api.imaging.export import load_label_map, to_png_bytes
 from api.imaging.importer import import_uploads
 from api.services.images import check_slice
 from store.blobs import BlobStore
@@ -101,8 +101,8 @@ def get_reference(session: Session, image: Image) -> ReferenceMask:
 
 
 def load_labels(blobs: BlobStore, row: ReferenceMask) -> np.ndarray:
-    """uint8 ``(Z, H, W)``."""
-    return np.load(blobs.path(row.mask_key), allow_pickle=False)
+    """uint8 ``(Z, H, W)`` (memory-mapped)."""
+    return load_label_map(blobs.path(row.mask_key))
 
 
 def reference_png(

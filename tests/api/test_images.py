@@ -10,6 +10,7 @@ import nibabel as nib
 import numpy as np
 from fastapi.testclient import TestClient
 from PIL import Image as PILImage
+from sqlalchemy import select
 
 from tests.api_helpers import Api, png_bytes
 
@@ -198,12 +199,35 @@ def test_list_filters_by_review_status_and_paginates(api: Api) -> None:
 def test_delete_image_removes_blobs(api: Api, app) -> None:  # type: ignore[no-untyped-def]
     p = api.create_project()
     img = api.upload_png(p["id"])
-    from store.tables import Image
+    from store.jobs_tables import ModelVersion, Prediction
+    from store.tables import Image, ReferenceMask
 
+    buf = io.BytesIO()
+    PILImage.fromarray(np.zeros((32, 48), dtype=np.uint8), "L").save(buf, format="PNG")
+    r = api.client.put(
+        f"/api/images/{img['id']}/reference",
+        files={"file": ("ref.png", buf.getvalue(), "image/png")},
+        headers=api.headers,
+    )
+    assert r.status_code == 200, r.text
+    blobs = app.state.blobs
     with app.state.session_factory() as session:
+        version = ModelVersion(project_id=p["id"], version=1, checkpoint_key="none")
+        session.add(version)
+        session.flush()
+        prediction_key = blobs.put_bytes(b"labels", ".npy")
+        session.add(
+            Prediction(image_id=img["id"], model_version_id=version.id, mask_key=prediction_key)
+        )
+        session.commit()
         key = session.get(Image, img["id"]).volume_key
+        reference_key = session.scalars(
+            select(ReferenceMask.mask_key).where(ReferenceMask.image_id == img["id"])
+        ).one()
+    keys = [key, reference_key, prediction_key]
+    assert all(blobs.exists(k) for k in keys)
     annotator = api.new_user("annotator", p["id"])
     assert api.client.delete(f"/api/images/{img['id']}", headers=annotator).status_code == 403
     assert api.client.delete(f"/api/images/{img['id']}", headers=api.headers).status_code == 204
-    assert not app.state.blobs.exists(key)
+    assert not [k for k in keys if blobs.exists(k)]
     assert api.client.get(f"/api/images/{img['id']}", headers=api.headers).status_code == 404

@@ -2,7 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import event
+
 from tests.api_helpers import Api
+
+
+@contextmanager
+def count_statements(app: FastAPI) -> Iterator[list[str]]:
+    """SQL statements the app's engine runs inside the block."""
+    seen: list[str] = []
+
+    def record(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    engine = app.state.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 def test_create_list_get_project(api: Api) -> None:
@@ -25,6 +47,37 @@ def test_project_list_paginates(api: Api) -> None:
     assert len(first["items"]) == 2 and first["total"] >= 3
     assert not {x["id"] for x in first["items"]} & {x["id"] for x in second["items"]}
     assert api.client.get("/api/projects?limit=0", headers=api.headers).status_code == 422
+
+
+def test_project_list_reads_roles_and_counts_per_page_not_per_project(
+    api: Api, app: FastAPI
+) -> None:
+    annotated, viewed = api.create_project(), api.create_project()
+    api.upload_png(annotated["id"])
+    api.upload_png(annotated["id"], seed=1)
+    user = api.new_user("annotator", annotated["id"])
+    r = api.client.post(
+        f"/api/projects/{viewed['id']}/members",
+        json={
+            "username": api.client.get("/api/auth/me", headers=user).json()["username"],
+            "role": "viewer",
+        },
+        headers=api.headers,
+    )
+    assert r.status_code == 201, r.text
+    with count_statements(app) as few:
+        page = api.client.get("/api/projects?limit=2", headers=user).json()
+    by_id = {p["id"]: p for p in page["items"]}
+    assert by_id[annotated["id"]]["role"] == "annotator"
+    assert by_id[annotated["id"]]["image_count"] == 2
+    assert by_id[viewed["id"]]["role"] == "viewer"
+    assert by_id[viewed["id"]]["image_count"] == 0
+    for _ in range(5):
+        api.create_project()
+    with count_statements(app) as many:
+        page = api.client.get("/api/projects?limit=7", headers=api.headers).json()
+    assert len(page["items"]) == 7
+    assert len(many) <= len(few), many
 
 
 def test_bad_project_bodies_are_422_naming_the_field(api: Api) -> None:

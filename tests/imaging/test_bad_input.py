@@ -198,6 +198,14 @@ def test_nifti_over_voxel_limit(tmp_path: Path) -> None:
         import_uploads([("big.nii", path)], ImportLimits(max_voxels=999))
 
 
+def test_empty_dimension_is_a_bad_image_not_too_large() -> None:
+    from api.imaging.canonical import check_size
+
+    with pytest.raises(ImageImportError, match=r"e\.nii: image has an empty dimension") as err:
+        check_size((0, 1, 4, 4), ImportLimits(), "e.nii")
+    assert not isinstance(err.value, ImageTooLargeError)
+
+
 def test_raster_over_slice_side(tmp_path: Path) -> None:
     Image.fromarray(np.zeros((10, 70), np.uint8)).save(tmp_path / "wide.png")
     with pytest.raises(ImageTooLargeError, match=r"wide\.png: slice of 10x70 pixels exceeds"):

@@ -108,3 +108,17 @@ def test_a_job_that_is_not_queued_is_skipped(stack: Stack, tmp_path: Path) -> No
     stack.client.post(f"/api/jobs/{job['id']}/cancel", headers=stack.api.headers)
     assert run_job(job["id"], worker="late@test", settings=stack.settings) == "skipped"
     assert stack.job(job["id"])["status"] == "cancelled"
+
+
+def test_a_prediction_that_cannot_be_stored_leaves_no_blob(stack: Stack) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from worker.runner import _JobContext, _store_prediction
+
+    engine = get_engine(stack.settings.resolved_database_url)
+    ctx = _JobContext(engine, 2**31 - 1, stack.settings)
+    before = sorted(p for p in ctx.blobs.root.rglob("*") if p.is_file())
+    labels = np.zeros((1, 4, 4), dtype=np.uint8)
+    with pytest.raises(IntegrityError):  # no such image, version or job: foreign keys fail
+        _store_prediction(ctx, 2**31 - 1, 2**31 - 1, labels, None)
+    assert sorted(p for p in ctx.blobs.root.rglob("*") if p.is_file()) == before
