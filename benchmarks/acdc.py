@@ -113,20 +113,21 @@ def _cpu(epochs: int, grid: int, **extra: Any) -> dict[str, Any]:
 PRESETS: dict[str, Preset] = {
     "cpu": Preset(
         "cpu",
-        _cpu(epochs=10, grid=96),
+        _cpu(epochs=15, grid=96),
         note=(
             "UNet (width 16, depth 3, 0.48 M parameters) at 96x96 on all 1312 training slices, "
-            "10 epochs (1640 steps of 8): about 18 min per method on 2 cores, 6 methods in "
-            "about 2 h. See benchmarks/README.md for why."
+            "15 epochs (2460 steps of 8): about 17 min per method on 2 idle cores, 6 methods "
+            "in about 2 h. See benchmarks/README.md for why."
         ),
     ),
     "cpu-short": Preset(
         "cpu-short",
         _cpu(epochs=8, grid=64),
-        train_limit=400,
+        train_limit=600,
         note=(
-            "Reduced bounded run: 400 of the 1312 training slices (seeded), 64x64, 8 epochs, "
-            "all 20 validation volumes. Not the cpu preset: figures are lower than it gives."
+            "Reduced bounded run: 600 of the 1312 training slices (seeded), 64x64, 8 epochs "
+            "(600 steps of 8), all 20 validation volumes. Not the cpu preset: expect lower "
+            "figures than it gives."
         ),
     ),
     "paper": Preset(

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import math
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -175,8 +177,10 @@ class Preset:
         """The preset name, marked when the command changed it (results stay honest)."""
         extra = [f"{k}={v}" for k, v in sorted(overrides.items())]
         if limits_changed:
-            extra.append(f"limit={self.train_limit}/{self.val_limit}")
-        return self.name if not extra else f"{self.name}+{','.join(extra)}"
+            extra.append(f"limit={self.train_limit},val-limit={self.val_limit}")
+        label = self.name if not extra else f"{self.name}+{','.join(extra)}"
+        # The label names result files: keep it to a safe character set.
+        return re.sub(r"[^A-Za-z0-9_.,=+-]", "_", label)
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -295,7 +299,7 @@ def _read_json(path: Path) -> Any:
 
 def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n")
+    tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
     tmp.replace(path)  # atomic: an interruption never leaves half a file
 
 
@@ -416,11 +420,7 @@ def _median_step_seconds(stamps: Sequence[tuple[float, int]]) -> float:
     Intervals that include an end-of-epoch validation or a load spike from other processes are
     outliers; the median ignores them, which a mean over the whole run would not.
     """
-    rates = [
-        (t1 - t0) / (s1 - s0)
-        for (t0, s0), (t1, s1) in zip(stamps, stamps[1:], strict=False)
-        if s1 > s0
-    ]
+    rates = [(t1 - t0) / (s1 - s0) for (t0, s0), (t1, s1) in itertools.pairwise(stamps) if s1 > s0]
     return float(np.median(rates)) if rates else math.nan
 
 
@@ -512,7 +512,7 @@ def render_markdown(name: str, payload: Mapping[str, Any], classes: Sequence[str
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"## HD95 ({unit}, lower is better; items where it is undefined are left out, count in brackets)",
+        f"## HD95 ({unit}, lower is better; undefined items left out, their count in brackets)",
         "",
         "| method | " + " | ".join(cols) + " |",
         "|---" * (len(cols) + 1) + "|",
@@ -528,7 +528,8 @@ def render_markdown(name: str, payload: Mapping[str, Any], classes: Sequence[str
         "",
         "## Time (seconds)",
         "",
-        "| method | total | training | evaluation | per epoch (median step x steps) | epoch / full |",
+        "| method | total | training | evaluation | per epoch (median step x steps) "
+        "| epoch / full |",
         "|---|---|---|---|---|---|",
     ]
     for m, r in methods.items():

@@ -70,14 +70,19 @@ PRESETS: dict[str, Preset] = {
     "cpu": Preset(
         "cpu",
         _cpu(epochs=15, grid=96),
-        note="UNet (width 16, depth 3) at 96x96 on all 800 training images, 15 epochs.",
+        note=(
+            "UNet (width 16, depth 3) at 96x96 on all 800 training images, 15 epochs "
+            "(1500 steps of 8): about 12 min per method on 2 idle cores."
+        ),
     ),
     "cpu-short": Preset(
         "cpu-short",
-        _cpu(epochs=8, grid=64),
-        train_limit=300,
-        val_limit=100,
-        note="Reduced bounded run: 300 training / 100 validation images, 64x64, 8 epochs.",
+        _cpu(epochs=10, grid=64),
+        train_limit=400,
+        note=(
+            "Reduced bounded run: 400 of the 800 training images, all 200 validation images, "
+            "64x64, 10 epochs (500 steps of 8)."
+        ),
     ),
     "paper": Preset(
         "paper",
@@ -109,16 +114,16 @@ def list_images(root: Path) -> list[str]:
     """Stems with both an image and a mask (names come from the folder, never from input)."""
     names = []
     for p in sorted((root / "images").iterdir()):
-        if p.suffix.lower() == ".jpg" and re.fullmatch(r"[A-Za-z0-9_-]+", p.stem):
-            if (root / "masks" / p.name).exists():
-                names.append(p.stem)
+        ok_name = p.suffix.lower() == ".jpg" and re.fullmatch(r"[A-Za-z0-9_-]+", p.stem)
+        if ok_name and (root / "masks" / p.name).exists():
+            names.append(p.stem)
     return names
 
 
 def split(names: Sequence[str], seed: int) -> tuple[list[str], list[str]]:
     """Seeded 80/20 split of the sorted names."""
     order = np.random.default_rng(seed).permutation(len(names))
-    cut = int(round(TRAIN_FRACTION * len(names)))
+    cut = round(TRAIN_FRACTION * len(names))
     return [names[i] for i in order[:cut]], [names[i] for i in order[cut:]]
 
 
@@ -238,7 +243,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         facts={
             "split": f"seeded {TRAIN_FRACTION:.0%}/{1 - TRAIN_FRACTION:.0%} (seed {args.seed}); "
             f"{len(data.train_names)} training / {len(data.val_names)} validation images used",
-            "evaluation": "2D Dice / HD95 per validation image on its original grid, mean over images",
+            "evaluation": "2D Dice / HD95 per validation image on its original grid, "
+            "mean over images",
             "annotator": (
                 f"moment ellipse of the polyp mask, centre off by up to {JITTER_FRACTION:.0%} of "
                 "the shorter side, semi-axes x U(1 +- 0.2), angle +- 15 deg, declared tolerance 0.2"
