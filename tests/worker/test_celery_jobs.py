@@ -115,33 +115,38 @@ def test_no_job_is_lost_waiting_for_a_worker_or_across_a_worker_restart(fs_stack
     assert body.count("event: end") == 1 and '"succeeded"' in body
 
 
-def test_cancel_stops_a_running_job_and_a_killed_worker_fails_its_job(fs_stack: Stack) -> None:
-    project, _, _ = synthetic_project(fs_stack.api, images=4, size=32)
-    worker = fs_stack.start_worker("w")
-    job = fs_stack.submit(project["id"], config=long_config())
-    running = fs_stack.wait_job(job["id"], lambda j: (j["progress"].get("step") or 0) >= 2, 90)
+@pytest.mark.parametrize("stack_name", ["fs_stack", "redis_stack"])
+def test_cancel_stops_a_running_job_and_a_killed_worker_fails_its_job(
+    stack_name: str, request: pytest.FixtureRequest
+) -> None:
+    """On the embedded filesystem transport and on Redis + PostgreSQL alike."""
+    stack: Stack = request.getfixturevalue(stack_name)
+    project, _, _ = synthetic_project(stack.api, images=4, size=32)
+    worker = stack.start_worker("w")
+    job = stack.submit(project["id"], config=long_config())
+    running = stack.wait_job(job["id"], lambda j: (j["progress"].get("step") or 0) >= 2, 90)
     assert running["status"] == "running" and running["progress"]["loss"] is not None
 
-    r = fs_stack.client.post(f"/api/jobs/{job['id']}/cancel", headers=fs_stack.api.headers)
+    r = stack.client.post(f"/api/jobs/{job['id']}/cancel", headers=stack.api.headers)
     assert r.status_code == 200 and r.json()["cancel_requested"] is True
     asked = time.monotonic()
-    done = fs_stack.wait_done(job["id"], timeout_s=30)
+    done = stack.wait_done(job["id"], timeout_s=30)
     assert done["status"] == "cancelled", done
     assert time.monotonic() - asked < 10
     assert done["progress"]["step"] < done["progress"]["steps"]
-    versions = fs_stack.client.get(
-        f"/api/projects/{project['id']}/models", headers=fs_stack.api.headers
+    versions = stack.client.get(
+        f"/api/projects/{project['id']}/models", headers=stack.api.headers
     ).json()
     assert versions["total"] == 0  # a cancelled training leaves no model version
-    r = fs_stack.client.post(f"/api/jobs/{job['id']}/cancel", headers=fs_stack.api.headers)
+    r = stack.client.post(f"/api/jobs/{job['id']}/cancel", headers=stack.api.headers)
     assert r.status_code == 409
 
     # The same worker takes the next job; SIGKILL it mid-training (no cleanup, no requeue).
-    job = fs_stack.submit(project["id"], config=long_config())
-    fs_stack.wait_job(job["id"], lambda j: (j["progress"].get("step") or 0) >= 1, 90)
+    job = stack.submit(project["id"], config=long_config())
+    stack.wait_job(job["id"], lambda j: (j["progress"].get("step") or 0) >= 1, 90)
     worker.kill()
     killed = time.monotonic()
-    done = fs_stack.wait_done(job["id"], timeout_s=30)
+    done = stack.wait_done(job["id"], timeout_s=30)
     # Bounded: the heartbeat limit (3 s) plus the reaper's check on GET.
     assert time.monotonic() - killed < 3.0 + 10
     assert done["status"] == "failed"
