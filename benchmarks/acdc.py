@@ -25,7 +25,6 @@ Results: ``benchmarks/results/acdc-<preset>.md|.json|.png``; rerunning the same 
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import sys
 from collections.abc import Sequence
@@ -38,12 +37,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (
+    PAPER_TRAIN,
+    SMOKE_TRAIN,
     Annotator,
     Benchmark,
     Preset,
     Scores,
     add_common_args,
     command_line,
+    cpu_train,
     item_rng,
     parse_overrides,
     run,
@@ -87,33 +89,10 @@ ABLATION_MARGINS: dict[str, dict[str, float]] = {
 }
 
 
-def _mu(epochs: int, t0: float = 1.0, t_max: float = 50.0) -> float:
-    """Growth of the log-barrier's t so it reaches ``t_max`` after 70 % of the epochs (as
-    ``models.train.default_config`` does for short CPU runs)."""
-    return float((t_max / t0) ** (1.0 / max(1, int(0.7 * epochs))))
-
-
-def _cpu(epochs: int, grid: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "preset": "cpu-fast",
-        "network": "unet",
-        "network_kwargs": {"width": 16, "depth": 3},
-        "grid": grid,
-        "epochs": epochs,
-        "batch_size": 8,
-        "lr": 2e-3,
-        "lr_schedule": "cosine",
-        "mu": round(_mu(epochs), 4),
-        "t_max": 50.0,
-        "val_every": max(1, math.ceil(epochs / 4)),
-        **extra,
-    }
-
-
 PRESETS: dict[str, Preset] = {
     "cpu": Preset(
         "cpu",
-        _cpu(epochs=15, grid=96),
+        cpu_train(epochs=15, grid=96),
         note=(
             "UNet (width 16, depth 3, 0.48 M parameters) at 96x96 on all 1312 training slices, "
             "15 epochs (2460 steps of 8): about 17 min per method on 2 idle cores, 6 methods "
@@ -122,7 +101,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "cpu-short": Preset(
         "cpu-short",
-        _cpu(epochs=8, grid=64),
+        cpu_train(epochs=8, grid=64),
         train_limit=600,
         note=(
             "Reduced bounded run: 600 of the 1312 training slices (seeded), 64x64, 8 epochs "
@@ -132,22 +111,13 @@ PRESETS: dict[str, Preset] = {
     ),
     "paper": Preset(
         "paper",
-        {"preset": "paper", "val_every": 10},
+        PAPER_TRAIN,
         device="cuda",
         note="The paper's setting: ENet at 256x256, 200 epochs, batch 8, Adam 5e-4; for a GPU.",
     ),
     "smoke": Preset(
         "smoke",
-        {
-            "preset": "cpu-fast",
-            "network": "unet",
-            "network_kwargs": {"width": 4, "depth": 2},
-            "grid": 32,
-            "epochs": 1,
-            "batch_size": 4,
-            "val_every": 1,
-            "progress_every": 1,
-        },
+        SMOKE_TRAIN,
         train_limit=6,
         val_limit=1,
         device="cpu",

@@ -145,6 +145,43 @@ def unconstrained(num_classes: int) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------- presets
 
 
+def log_barrier_mu(epochs: int, t0: float = 1.0, t_max: float = 50.0) -> float:
+    """Growth of the log-barrier's t so it reaches ``t_max`` after 70 % of the epochs (as
+    ``models.train.default_config`` does for short CPU runs)."""
+    return float((t_max / t0) ** (1.0 / max(1, int(0.7 * epochs))))
+
+
+def cpu_train(epochs: int, grid: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "preset": "cpu-fast",
+        "network": "unet",
+        "network_kwargs": {"width": 16, "depth": 3},
+        "grid": grid,
+        "epochs": epochs,
+        "batch_size": 8,
+        "lr": 2e-3,
+        "lr_schedule": "cosine",
+        "mu": round(log_barrier_mu(epochs), 4),
+        "t_max": 50.0,
+        "val_every": max(1, math.ceil(epochs / 4)),
+        **extra,
+    }
+
+
+# The same training settings for every benchmark's GPU and test presets.
+PAPER_TRAIN: dict[str, Any] = {"preset": "paper", "val_every": 10}
+SMOKE_TRAIN: dict[str, Any] = {
+    "preset": "cpu-fast",
+    "network": "unet",
+    "network_kwargs": {"width": 4, "depth": 2},
+    "grid": 32,
+    "epochs": 1,
+    "batch_size": 4,
+    "val_every": 1,
+    "progress_every": 1,
+}
+
+
 @dataclass(frozen=True)
 class Preset:
     """A benchmark setting: ``train`` = ``models.train.TrainConfig.from_dict`` input (the same for

@@ -32,12 +32,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (
+    PAPER_TRAIN,
+    SMOKE_TRAIN,
     Annotator,
     Benchmark,
     Preset,
     Scores,
     add_common_args,
     command_line,
+    cpu_train,
     item_rng,
     parse_overrides,
     run,
@@ -60,16 +63,10 @@ def annotator_for(shape: tuple[int, int]) -> Annotator:
     return Annotator(jitter_px=(r, r), axis_error=0.2, angle_error_deg=15.0, tolerance=0.2)
 
 
-def _cpu(epochs: int, grid: int) -> dict[str, Any]:
-    from benchmarks.acdc import _cpu as acdc_cpu
-
-    return acdc_cpu(epochs, grid)
-
-
 PRESETS: dict[str, Preset] = {
     "cpu": Preset(
         "cpu",
-        _cpu(epochs=15, grid=96),
+        cpu_train(epochs=15, grid=96),
         note=(
             "UNet (width 16, depth 3) at 96x96 on all 800 training images, 15 epochs "
             "(1500 steps of 8): about 12 min per method on 2 idle cores."
@@ -77,7 +74,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "cpu-short": Preset(
         "cpu-short",
-        _cpu(epochs=10, grid=64),
+        cpu_train(epochs=10, grid=64),
         train_limit=400,
         note=(
             "Reduced bounded run: 400 of the 800 training images, all 200 validation images, "
@@ -86,22 +83,13 @@ PRESETS: dict[str, Preset] = {
     ),
     "paper": Preset(
         "paper",
-        {"preset": "paper", "val_every": 10},
+        PAPER_TRAIN,
         device="cuda",
         note="The paper's ACDC setting applied to polyps: ENet 256x256, 200 epochs; for a GPU.",
     ),
     "smoke": Preset(
         "smoke",
-        {
-            "preset": "cpu-fast",
-            "network": "unet",
-            "network_kwargs": {"width": 4, "depth": 2},
-            "grid": 32,
-            "epochs": 1,
-            "batch_size": 4,
-            "val_every": 1,
-            "progress_every": 1,
-        },
+        SMOKE_TRAIN,
         train_limit=6,
         val_limit=2,
         device="cpu",
