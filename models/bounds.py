@@ -13,6 +13,7 @@ Presence semantics (applied by ``stack``):
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -46,6 +47,7 @@ __all__ = [
     "describe",
     "from_ellipse",
     "from_mask",
+    "from_ring",
     "intersect",
     "measure",
     "parse_hint",
@@ -530,6 +532,74 @@ def from_ellipse(
         d[8] * hi_f * (1 + ELLIPSE_LENGTH_SLACK),
     )
     return ClassBounds(True, tuple(float(v) for v in lo), tuple(float(v) for v in hi))
+
+
+def ring_descriptors(
+    outer: tuple[float, float, float, float, float], inner: tuple[float, float, float, float, float]
+) -> np.ndarray:
+    """Exact descriptors ``(M,)`` of the region between two filled ellipses, each given as
+    ``(cx, cy, a, b, angle)`` (px, degrees) with ``inner`` inside ``outer``: moments of the outer
+    ellipse minus those of the inner one; the contour is both perimeters."""
+    do, di = ellipse_descriptors(*outer), ellipse_descriptors(*inner)
+    area = do[0] - di[0]
+    if area <= 0:
+        raise ValueError("the inner ellipse must be smaller than the outer one")
+
+    def raw(d: np.ndarray) -> np.ndarray:  # area x (E[x], E[y], E[xx], E[yy], E[xy])
+        cx, cy = d[1], d[2]
+        return d[0] * np.array([cx, cy, d[5] + cx * cx, d[6] + cy * cy, d[7] + cx * cy])
+
+    m = (raw(do) - raw(di)) / area
+    cx, cy = m[0], m[1]
+    xx, yy, xy = m[2] - cx * cx, m[3] - cy * cy, m[4] - cx * cy
+    return np.array(
+        [area, cx, cy, math.sqrt(max(xx, 0.0)), math.sqrt(max(yy, 0.0)), xx, yy, xy, do[8] + di[8]]
+    )
+
+
+def from_ring(
+    outer: tuple[float, float, float, float, float],
+    inner: tuple[float, float, float, float, float],
+    tolerance: float = 0.2,
+) -> ClassBounds:
+    """Bounds implied by a drawn ring: the region between an ``outer`` and an ``inner`` ellipse
+    ``(cx, cy, a, b, angle)`` (px, degrees), e.g. the myocardium between epicardium and
+    endocardium, whose own moment ellipse would claim about three times its area.
+
+    ``tolerance`` as in :func:`from_ellipse`, applied to each ellipse: area, spread and covariance
+    bounds are the extremes over both ellipses scaled by ``1 - t``, 1 or ``1 + t`` and turned by
+    up to ``t * 45`` degrees (combinations where the inner one no longer fits are skipped), xy
+    covariance further padded as in :func:`from_ellipse`; centroid within the shift that moving
+    each ellipse by ``t *`` its major semi-axis causes; contour in ``[(1-t), (1+t)
+    (1 + ELLIPSE_LENGTH_SLACK)]`` times the sum of both perimeters.
+    """
+    for e in (outer, inner):
+        if len(e) != 5 or not all(math.isfinite(v) for v in e):
+            raise ValueError("an ellipse is (cx, cy, a, b, angle), all finite")
+        if e[2] <= 0 or e[3] <= 0:
+            raise ValueError(f"semi-axes must be positive (a={e[2]:g}, b={e[3]:g})")
+    if not 0 <= tolerance < 1:
+        raise ValueError(f"tolerance must be in [0, 1), got {tolerance:g}")
+    d = ring_descriptors(outer, inner)
+    t, da = tolerance, tolerance * 45.0
+    variants = []
+    for so, si, turn in itertools.product((1 - t, 1.0, 1 + t), (1 - t, 1.0, 1 + t), (-da, 0, da)):
+        o = (outer[0], outer[1], outer[2] * so, outer[3] * so, outer[4] + turn)
+        i = (inner[0], inner[1], inner[2] * si, inner[3] * si, inner[4] + turn)
+        if o[2] * o[3] > i[2] * i[3]:
+            variants.append(ring_descriptors(o, i))
+    v = np.array(variants)
+    # Each contour's centre may be off by t x its major semi-axis; the ring's centroid moves by
+    # those shifts weighted by each ellipse's share of the ring's area (more than either alone).
+    area_o, area_i = math.pi * outer[2] * outer[3], math.pi * inner[2] * inner[3]
+    shift = t * (area_o * max(outer[2:4]) + area_i * max(inner[2:4])) / d[0]
+    big = max(outer[2:4])
+    xy_pad = ((1 + t) ** 2 - 1) * big * big / 4.0  # as from_ellipse: orientation is uncertain
+    lo, hi = v.min(0), v.max(0)
+    lo[1:3], hi[1:3] = d[1:3] - shift, d[1:3] + shift
+    lo[7], hi[7] = lo[7] - xy_pad, hi[7] + xy_pad
+    lo[8], hi[8] = d[8] * (1 - t), d[8] * (1 + t) * (1 + ELLIPSE_LENGTH_SLACK)
+    return ClassBounds(True, tuple(float(x) for x in lo), tuple(float(x) for x in hi))
 
 
 def measure(mask: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ class TrainConfig:
     mu: float = 1.1  # t *= mu after every epoch
     t_max: float = 50.0
     weights: dict[str, float] = field(default_factory=dict)  # per descriptor term, default 1
+    loss_units: str = "paper"  # "paper" | "length" (models.losses.constraint_loss ``units``)
     ce_weight: float = 0.0  # > 0: cross-entropy on samples that have a mask (mixed supervision)
     # Mean pixel entropy of the softmax, ramped in linearly over the first half of training:
     # size and centroid bounds alone are also met by diffuse, low-confidence maps whose argmax
@@ -80,6 +81,8 @@ class TrainConfig:
             raise ValueError(f"network must be 'unet' or 'enet', got {self.network!r}")
         if self.loss not in ("log_barrier", "quadratic"):
             raise ValueError(f"loss must be 'log_barrier' or 'quadratic', got {self.loss!r}")
+        if self.loss_units not in ("paper", "length"):
+            raise ValueError(f"loss_units must be 'paper' or 'length', got {self.loss_units!r}")
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(
                 f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}"

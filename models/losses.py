@@ -33,6 +33,20 @@ _NONNEGATIVE = torch.tensor(
     ]
 )
 _LENGTH_INDEX = COMPONENTS.index("length")
+_AREA_LIKE = torch.tensor(
+    [c.key in {"size", "cov_xx", "cov_yy", "cov_xy"} for c in COMPONENT_SPECS]
+)
+LOSS_UNITS: tuple[str, ...] = ("paper", "length")
+
+
+def to_length(x: torch.Tensor) -> torch.Tensor:
+    """Monotone map of px^2 quantities to px: ``sign(x) (sqrt(|x| + 1) - 1)``.
+
+    Same feasible set (monotone), but a 10 % size error now weighs like the few px it moves the
+    boundary, not like hundreds of px^2 that dwarf every centroid and spread error. The ``+ 1``
+    keeps the slope finite (1/2) at 0, where absent classes sit.
+    """
+    return torch.sign(x) * (torch.sqrt(x.abs() + 1.0) - 1.0)
 
 
 def log_barrier(z: torch.Tensor, t: float) -> torch.Tensor:
@@ -77,14 +91,21 @@ def constraint_loss(
     t: float = 1.0,
     kind: str = "log_barrier",
     weights: Mapping[str, float] | None = None,
+    units: str = "paper",
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Penalty of the descriptors of ``probs`` leaving ``[lo, hi]``.
 
     ``probs``: softmax output ``(B, K, H, W)``; ``lo``, ``hi``: ``(B, K, M)`` in px units
     (``-inf`` / ``+inf`` = open end; a whole row of infs = unconstrained). ``kind``:
     ``"log_barrier"`` (with ``t``) or ``"quadratic"``. ``weights``: per descriptor name
-    (default 1). Returns the scalar total and a dict of per-descriptor terms (detached).
+    (default 1). ``units``: ``"paper"`` penalises every component in its own unit (px^2 or
+    px on the reference grid) and divides by 256^2, as the paper; ``"length"`` first maps the
+    px^2 components (size, covariance) through :func:`to_length` and divides by 256, so every
+    term is a distance on the reference grid. Returns the scalar total and a dict of
+    per-descriptor terms (detached).
     """
+    if units not in LOSS_UNITS:
+        raise ValueError(f"unknown loss units {units!r} ({' | '.join(LOSS_UNITS)})")
     _b, _, h, w = probs.shape
     lo = lo.to(probs.device, torch.float32)
     hi = hi.to(probs.device, torch.float32)
@@ -107,6 +128,13 @@ def constraint_loss(
     # Open ends are replaced by a finite dummy and masked out, so no inf/NaN reaches autograd.
     lo_n = torch.where(has_lo, lo, torch.zeros_like(lo)) / sc
     hi_n = torch.where(has_hi, hi, torch.zeros_like(hi)) / sc
+    norm = float(ref * ref)
+    if units == "length":
+        area = _AREA_LIKE.to(probs.device)
+        v = torch.where(area, to_length(v), v)
+        lo_n = torch.where(area, to_length(lo_n), lo_n)
+        hi_n = torch.where(area, to_length(hi_n), hi_n)
+        norm = float(ref)
     z_lo, z_hi = lo_n - v, v - hi_n
     if kind == "log_barrier":
         pen_lo, pen_hi = log_barrier(z_lo, t), log_barrier(z_hi, t)
@@ -116,7 +144,7 @@ def constraint_loss(
         raise ValueError(f"unknown constraint loss {kind!r} (log_barrier | quadratic)")
     zero = torch.zeros((), device=probs.device)
     pen = torch.where(has_lo, pen_lo, zero) + torch.where(has_hi, pen_hi, zero)  # (B, K, M)
-    per_comp = pen.sum(1).mean(0) / float(ref * ref)  # (M,)
+    per_comp = pen.sum(1).mean(0) / norm  # (M,)
     weights = dict(weights or {})
     unknown = set(weights) - set(TERMS)
     if unknown:

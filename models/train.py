@@ -350,7 +350,9 @@ def _train(
                 logits = net(imgs)
             logits = logits.float()
             probs = torch.softmax(logits, 1)
-            loss, terms = constraint_loss(probs, los, his, t=t, kind=cfg.loss, weights=cfg.weights)
+            loss, terms = constraint_loss(
+                probs, los, his, t=t, kind=cfg.loss, weights=cfg.weights, units=cfg.loss_units
+            )
             if cfg.entropy_weight > 0:
                 ramp = min(1.0, step / max(1.0, 0.5 * total_steps))
                 ent = -(probs * torch.log(probs.clamp_min(1e-8))).sum(1).mean()

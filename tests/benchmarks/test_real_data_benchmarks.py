@@ -219,13 +219,14 @@ def test_acdc_script_end_to_end_and_cached_rerun(tmp_path: Path) -> None:
         str(tmp_path / "cache"),
         "--no-progress",
     ]
-    acdc.main(argv)
+    acdc.main([*argv, "--jobs", "2"])  # two methods at a time, in forked processes
     data = check_outputs(
         tmp_path / "out", "acdc-smoke", list(acdc.METHODS), list(acdc.CLASSES), "smoke"
     )
     hold = data["methods"]["paper"]["bounds_hold_truth"]
     assert hold == {"RV": 1.0, "Myo": 1.0, "LV": 1.0}  # the paper's bounds come from the masks
     assert data["methods"]["sparse"]["hinted_slices"] >= 1
+    assert "x 2 jobs" in data["machine"]
     # A rerun finds every method cached: identical figures, no training.
     again = acdc.main([*argv, "--methods", "full,ellipse", "--name", "again"])
     for m in ("full", "ellipse"):
@@ -252,6 +253,40 @@ def test_kvasir_script_end_to_end(tmp_path: Path) -> None:
     assert data["hd95_unit"] == "px"
     train, val = kvasir.split(kvasir.list_images(common.DATA_ROOT / "kvasir_seg"), 0)
     assert len(train) == 800 and len(val) == 200 and not set(train) & set(val)
+
+
+def test_ring_hint_holds_a_myocardium_that_an_ellipse_hint_contradicts() -> None:
+    shape = (96, 96)
+    epi = ellipse_mask(shape, 48.0, 47.0, 26.0, 22.0, 20.0)
+    endo = ellipse_mask(shape, 49.0, 47.5, 17.0, 14.0, 30.0)
+    myo = epi & ~endo
+    exact = Annotator(jitter_px=(0.0, 0.0), axis_error=0.0, angle_error_deg=0.0, tolerance=0.1)
+    rng = np.random.default_rng(0)
+    hole = exact.draw(endo, rng)
+    ring = exact.ring_bounds(epi, hole, rng)
+    filled = exact.hint_bounds(myo, rng)  # the ring's own moment ellipse, filled
+    v = measure(myo)
+    lo, hi = ring.effective()
+    assert np.all((v >= lo - 1e-6) & (v <= hi + 1e-6))
+    assert not filled.size[0] <= v[0] <= filled.size[1]  # about 3x the ring's area
+    # No hole drawn (or one that does not fit): the outer ellipse alone; nothing: absent.
+    assert exact.ring_bounds(epi, None, rng).size == exact.hint_bounds(epi, rng).size
+    assert exact.ring_bounds(np.zeros(shape, bool), hole, rng).present is False
+
+
+@pytest.mark.shared_data
+def test_acdc_centre_crop_keeps_labels_and_predictions_are_pasted_back() -> None:
+    need_shared_data("acdc", "train_slices.list")
+    from benchmarks import acdc
+
+    root = common.DATA_ROOT / "acdc"
+    name = acdc.read_list(root / "train_slices.list")[0]
+    image, label = acdc.read_h5(root / "data" / f"{name}.h5")
+    img_c, lab_c = acdc.read_cropped(root / "data" / f"{name}.h5")
+    rows, cols = acdc.centre_box(image.shape)
+    assert img_c.shape == lab_c.shape == (rows.stop - rows.start, cols.stop - cols.start)
+    assert img_c.shape[0] == round(image.shape[0] * acdc.CROP)
+    assert np.array_equal(lab_c, label[rows, cols]) and lab_c.sum() == label.sum()
 
 
 def test_unknown_method_is_rejected() -> None:

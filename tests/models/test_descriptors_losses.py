@@ -208,6 +208,26 @@ def test_loss_independent_of_batch_and_image_size() -> None:
     assert big.item() == pytest.approx(one.item(), rel=1e-3)
 
 
+def test_length_units_weigh_size_errors_like_the_boundary_shift_they_cause() -> None:
+    truth = ellipse(64, 32, 32, 12, 12)
+    lo, hi = _bounds_for([truth], {"size": 0.0, "centroid": 0.0})
+    too_big = one_hot(ellipse(64, 32, 32, 13.2, 13.2))  # radius +10 %: area +21 %
+    moved = one_hot(ellipse(64, 44, 32, 12, 12))  # centre moved by the whole radius
+    for units in ("paper", "length"):
+        _, zero = constraint_loss(one_hot(truth), lo, hi, kind="quadratic", units=units)
+        assert zero["size"].item() == pytest.approx(0.0, abs=1e-6)
+    _, paper_big = constraint_loss(too_big, lo, hi, kind="quadratic")
+    _, paper_moved = constraint_loss(moved, lo, hi, kind="quadratic")
+    _, len_big = constraint_loss(too_big, lo, hi, kind="quadratic", units="length")
+    _, len_moved = constraint_loss(moved, lo, hi, kind="quadratic", units="length")
+    # Paper units: the small size error costs more than moving the structure off itself.
+    assert paper_big["size"].item() > paper_moved["centroid"].item()
+    # Length units: the size error now costs less than the large centroid error.
+    assert len_big["size"].item() < len_moved["centroid"].item()
+    with pytest.raises(ValueError, match="units"):
+        constraint_loss(moved, lo, hi, units="mm")
+
+
 def test_absent_class_pushes_size_down() -> None:
     logits = torch.zeros(1, 2, 16, 16, requires_grad=True)
     lo, hi = B.stack([None, B.ClassBounds.absent()])

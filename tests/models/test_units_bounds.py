@@ -159,6 +159,26 @@ def test_from_ellipse_contains_rasterised_ellipse(angle: float) -> None:
     assert abs(diff) < 1.0
 
 
+@pytest.mark.parametrize("angle", [0.0, 40.0, 100.0])
+def test_from_ring_contains_rasterised_ring_and_excludes_filled_ellipse(angle: float) -> None:
+    outer = (64.2, 60.9, 30.0, 24.0, angle)
+    inner = (66.0, 61.5, 19.0, 15.0, angle + 10.0)
+    ring = _raster_ellipse(128, *outer) & ~_raster_ellipse(128, *inner)
+    exact = B.ring_descriptors(outer, inner)
+    d = B.measure(ring)
+    assert d[0] == pytest.approx(exact[0], rel=0.02)  # area of outer minus inner
+    assert d[1:3] == pytest.approx(exact[1:3], abs=0.3)
+    assert d[5:8] == pytest.approx(exact[5:8], rel=0.03, abs=1.0)
+    cb = B.from_ring(outer, inner, tolerance=0.1)
+    for i, key in enumerate(B.COMPONENTS):
+        lo, hi = cb.interval(key)
+        assert lo <= d[i] <= hi, (key, lo, d[i], hi)
+    # The filled outer ellipse (what an ellipse hint would say) is far too big for a ring.
+    assert B.measure(_raster_ellipse(128, *outer))[0] > cb.size[1]
+    with pytest.raises(ValueError, match="smaller"):
+        B.from_ring(inner, outer)
+
+
 def test_hint_with_ellipse_is_intersected() -> None:
     cb = B.parse_hint(
         "LV",
