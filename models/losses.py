@@ -106,6 +106,10 @@ def constraint_loss(
     """
     if units not in LOSS_UNITS:
         raise ValueError(f"unknown loss units {units!r} ({' | '.join(LOSS_UNITS)})")
+    weights = dict(weights or {})
+    unknown = set(weights) - set(TERMS)
+    if unknown:
+        raise ValueError(f"unknown loss weight(s) {sorted(unknown)}")
     _b, _, h, w = probs.shape
     lo = lo.to(probs.device, torch.float32)
     hi = hi.to(probs.device, torch.float32)
@@ -115,6 +119,12 @@ def constraint_loss(
     # A lower bound <= 0 on a non-negative quantity (absent classes: size in [0, 0]) is always
     # met; in the barrier's linear branch it would cancel the upper bound's pull, so drop it.
     has_lo = has_lo & ~((lo <= 0) & _NONNEGATIVE.to(probs.device))
+    zero = torch.zeros((), device=probs.device)
+    if not bool((has_lo | has_hi).any()):
+        # Nothing constrained (full masks only): skip the moments, so a cross-entropy step
+        # costs what cross-entropy costs; a zero that still carries a graph, for backward().
+        nil = probs.sum() * 0.0
+        return nil, {name: zero for name in TERMS}
     # Length only for classes with a (non-vacuous) length bound somewhere in the batch, usually
     # not the background: it is the one descriptor that costs a filter pass over every pixel.
     len_used = (has_lo[..., _LENGTH_INDEX] | has_hi[..., _LENGTH_INDEX]).any(0)
@@ -142,13 +152,8 @@ def constraint_loss(
         pen_lo, pen_hi = quadratic_penalty(z_lo), quadratic_penalty(z_hi)
     else:
         raise ValueError(f"unknown constraint loss {kind!r} (log_barrier | quadratic)")
-    zero = torch.zeros((), device=probs.device)
     pen = torch.where(has_lo, pen_lo, zero) + torch.where(has_hi, pen_hi, zero)  # (B, K, M)
     per_comp = pen.sum(1).mean(0) / norm  # (M,)
-    weights = dict(weights or {})
-    unknown = set(weights) - set(TERMS)
-    if unknown:
-        raise ValueError(f"unknown loss weight(s) {sorted(unknown)}")
     terms: dict[str, torch.Tensor] = {}
     total = zero
     for name in TERMS:

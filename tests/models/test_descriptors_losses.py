@@ -249,6 +249,21 @@ def test_unconstrained_rows_give_zero_and_open_ends_are_safe() -> None:
         constraint_loss(p, lo, hi, weights={"bogus": 1.0})
 
 
+def test_unconstrained_batch_skips_the_moments(monkeypatch: pytest.MonkeyPatch) -> None:
+    import models.losses as L
+
+    def boom(*_a: object, **_k: object) -> torch.Tensor:
+        raise AssertionError("descriptors computed for a batch without bounds")
+
+    monkeypatch.setattr(L, "all_descriptors", boom)
+    logits = torch.randn(2, 3, 16, 16, requires_grad=True)
+    lo, hi = torch.full((2, 3, 9), -math.inf), torch.full((2, 3, 9), math.inf)
+    total, terms = L.constraint_loss(torch.softmax(logits, 1), lo, hi, t=5.0)
+    total.backward()  # still part of the graph, so a full-supervision step can add it
+    assert total.item() == 0.0 and set(terms) == set(L.TERMS)
+    assert float(logits.grad.abs().sum()) == 0.0
+
+
 def test_masked_cross_entropy() -> None:
     logits = torch.randn(3, 2, 8, 8, requires_grad=True)
     target = torch.randint(0, 2, (3, 8, 8))
