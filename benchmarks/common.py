@@ -23,7 +23,6 @@ import hashlib
 import itertools
 import json
 import math
-import multiprocessing
 import os
 import platform
 import re
@@ -33,7 +32,6 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, astuple, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +42,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # ``python benchmarks/acdc.py`` puts benchmarks/ first
     sys.path.insert(0, str(REPO_ROOT))
 
-from models.bounds import ClassBounds, from_ellipse, from_ring, stack  # noqa: E402
+from models.bounds import ClassBounds, from_ellipse, from_ring, measure, stack  # noqa: E402
 from models.units import COMPONENTS  # noqa: E402
 
 DATA_ROOT = REPO_ROOT.parent / "shared" / "data"
@@ -152,6 +150,17 @@ def item_rng(seed: int, *keys: str | int) -> np.random.Generator:
     simulated hints of a slice do not change with ``--limit`` or the order of loading."""
     words = [int(seed)] + [zlib.crc32(str(k).encode()) for k in keys]
     return np.random.default_rng(words)
+
+
+def bounds_hold(cb: ClassBounds, mask: np.ndarray) -> bool:
+    """Whether the reference mask's own descriptors satisfy ``cb`` (after presence rules)."""
+    lo, hi = cb.effective()
+    v = measure(mask)
+    if cb.present is False:
+        return not mask.any()
+    if not mask.any():
+        return cb.present is not True
+    return bool(np.all((v >= lo - 1e-6) & (v <= hi + 1e-6)))
 
 
 def unconstrained(num_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -300,9 +309,12 @@ def add_common_args(
         "--jobs",
         type=int,
         default=1,
-        help="train this many methods at once, in forked processes (each uses the preset's "
-        "threads: cpu presets use 1, so --jobs 2 fills 2 cores)",
+        help="train this many methods at once, each in its own process (each uses the "
+        "preset's threads: cpu presets use 1, so --jobs 2 fills 2 cores)",
     )
+    # Internal: how run() starts one method per child process with --jobs > 1.
+    p.add_argument("--train-only", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--slot", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--fresh", action="store_true", help="ignore cached checkpoints and results")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars (logs stay)")
 
@@ -695,8 +707,13 @@ def run(
     preset_label: str,
     args: argparse.Namespace,
     command: str,
+    script: Path,
 ) -> dict[str, Any]:
-    """Train and evaluate every method (resuming what a previous run left), write the results."""
+    """Train and evaluate every method (resuming what a previous run left), write the results.
+
+    ``script``: the benchmark's own file; with ``--jobs N > 1`` each method runs in a fresh
+    ``python script --methods <m> --train-only`` process (N at a time) that leaves its result in
+    the cache, from which this process then writes the result files."""
     log = _logger()
     name = args.name or f"{bench.key}-{preset_label}"
     cache = Path(args.cache_dir) / bench.key  # keyed by content (fingerprint), not by --name
@@ -716,20 +733,11 @@ def run(
     )
     if jobs == 1:
         for method in todo:
-            run_one(bench, method, keys[method], works[method], 0)
+            run_one(bench, method, keys[method], works[method], int(getattr(args, "slot", 0)))
     else:
-        # Forked workers inherit the loaded data (``bench``) instead of pickling it; the parent
-        # has not started torch yet, so no OpenMP pool is copied into the children.
-        global _FORKED_BENCH
-        _FORKED_BENCH = bench
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            futures = [
-                pool.submit(_run_forked, run_one, m, keys[m], works[m], i % jobs)
-                for i, m in enumerate(todo)
-            ]
-            for f in futures:
-                f.result()  # re-raises a worker's error
+        _run_children(script, args, todo, jobs, log)
+    if getattr(args, "train_only", False):
+        return {}
     results: dict[str, Any] = {}
     for method in methods:
         results[method] = _read_json(works[method] / "result.json")
@@ -767,12 +775,58 @@ def _preset_threads(preset: Preset) -> int | None:
     return TrainConfig.from_dict(dict(preset.train)).num_threads
 
 
-_FORKED_BENCH: Benchmark | None = None
+TIMING_NOTE = (
+    "Seconds per epoch = median step time x steps per epoch; other processes on the machine add "
+    "noise to every timing. With --jobs 2 two methods train at once, one per core, and which "
+    "core a job gets shifts its time by up to ~12 %: benchmarks/step_time.py measures the "
+    "descriptor overhead side by side in one process."
+)
 
 
-def _run_forked(run_one: Callable[..., None], method: str, key: Any, work: Path, slot: int) -> None:
-    assert _FORKED_BENCH is not None
-    run_one(_FORKED_BENCH, method, key, work, slot)
+def _child_argv(args: argparse.Namespace, method: str, slot: int) -> list[str]:
+    """The command-line arguments of one method's child process (same data, preset, cache)."""
+    argv = ["--preset", args.preset, "--methods", method, "--jobs", "1", "--train-only"]
+    argv += ["--slot", str(slot), "--seed", str(args.seed)]
+    argv += ["--data-dir", str(args.data_dir), "--cache-dir", str(args.cache_dir)]
+    for flag, value in (("--limit", args.limit), ("--val-limit", args.val_limit)):
+        if value is not None:
+            argv += [flag, str(value)]
+    for item in args.overrides:
+        argv += ["--set", item]
+    if args.device:
+        argv += ["--device", args.device]
+    if args.no_progress:
+        argv.append("--no-progress")
+    return argv
+
+
+def _run_children(
+    script: Path,
+    args: argparse.Namespace,
+    methods: Sequence[str],
+    jobs: int,
+    log: Callable[[str], None],
+) -> None:
+    """Run ``methods`` as child processes of ``script``, ``jobs`` at a time. Fresh interpreters
+    rather than forks: a fork of a process whose torch thread pool has started can deadlock."""
+    pending = list(methods)
+    running: dict[subprocess.Popen[bytes], tuple[str, int]] = {}
+    failed: list[str] = []
+    free = list(range(jobs))
+    while pending or running:
+        while pending and free:
+            method, slot = pending.pop(0), free.pop(0)
+            cmd = [sys.executable, str(script), *_child_argv(args, method, slot)]
+            running[subprocess.Popen(cmd, cwd=REPO_ROOT)] = (method, slot)
+        time.sleep(0.2)
+        for proc in [p for p in running if p.poll() is not None]:
+            method, slot = running.pop(proc)
+            free.append(slot)
+            if proc.returncode != 0:
+                failed.append(method)
+                log(f"{method}: child process failed (exit {proc.returncode})")
+    if failed:
+        raise SystemExit(f"method(s) failed: {', '.join(failed)}")
 
 
 def _method_key(bench: Benchmark, method: str, preset: Preset, seed: int) -> dict[str, Any]:

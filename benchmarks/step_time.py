@@ -6,6 +6,8 @@ alike; the report gives medians, their ratio (target <= 1.05) and the descriptor
 forward + backward time.
 
     python benchmarks/step_time.py [--size 256] [--batch 8] [--reps 5] [--device cpu]
+    python benchmarks/step_time.py --network unet --size 96 --threads 1 --units length --reps 40
+        # the ACDC/Kvasir cpu preset's network, grid, thread count and loss units
 """
 
 from __future__ import annotations
@@ -46,13 +48,17 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    ap.add_argument("--network", choices=("enet", "unet"), default="enet")
+    ap.add_argument("--width", type=int, default=16, help="UNet/ENet width")
+    ap.add_argument("--units", choices=("paper", "length"), default="paper", help="loss units")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
     torch.manual_seed(0)
     x, y, lo, hi = (t.to(dev) for t in batch(args.size, args.batch))
-    net = build_network("enet", 1, 4).to(dev)
+    kwargs = {"width": args.width, "depth": 3} if args.network == "unet" else {"width": args.width}
+    net = build_network(args.network, 1, 4, **kwargs).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=5e-4)
 
     def ce_step() -> None:
@@ -63,7 +69,7 @@ def main() -> None:
 
     def descriptor_step() -> None:
         probs = torch.softmax(net(x), 1)
-        loss, _ = constraint_loss(probs, lo, hi, t=5.0)
+        loss, _ = constraint_loss(probs, lo, hi, t=5.0, units=args.units)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -73,7 +79,7 @@ def main() -> None:
         probs = torch.softmax(logits, 1).detach().requires_grad_(True)
         sync(dev)
         t0 = time.perf_counter()
-        loss, _ = constraint_loss(probs, lo, hi, t=5.0)
+        loss, _ = constraint_loss(probs, lo, hi, t=5.0, units=args.units)
         loss.backward()
         sync(dev)
         desc_ms.append(1000 * (time.perf_counter() - t0))
@@ -100,7 +106,7 @@ def main() -> None:
     ce_all = [round(v * 1000) for v in ce_s]
     de_all = [round(v * 1000) for v in de_s]
     print(
-        f"device={dev} threads={torch.get_num_threads()} ENet B={args.batch} "
+        f"device={dev} threads={torch.get_num_threads()} {args.network} B={args.batch} "
         f"{args.size}x{args.size} K=4 reps={args.reps}"
     )
     print(f"cross-entropy step   median {ce_med * 1000:8.1f} ms  (all: {ce_all})")

@@ -58,7 +58,7 @@ __all__ = [
 M = len(COMPONENTS)
 INF = math.inf
 _NONNEGATIVE = {"size", "spread_x", "spread_y", "cov_xx", "cov_yy", "length"}
-_HINT_KEYS = {"present", "unit", "ellipse", "tolerance", *DESCRIPTOR_COMPONENTS}
+_HINT_KEYS = {"present", "unit", "ellipse", "hole", "tolerance", *DESCRIPTOR_COMPONENTS}
 _PRIOR_KEYS = {"presence", "unit", *DESCRIPTOR_COMPONENTS}
 _PRESENCE = {"always": True, "never": False, "maybe": None}
 DEFAULT_TOLERANCE = 0.2
@@ -277,9 +277,11 @@ def parse_hint(
 
     ``hint``: see docs/interfaces.md; ``present`` defaults to true; ``unit`` ("px" | "mm") applies
     to the explicit intervals; an ``ellipse`` (cx, cy, a, b in px, angle in degrees) is always in
-    image pixels and is intersected with the explicit intervals. ``spacing``: ``(row_mm, col_mm)``,
-    needed for mm. ``shape``: ``(H, W)``; when given, intervals that no shape inside the image can
-    satisfy are rejected. Raises ``BoundsError`` naming the class and the descriptor.
+    image pixels and is intersected with the explicit intervals; with a ``hole`` (a second,
+    inner ellipse) the class is the ring between them (:func:`from_ring`), e.g. a myocardium.
+    ``spacing``: ``(row_mm, col_mm)``, needed for mm. ``shape``: ``(H, W)``; when given,
+    intervals that no shape inside the image can satisfy are rejected. Raises ``BoundsError``
+    naming the class and the descriptor.
     """
     if not isinstance(hint, Mapping):
         raise BoundsError(f"class {class_name}: hint must be an object")
@@ -297,35 +299,41 @@ def parse_hint(
         return ClassBounds.absent()
     cb = replace(_parse_descriptors(class_name, hint, unit, spacing), present=True)
     if hint.get("ellipse") is not None:
-        tol = hint.get("tolerance", DEFAULT_TOLERANCE)
-        ell = hint["ellipse"]
-        if not isinstance(ell, Mapping):
-            raise BoundsError(
-                f"class {class_name}: ellipse must be an object {{cx, cy, a, b, angle}}"
-            )
-        missing = [k for k in ("cx", "cy", "a", "b") if k not in ell]
-        if missing:
-            raise BoundsError(f"class {class_name}: ellipse is missing {missing}")
-        extra = set(ell) - {"cx", "cy", "a", "b", "angle"}
-        if extra:
-            raise BoundsError(f"class {class_name}: ellipse has unknown field(s) {sorted(extra)}")
+        outer = _parse_ellipse(class_name, "ellipse", hint["ellipse"])
+        hole = hint.get("hole")
+        inner = None if hole is None else _parse_ellipse(class_name, "hole", hole)
         try:
-            from_ell = from_ellipse(
-                _num(ell["cx"]),
-                _num(ell["cy"]),
-                _num(ell["a"]),
-                _num(ell["b"]),
-                _num(ell.get("angle", 0.0)),
-                _num(tol),
-            )
+            tol = _num(hint.get("tolerance", DEFAULT_TOLERANCE))
+            drawn = from_ellipse(*outer, tol) if inner is None else from_ring(outer, inner, tol)
         except (TypeError, ValueError) as exc:
-            raise BoundsError(f"class {class_name}: ellipse: {exc}") from exc
-        cb = intersect(cb, from_ell, class_name)
-    elif "tolerance" in hint:
-        raise BoundsError(f"class {class_name}: tolerance is only used with an ellipse")
+            what = "ellipse" if inner is None else "ellipse with hole"
+            raise BoundsError(f"class {class_name}: {what}: {exc}") from exc
+        cb = intersect(cb, drawn, class_name)
+    elif "tolerance" in hint or hint.get("hole") is not None:
+        raise BoundsError(f"class {class_name}: tolerance and hole are only used with an ellipse")
     if shape is not None:
         _check_feasible(class_name, cb, shape)
     return cb
+
+
+def _parse_ellipse(
+    class_name: str, field_name: str, ell: Any
+) -> tuple[float, float, float, float, float]:
+    """``{cx, cy, a, b, angle?}`` (px, degrees) -> ``(cx, cy, a, b, angle)``."""
+    if not isinstance(ell, Mapping):
+        raise BoundsError(
+            f"class {class_name}: {field_name} must be an object {{cx, cy, a, b, angle}}"
+        )
+    missing = [k for k in ("cx", "cy", "a", "b") if k not in ell]
+    if missing:
+        raise BoundsError(f"class {class_name}: {field_name} is missing {missing}")
+    extra = set(ell) - {"cx", "cy", "a", "b", "angle"}
+    if extra:
+        raise BoundsError(f"class {class_name}: {field_name} has unknown field(s) {sorted(extra)}")
+    try:
+        return tuple(_num(ell.get(k, 0.0)) for k in ("cx", "cy", "a", "b", "angle"))  # type: ignore[return-value]
+    except ValueError as exc:
+        raise BoundsError(f"class {class_name}: {field_name}: {exc}") from exc
 
 
 def _num(v: Any) -> float:

@@ -48,6 +48,25 @@ def test_ellipse_shorthand_is_stored_as_given_and_expanded(api: Api, image: dict
     assert comps["centroid_x"]["px"][0] < 24 < comps["centroid_x"]["px"][1]
 
 
+def test_ellipse_with_hole_is_a_ring_and_a_bad_hole_is_refused(api: Api, image: dict) -> None:
+    outer = {"cx": 24, "cy": 16, "a": 12, "b": 10, "angle": 0}
+    body = {"LV": {"ellipse": outer, "hole": {"cx": 24, "cy": 16, "a": 8, "b": 6}}}
+    assert api.client.put(_url(image), json=body, headers=api.headers).status_code == 200
+    got = api.client.get(_url(image), headers=api.headers).json()
+    assert got["hints"] == body
+    lo, hi = got["derived"]["LV"]["components"]["size"]["px"]
+    ring_area = 3.14159265 * (12 * 10 - 8 * 6)
+    assert lo < ring_area < hi < 3.14159265 * 12 * 10 * 1.2**2  # the filled ellipse's bound
+    for bad, words in (
+        ({"LV": {"ellipse": outer, "hole": {"cx": 24, "cy": 16, "a": 14, "b": 12}}}, "smaller"),
+        ({"LV": {"hole": {"cx": 24, "cy": 16, "a": 4, "b": 3}}}, "only used with an ellipse"),
+        ({"LV": {"ellipse": outer, "hole": {"cx": 24, "a": 4, "b": 3}}}, "hole is missing"),
+    ):
+        r = api.client.put(_url(image), json=bad, headers=api.headers)
+        assert r.status_code == 422 and words in r.text, r.text
+    assert api.client.get(_url(image), headers=api.headers).json()["hints"] == body  # unchanged
+
+
 def test_history_keeps_every_change_and_withdrawals(api: Api, image: dict) -> None:
     url = _url(image, 0)
     api.client.put(url, json={"LV": {"size": [10, 20]}}, headers=api.headers)

@@ -86,6 +86,16 @@ export function dragHandle(e, handle, p, grab = { x: 0, y: 0 }) {
   }
 }
 
+/** The ellipse with both semi-axes times f, same centre and angle (a first guess for a hole). */
+export function scaled(e, f) {
+  return { ...e, a: r2(e.a * f), b: r2(e.b * f) };
+}
+
+/** The ellipse moved by (dx, dy) px. */
+export function shifted(e, dx, dy) {
+  return { ...e, cx: r2(e.cx + dx), cy: r2(e.cy + dy) };
+}
+
 /** Area in px^2 (preview while dragging; the panel shows the API's derived values). */
 export const area = (e) => Math.PI * e.a * e.b;
 

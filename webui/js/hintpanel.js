@@ -1,5 +1,5 @@
 // The hint panel of the selected class on the current slice: state, absent toggle, ellipse
-// numbers, tolerance, centroid radius, and every interval as the API derived it (px and mm) with
+// and hole numbers, tolerance, centroid radius, and every interval as the API derived it (px and mm) with
 // numeric editing of explicit intervals. Derived values always come from the API's answer.
 
 import { fmtInterval, h, mount } from "./dom.js";
@@ -81,39 +81,50 @@ export function renderHintPanel(side, ctx, actions) {
   const derived = store.derivedFor(z, cls);
   const color = ctx.colorOf(cls);
   const editable = ctx.canEdit();
-  const state = !hint ? "no hint" : hint.present === false ? "absent on this slice" : hint.ellipse ? "ellipse" : hint.centroid ? "centroid / intervals" : "intervals";
+  const state = !hint ? "no hint" : hint.present === false ? "absent on this slice" : hint.ellipse ? (hint.hole ? "ring (ellipse with hole)" : "ellipse") : hint.centroid ? "centroid / intervals" : "intervals";
   const error = store.errors.get(z);
 
   const setHint = (next, label) => store.setClass(z, cls, next, { label });
 
-  // ---- ellipse numbers
-  let ellipseBox = null;
-  if (hint && hint.ellipse && hint.present !== false) {
-    const field = (name, label, step) =>
+  // ---- ellipse and hole numbers (`key` is the hint field: "ellipse" or "hole")
+  const ellipseFields = (key) => {
+    const field = (name, step) =>
       h(
         "label",
         { class: "num" },
-        label,
+        name,
         h("input", {
           type: "number",
           step,
-          value: hint.ellipse[name],
+          value: hint[key][name],
           disabled: !editable,
-          "data-field": `ellipse-${name}`,
+          "data-field": `${key}-${name}`,
           onchange: (e) => {
             const v = parseNum(e.target.value);
             if (v === null || Number.isNaN(v)) return;
-            const el = { ...hint.ellipse, [name]: name === "angle" ? geo.foldAngle(v) : v };
-            setHint({ ...hint, ellipse: el }, `ellipse ${name}`);
+            const el = { ...hint[key], [name]: name === "angle" ? geo.foldAngle(v) : v };
+            setHint({ ...hint, [key]: el }, `${key} ${name}`);
           },
         }),
       );
-    ellipseBox = h(
-      "fieldset",
-      { class: "ellipse-fields" },
-      h("legend", {}, "Ellipse (image px; angle in ° from +x towards +y)"),
-      h("div", { class: "grid5" }, field("cx", "cx", 0.5), field("cy", "cy", 0.5), field("a", "a", 0.5), field("b", "b", 0.5), field("angle", "angle", 1)),
-    );
+    return h("div", { class: "grid5" }, field("cx", 0.5), field("cy", 0.5), field("a", 0.5), field("b", 0.5), field("angle", 1));
+  };
+  let ellipseBox = null;
+  let holeBox = null;
+  if (hint && hint.ellipse && hint.present !== false) {
+    ellipseBox = h("fieldset", { class: "ellipse-fields" }, h("legend", {}, "Ellipse (image px; angle in ° from +x towards +y)"), ellipseFields("ellipse"));
+    // A hole turns the class into the ring between the two ellipses (e.g. a myocardium).
+    holeBox = hint.hole
+      ? h(
+          "fieldset",
+          { class: "ellipse-fields hole-fields", "data-testid": "hole-fields" },
+          h("legend", {}, "Hole (inner ellipse; the class is the ring between)"),
+          ellipseFields("hole"),
+          h("button", { type: "button", class: "secondary", disabled: !editable, "data-testid": "remove-hole", onclick: () => actions.removeHole() }, "Remove hole"),
+        )
+      : h("button", { type: "button", class: "secondary", disabled: !editable, "data-testid": "add-hole", title: "Cut an inner ellipse out of this one: the class becomes a ring (R = hole tool)", onclick: () => actions.addHole() }, "Add hole");
+  } else if (ctx.tool === "hole") {
+    holeBox = h("p", { class: "muted", "data-testid": "hole-needs-ellipse" }, "The hole tool cuts a hole out of the class's ellipse: draw the ellipse first (E).");
   }
 
   // ---- tolerance and radius
@@ -223,7 +234,7 @@ export function renderHintPanel(side, ctx, actions) {
     .filter((c) => c.name !== cls)
     .map((c) => {
       const o = store.get(z)[c.name];
-      const s = !o ? "—" : o.present === false ? "absent" : o.ellipse ? "ellipse" : "intervals";
+      const s = !o ? "—" : o.present === false ? "absent" : o.ellipse ? (o.hole ? "ring" : "ellipse") : "intervals";
       return h("li", {}, h("button", { type: "button", class: "link", style: { "--c": c.color }, onclick: () => actions.selectClass(c.name) }, h("span", { class: "swatch" }), c.name), ` ${s}`);
     });
 
@@ -242,6 +253,7 @@ export function renderHintPanel(side, ctx, actions) {
       h("button", { type: "button", class: "secondary", disabled: !editable || ctx.geom.slices < 3, "data-testid": "interpolate", onclick: () => actions.interpolate(), title: "Interpolate ellipses between slices (I)" }, "Interpolate"),
     ),
     ellipseBox,
+    holeBox,
     tolerance,
     ctx.tool === "centroid" ? radius : null,
     h(

@@ -134,7 +134,7 @@ export async function render(root, { imageId, mode, z }) {
   function setTool(name) {
     ctx.tool = name;
     viewer.panTool = name === "pan";
-    tool = name === "ellipse" ? new EllipseTool(ctx) : name === "centroid" ? new CentroidTool(ctx) : null;
+    tool = name === "ellipse" ? new EllipseTool(ctx) : name === "hole" ? new EllipseTool(ctx, "hole") : name === "centroid" ? new CentroidTool(ctx) : null;
     viewer.tool = tool;
     renderToolbar();
     refreshPanel();
@@ -177,6 +177,7 @@ export async function render(root, { imageId, mode, z }) {
     mount(
       toolbar,
       btn("ellipse", "Ellipse", "E"),
+      btn("hole", "Hole", "R"),
       btn("centroid", "Centroid", "C"),
       btn("pan", "Pan", "H"),
       h("hr"),
@@ -296,6 +297,7 @@ export async function render(root, { imageId, mode, z }) {
         if (Object.keys(hints).length) {
           const here = store.get(ctx.z);
           if (Object.keys(here).length && !(await confirmDialog(`Replace the hints of slice ${ctx.z + 1} with those of slice ${pz + 1}?`, { ok: "Replace" }))) return;
+          // Whole hints, so an ellipse's hole (a ring) comes along.
           store.set(ctx.z, JSON.parse(JSON.stringify(hints)), { label: "copy previous" });
           notify(`Copied ${Object.keys(hints).length} hint(s) from slice ${pz + 1}`, "ok", 2500);
           return;
@@ -336,12 +338,31 @@ export async function render(root, { imageId, mode, z }) {
         for (const zz of g.free) {
           const ellipse = geo.interpolate(h0.ellipse, g.z0, h1.ellipse, g.z1, zz);
           const tolerance = Math.max(h0.tolerance ?? ctx.tolerance, h1.tolerance ?? ctx.tolerance);
-          changes.push([zz, { ...store.get(zz), [cls]: { present: true, ellipse, tolerance } }]);
+          const hint = { present: true, ellipse, tolerance };
+          const hole = interpolateHole(h0, h1, g.z0, g.z1, zz, ellipse);
+          if (hole) hint.hole = hole;
+          changes.push([zz, { ...store.get(zz), [cls]: hint }]);
         }
       }
       const n = store.setMany(changes, "interpolate");
       notify(`Interpolated ${n} slice(s) of ${cls}`, "ok", 3000);
       updateSliceLabel();
+    },
+    /** Cut a hole out of the class's ellipse (a ring) and pick the hole tool to adjust it. */
+    addHole() {
+      const hint = store.get(ctx.z)[ctx.cls];
+      if (!hint || hint.present === false || !hint.ellipse) return;
+      // Same centre and angle, 60 % of the axes: a ring of a typical myocardium's proportions.
+      if (!hint.hole) store.setClass(ctx.z, ctx.cls, { ...hint, hole: geo.scaled(hint.ellipse, 0.6) }, { label: "add hole" });
+      setTool("hole");
+    },
+    removeHole() {
+      const hint = store.get(ctx.z)[ctx.cls];
+      if (!hint || !hint.hole) return;
+      const rest = { ...hint };
+      delete rest.hole;
+      store.setClass(ctx.z, ctx.cls, rest, { label: "remove hole" });
+      if (ctx.tool === "hole") setTool("ellipse");
     },
     setTolerance(t) {
       ctx.tolerance = Math.round(Math.min(0.95, Math.max(0, t)) * 100) / 100;
@@ -368,6 +389,7 @@ export async function render(root, { imageId, mode, z }) {
     { keys: "W", match: ["w"], label: "Next window preset", run: () => cyclePreset() },
     ...classKeys,
     { keys: "E", match: ["e"], label: "Ellipse tool (drag; Shift = circle)", run: () => setTool("ellipse") },
+    { keys: "R", match: ["r"], label: "Hole tool: an inner ellipse making the class a ring (drag)", run: () => setTool("hole") },
     { keys: "C", match: ["c"], label: "Centroid tool (click)", run: () => setTool("centroid") },
     { keys: "H", match: ["h"], label: "Pan tool", run: () => setTool("pan") },
     { keys: "A", match: ["a"], label: "Toggle 'absent on this slice'", run: () => actions.toggleAbsent() },
@@ -427,6 +449,17 @@ export async function render(root, { imageId, mode, z }) {
     window.removeEventListener("beforeunload", beforeUnload);
     if (window.shapehintViewer === viewer) delete window.shapehintViewer;
   };
+}
+
+/**
+ * Hole of an interpolated slice: interpolated only when both end slices have one (a ring that
+ * starts or ends between them has no known shape there), and dropped where it would not be
+ * smaller than the interpolated ellipse (the server would refuse the slice).
+ */
+function interpolateHole(h0, h1, z0, z1, z, ellipse) {
+  if (!h0.hole || !h1.hole) return null;
+  const hole = geo.interpolate(h0.hole, z0, h1.hole, z1, z);
+  return geo.area(hole) < geo.area(ellipse) ? hole : null;
 }
 
 function round(v) {

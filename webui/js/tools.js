@@ -1,5 +1,5 @@
-// Hint tools on the viewer (ellipse with handles, centroid click) and the drawing of every
-// class's hints on the hint canvas. Tools talk to the screen through `ctx` (see image.js):
+// Hint tools on the viewer (ellipse with handles, its hole with the same handles, centroid
+// click) and the drawing of every class's hints on the hint canvas. Tools talk to the screen through `ctx` (see image.js):
 // ctx.z, ctx.cls, ctx.store, ctx.tolerance, ctx.radius, ctx.colorOf(cls), ctx.redraw().
 
 import * as geo from "./geometry.js";
@@ -13,37 +13,50 @@ function currentEllipse(ctx) {
   return hint && hint.present !== false && hint.ellipse ? hint : null;
 }
 
+/**
+ * Draws and edits one ellipse of the selected class: `field` "ellipse" (the outline) or "hole"
+ * (an inner ellipse cut out of it, making the class a ring; needs the ellipse first).
+ */
 export class EllipseTool {
-  constructor(ctx) {
+  constructor(ctx, field = "ellipse") {
     this.ctx = ctx;
+    this.field = field;
     this.drag = null; // {kind: "new" | handle name, start, grab, ellipse}
     this.preview = null; // ellipse being edited (image px) or null
   }
 
-  /** Which handle (or "move") is under image point p, for the selected class's ellipse. */
-  hit(p) {
+  /** The ellipse this tool edits on the selected class, or null. */
+  target() {
     const hint = currentEllipse(this.ctx);
-    if (!hint) return null;
+    return hint ? hint[this.field] || null : null;
+  }
+
+  /** Which handle (or "move") is under image point p, for the edited ellipse. */
+  hit(p) {
+    const el = this.target();
+    if (!el) return null;
     const v = this.ctx.viewer;
-    const hs = geo.handles(hint.ellipse, ROT_OFFSET_PX / v.scale);
+    const hs = geo.handles(el, ROT_OFFSET_PX / v.scale);
     const tol = (HANDLE_PX + 2) / v.scale;
     for (const name of ["rot", "a1", "a2", "b1", "b2"]) {
       if (Math.abs(hs[name].x - p.x) <= tol && Math.abs(hs[name].y - p.y) <= tol) return name;
     }
-    return geo.contains(hint.ellipse, p) ? "move" : null;
+    return geo.contains(el, p) ? "move" : null;
   }
 
   hover(p) {
+    if (this.field === "hole" && !currentEllipse(this.ctx)) return "not-allowed";
     const which = this.hit(p);
     return { move: "move", rot: "alias", a1: "ew-resize", a2: "ew-resize", b1: "ns-resize", b2: "ns-resize" }[which] || "crosshair";
   }
 
   down(p, e) {
     if (e.button !== 0 || !this.ctx.canEdit()) return false;
+    // A hole is cut out of the class's ellipse: without one there is nothing to cut.
+    if (this.field === "hole" && !currentEllipse(this.ctx)) return false;
     const which = this.hit(p);
-    const hint = currentEllipse(this.ctx);
-    if (which && hint) {
-      const el = hint.ellipse;
+    const el = this.target();
+    if (which && el) {
       this.drag = { kind: which, grab: { x: p.x - el.cx, y: p.y - el.cy }, ellipse: { ...el } };
     } else {
       this.drag = { kind: "new", start: p };
@@ -78,10 +91,28 @@ export class EllipseTool {
     if (!d || !el) return this.ctx.redraw();
     if (d.kind === "new" && (el.a < 1 || el.b < 1)) return this.ctx.redraw(); // a click, not a drag
     const old = this.ctx.store.get(this.ctx.z)[this.ctx.cls];
+    if (this.field === "hole" && !currentEllipse(this.ctx)) return this.ctx.redraw(); // undone meanwhile
+    // Through the store like every edit: one undo step, autosaved, refusals shown in the panel.
+    const label = d.kind === "new" ? `draw ${this.field}` : `${this.field} ${d.kind}`;
+    this.ctx.store.setClass(this.ctx.z, this.ctx.cls, this.edited(old, d, el), { label });
+  }
+
+  /** The class's hint after drag `d` made `el`; the preview draws exactly what up() stores. */
+  edited(old, d, el) {
+    // The hole's size is checked by the server (smaller than the ellipse), whose refusal shows.
+    if (this.field === "hole") return { ...old, hole: el };
     // A fresh drag replaces the class's hint; a handle edit keeps its other fields.
     const base = d.kind === "new" || !old || old.present === false ? {} : { ...old };
     const hint = { ...base, present: true, ellipse: el, tolerance: base.tolerance ?? this.ctx.tolerance };
-    this.ctx.store.setClass(this.ctx.z, this.ctx.cls, hint, { label: d.kind === "new" ? "draw ellipse" : `ellipse ${d.kind}` });
+    // Moving the outline carries its hole along so the ring keeps its shape; resizing or turning
+    // the outline leaves the hole where the user put it.
+    if (d.kind === "move" && base.hole) hint.hole = geo.shifted(base.hole, el.cx - d.ellipse.cx, el.cy - d.ellipse.cy);
+    return hint;
+  }
+
+  /** `hint` as it will be once the drag in progress ends (what drawHints shows). */
+  previewHint(hint) {
+    return this.drag && this.preview ? this.edited(hint, this.drag, this.preview) : hint;
   }
 }
 
@@ -119,7 +150,7 @@ export function drawHints(g, viewer, ctx, tool) {
   for (const cls of ctx.classes) {
     let hint = hints[cls.name];
     const selected = cls.name === ctx.cls;
-    if (selected && tool && tool.preview) hint = { ...(hint || {}), present: true, ellipse: tool.preview };
+    if (selected && tool && tool.previewHint) hint = tool.previewHint(hint);
     if (!hint) continue;
     const color = cls.color;
     if (hint.present === false) {
@@ -128,7 +159,8 @@ export function drawHints(g, viewer, ctx, tool) {
     }
     g.lineWidth = selected ? 2 : 1.5;
     g.strokeStyle = color;
-    if (hint.ellipse) drawEllipse(g, viewer, hint.ellipse, color, selected, hint.tolerance);
+    // Handles go on what the tool edits: the hole with the hole tool, else the outline.
+    if (hint.ellipse) drawEllipseHint(g, viewer, hint, color, selected ? (tool && tool.field) || "ellipse" : null);
     if (hint.centroid && hint.centroid.x && hint.centroid.y) {
       // Centroid boxes in mm are drawn in px: x scales with the column spacing, y with the row's.
       const [row, col] = hint.unit === "mm" ? ctx.spacing : [1, 1];
@@ -148,12 +180,47 @@ export function drawHints(g, viewer, ctx, tool) {
   });
 }
 
-function drawEllipse(g, viewer, el, color, selected, tolerance) {
+/**
+ * An ellipse hint: the outline solid; with a hole, the hole dashed and the ring between them
+ * filled lightly (a filled ellipse is never filled, so a ring stands out). `handlesOn` names the
+ * ellipse ("ellipse" | "hole") that gets handles and the tolerance band, or null.
+ */
+function drawEllipseHint(g, viewer, hint, color, handlesOn) {
+  const hole = hint.hole;
+  if (hole) fillRing(g, viewer, hint.ellipse, hole, color);
+  drawEllipse(g, viewer, hint.ellipse, color, handlesOn === "ellipse", hint.tolerance);
+  if (hole) drawEllipse(g, viewer, hole, color, handlesOn === "hole", hint.tolerance, [7, 4]);
+}
+
+/** Start a closed ellipse subpath (no line joins it to the previous subpath). */
+function ellipsePath(g, viewer, el) {
+  const c = viewer.toScreen(el.cx, el.cy);
+  const rx = Math.max(el.a * viewer.scale, 0.5);
+  const rad = (el.angle * Math.PI) / 180;
+  g.moveTo(c.x + rx * Math.cos(rad), c.y + rx * Math.sin(rad)); // where the arc starts
+  g.ellipse(c.x, c.y, rx, Math.max(el.b * viewer.scale, 0.5), rad, 0, 2 * Math.PI);
+}
+
+function fillRing(g, viewer, outer, inner, color) {
+  g.save();
+  g.globalAlpha = 0.22;
+  g.fillStyle = color;
+  g.beginPath();
+  ellipsePath(g, viewer, outer);
+  ellipsePath(g, viewer, inner);
+  // Even-odd: the hole stays unfilled whatever the direction of either path.
+  g.fill("evenodd");
+  g.restore();
+}
+
+function drawEllipse(g, viewer, el, color, selected, tolerance, dash = []) {
   const c = viewer.toScreen(el.cx, el.cy);
   const rad = (el.angle * Math.PI) / 180;
   g.beginPath();
-  g.ellipse(c.x, c.y, Math.max(el.a * viewer.scale, 0.5), Math.max(el.b * viewer.scale, 0.5), rad, 0, 2 * Math.PI);
+  ellipsePath(g, viewer, el);
+  g.setLineDash(dash);
   g.stroke();
+  g.setLineDash([]);
   if (tolerance && selected) {
     // The tolerance band: the drawing may be off by this fraction of each semi-axis.
     g.save();
