@@ -27,6 +27,7 @@ from api.routes import (
     references,
     reviews,
     tokens,
+    units,
     users,
 )
 from store.blobs import BlobStore
@@ -40,9 +41,9 @@ DESCRIPTION = """
 shapehint trains segmentation networks from a few shape hints per structure (presence, size,
 centroid, spread, length, or an ellipse) instead of painted masks.
 
-**Auth**: every route except `/api/health` needs `Authorization: Bearer <token>` (create one
-with `POST /api/tokens`; `SHAPEHINT_BOOTSTRAP_TOKEN` is an admin token) or a browser session
-from `POST /api/auth/login` (then send the `X-CSRF-Token` header on writes).
+**Auth**: every route except `/api/health` and `/api/units` needs `Authorization: Bearer <token>`
+(create one with `POST /api/tokens`; `SHAPEHINT_BOOTSTRAP_TOKEN` is an admin token) or a browser
+session from `POST /api/auth/login` (then send the `X-CSRF-Token` header on writes).
 
 **Errors** always look like `{"detail": {"code": "...", "message": "..."}}`.
 **Lists** take `offset` and `limit` and return `{"items", "total", "offset", "limit"}`.
@@ -69,6 +70,7 @@ TAGS = [
 
 ROUTERS = (
     health,
+    units,
     auth,
     users,
     tokens,

@@ -59,3 +59,17 @@ def test_the_api_process_does_not_import_torch(tmp_path) -> None:  # type: ignor
         [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_units_table_is_models_units_and_public(client: TestClient) -> None:
+    from models.units import COMPONENTS, unit_of
+
+    r = client.get("/api/units")  # no credentials: constant metadata, like /api/health
+    assert r.status_code == 200
+    comps = r.json()["components"]
+    assert [c["key"] for c in comps] == list(COMPONENTS)
+    by_key = {c["key"]: c for c in comps}
+    assert by_key["size"]["unit"] == {"px": unit_of("size", "px"), "mm": "mm^2"}
+    assert by_key["centroid_x"]["descriptor"] == "centroid" and by_key["centroid_x"]["sub"] == "x"
+    assert by_key["length"]["axes"] == "L" and by_key["cov_xy"]["axes"] == "xy"
+    assert r.json()["systems"] == ["px", "mm"]

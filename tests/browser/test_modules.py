@@ -89,7 +89,8 @@ def test_units_and_intervals(page, server):  # type: ignore[no-untyped-def]
         page,
         url,
         "hintpanel.js",
-        """const h = {present: true, size: [100, 200], centroid: {x: [10, 20], y: [4, 8]},
+        """await m.loadUnits();  // the component table comes from GET /api/units
+           const h = {present: true, size: [100, 200], centroid: {x: [10, 20], y: [4, 8]},
                       ellipse: {cx: 1, cy: 2, a: 3, b: 4, angle: 0}};
            const mm = m.convertHint(h, 'mm', [0.5, 2]);   // row 0.5 mm, col 2 mm
            const back = m.convertHint(mm, 'px', [0.5, 2]);

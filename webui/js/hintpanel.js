@@ -2,21 +2,40 @@
 // and hole numbers, tolerance, centroid radius, and every interval as the API derived it (px and mm) with
 // numeric editing of explicit intervals. Derived values always come from the API's answer.
 
+import * as api from "./api.js";
 import { fmtInterval, h, mount } from "./dom.js";
 import * as geo from "./geometry.js";
 
-/** Descriptor components in the order of models/units.py COMPONENTS (the hint JSON contract). */
-export const COMPONENTS = [
-  { key: "size", descriptor: "size", sub: null, label: "area", unit: { px: "px^2", mm: "mm^2" }, f: (r, c) => r * c },
-  { key: "centroid_x", descriptor: "centroid", sub: "x", label: "centroid x (column)", unit: { px: "px", mm: "mm" }, f: (r, c) => c },
-  { key: "centroid_y", descriptor: "centroid", sub: "y", label: "centroid y (row)", unit: { px: "px", mm: "mm" }, f: (r) => r },
-  { key: "spread_x", descriptor: "spread", sub: "x", label: "spread x", unit: { px: "px", mm: "mm" }, f: (r, c) => c },
-  { key: "spread_y", descriptor: "spread", sub: "y", label: "spread y", unit: { px: "px", mm: "mm" }, f: (r) => r },
-  { key: "cov_xx", descriptor: "covariance", sub: "xx", label: "covariance xx", unit: { px: "px^2", mm: "mm^2" }, f: (r, c) => c * c },
-  { key: "cov_yy", descriptor: "covariance", sub: "yy", label: "covariance yy", unit: { px: "px^2", mm: "mm^2" }, f: (r) => r * r },
-  { key: "cov_xy", descriptor: "covariance", sub: "xy", label: "covariance xy", unit: { px: "px^2", mm: "mm^2" }, f: (r, c) => r * c },
-  { key: "length", descriptor: "length", sub: null, label: "perimeter", unit: { px: "px", mm: "mm" }, f: (r, c) => Math.sqrt(r * c) },
-];
+/**
+ * Descriptor components in bound-array order, filled by loadUnits() from GET /api/units (the
+ * one definition is models/units.py): {key, descriptor, sub, label, axes, unit: {px, mm}, f},
+ * where f(row_mm, col_mm) is the mm-per-px factor of the value.
+ */
+export const COMPONENTS = [];
+
+// How a value scales with the pixel axes (models/units.py Component.axes): x = column, y = row.
+const SCALE = {
+  "": () => 1,
+  x: (r, c) => c,
+  y: (r) => r,
+  xx: (r, c) => c * c,
+  yy: (r) => r * r,
+  xy: (r, c) => r * c,
+  L: (r, c) => Math.sqrt(r * c),
+};
+
+let loading = null;
+
+/** Fill COMPONENTS once (later calls wait for the same request). */
+export function loadUnits() {
+  loading ??= api.get("/api/units", { noAuthRedirect: true }).then((table) => {
+    COMPONENTS.splice(0, COMPONENTS.length, ...table.components.map((c) => ({ ...c, f: SCALE[c.axes] })));
+  }).catch((e) => {
+    loading = null; // a later screen may retry
+    throw e;
+  });
+  return loading;
+}
 
 /** Explicit interval of component `comp` in a hint, or null. */
 export function explicitInterval(hint, comp) {

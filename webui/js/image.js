@@ -5,7 +5,7 @@ import * as api from "./api.js";
 import { confirmDialog, debounce, h, mount, notify } from "./dom.js";
 import * as geo from "./geometry.js";
 import { HintStore } from "./hintstore.js";
-import { renderHintPanel } from "./hintpanel.js";
+import { loadUnits, renderHintPanel } from "./hintpanel.js";
 import { setCrumbs } from "./main.js";
 import { ReviewPanel } from "./review.js";
 import { registerShortcuts } from "./shortcuts.js";
@@ -28,6 +28,7 @@ export function imageGeometry(img) {
 }
 
 export async function render(root, { imageId, mode, z }) {
+  await loadUnits();
   const image = await api.get(`/api/images/${imageId}`);
   const project = await api.get(`/api/projects/${image.project_id}`);
   const geom = imageGeometry(image);

@@ -3,7 +3,7 @@
 
 import * as api from "./api.js";
 import { h, mount, notify } from "./dom.js";
-import { COMPONENTS, explicitInterval, withInterval } from "./hintpanel.js";
+import { COMPONENTS, explicitInterval, loadUnits, withInterval } from "./hintpanel.js";
 
 function num(text) {
   const t = String(text).trim();
@@ -22,6 +22,7 @@ export function parsePriors(answer) {
 }
 
 export async function render(panel, project) {
+  await loadUnits();
   let priors = {};
   try {
     priors = parsePriors(await api.get(`/api/projects/${project.id}/priors`));
