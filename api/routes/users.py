@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from sqlalchemy import func, select
 
-from api.deps import AdminUser, CurrentUser, Id, SessionDep
+from api.deps import SESSION_COOKIE, AdminUser, CurrentUser, Id, SessionDep
 from api.errors import ERROR_RESPONSES, not_found
 from api.pagination import PageDep
 from api.schemas.common import Page
@@ -50,9 +50,18 @@ def get_user(user_id: Id, session: SessionDep, user: CurrentUser) -> UserOut:
 
 
 @router.patch("/{user_id}")
-def update_user(user_id: Id, body: UserUpdate, session: SessionDep, user: CurrentUser) -> UserOut:
-    """Change a password (yours, or anyone's as admin), admin flag or active flag (admins)."""
+def update_user(
+    user_id: Id, body: UserUpdate, request: Request, session: SessionDep, user: CurrentUser
+) -> UserOut:
+    """Change a password (yours, or anyone's as admin; ends that user's other browser
+    sessions), admin flag or active flag (admins)."""
     target = service.update_user(
-        session, user, user_id, body.password, body.is_admin, body.is_active
+        session,
+        user,
+        user_id,
+        body.password,
+        body.is_admin,
+        body.is_active,
+        keep_cookie=request.cookies.get(SESSION_COOKIE),
     )
     return UserOut.model_validate(target)

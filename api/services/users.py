@@ -54,7 +54,11 @@ def update_user(
     password: str | None = None,
     is_admin: bool | None = None,
     is_active: bool | None = None,
+    keep_cookie: str | None = None,
 ) -> User:
+    """Apply the changes; a new password ends the user's browser sessions except the caller's
+    own (``keep_cookie``: the session cookie of this request), so a stolen session dies with
+    the old password. API tokens are separate credentials and stay (revoke them one by one)."""
     user = session.get(User, user_id)
     if user is None or (not actor.is_admin and user.id != actor.id):
         raise not_found("user", user_id)
@@ -62,6 +66,12 @@ def update_user(
         raise forbidden("only administrators may change roles or deactivate users")
     if password is not None:
         user.password_hash = secrets.hash_password(password)
+        ended = update(WebSession).where(
+            WebSession.user_id == user.id, WebSession.expires_at > utcnow()
+        )
+        if keep_cookie and user.id == actor.id:
+            ended = ended.where(WebSession.session_hash != secrets.digest(keep_cookie))
+        session.execute(ended.values(expires_at=utcnow()))
     if is_admin is not None:
         if user.id == actor.id and not is_admin:
             # Otherwise the last admin can lock everyone out of user management.

@@ -113,6 +113,45 @@ def test_user_changes_own_password_but_not_admin_flag(api: Api) -> None:
     assert r.status_code == 200
 
 
+def test_password_change_ends_the_other_browser_sessions(api: Api) -> None:
+    api.client.post(
+        "/api/users", json={"username": "dave", "password": "dave-password"}, headers=api.headers
+    )
+    login = {"username": "dave", "password": "dave-password"}
+    sessions = []
+    for _ in range(3):  # three browsers signed in as dave
+        r = api.client.post("/api/auth/login", json=login)
+        assert r.status_code == 200
+        sessions.append((dict(api.client.cookies), r.json()["csrf_token"]))
+        api.client.cookies.clear()
+    me = None
+    try:
+        here, csrf = sessions[0]
+        api.client.cookies.update(here)
+        me = api.client.get("/api/users/me").json()
+        r = api.client.patch(
+            f"/api/users/{me['id']}",
+            json={"password": "dave-password-2"},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert r.status_code == 200
+        assert api.client.get("/api/users/me").status_code == 200  # this browser stays in
+        for cookies, _ in sessions[1:]:
+            api.client.cookies.clear()
+            api.client.cookies.update(cookies)
+            assert api.client.get("/api/users/me").status_code == 401  # the others are out
+        # An admin resetting the password ends every session, the caller's own included.
+        api.client.cookies.clear()
+        api.client.cookies.update(here)
+        r = api.client.patch(
+            f"/api/users/{me['id']}", json={"password": "dave-password-3"}, headers=api.headers
+        )
+        assert r.status_code == 200
+        assert api.client.get("/api/users/me").status_code == 401
+    finally:
+        api.client.cookies.clear()
+
+
 def test_deactivated_user_loses_access(api: Api) -> None:
     user = api.new_user()
     me = api.client.get("/api/users/me", headers=user).json()
