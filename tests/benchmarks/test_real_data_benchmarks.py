@@ -219,7 +219,7 @@ def test_acdc_script_end_to_end_and_cached_rerun(tmp_path: Path) -> None:
         str(tmp_path / "cache"),
         "--no-progress",
     ]
-    acdc.main([*argv, "--jobs", "2"])  # two methods at a time, in forked processes
+    acdc.main([*argv, "--jobs", "2"])  # two methods at a time, each in a child process
     data = check_outputs(
         tmp_path / "out", "acdc-smoke", list(acdc.METHODS), list(acdc.CLASSES), "smoke"
     )
