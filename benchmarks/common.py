@@ -327,8 +327,9 @@ def selected_methods(arg: str, methods: Sequence[str]) -> list[str]:
     return [m for m in methods if m in chosen]  # canonical order
 
 
-def command_line(script: str, argv: Sequence[str]) -> str:
-    return "python " + shlex.join([script, *argv])
+def command_line(script: Path, argv: Sequence[str]) -> str:
+    """How to rerun: ``python benchmarks/<script> <argv>`` (the script relative to the repo)."""
+    return "python " + shlex.join([str(script.resolve().relative_to(REPO_ROOT)), *argv])
 
 
 def git_commit() -> str:
@@ -706,7 +707,7 @@ def run(
     preset: Preset,
     preset_label: str,
     args: argparse.Namespace,
-    command: str,
+    argv: Sequence[str],
     script: Path,
 ) -> dict[str, Any]:
     """Train and evaluate every method (resuming what a previous run left), write the results.
@@ -753,9 +754,9 @@ def run(
             "val_limit": preset.val_limit,
             "note": preset.note,
         },
-        "command": command,
+        "command": command_line(script, argv),
         "commit": commit,
-        "machine": machine(preset.train.get("num_threads") or _preset_threads(preset), jobs),
+        "machine": machine(_preset_threads(preset), jobs),
         "date": started,
         "seed": args.seed,
         "classes": list(bench.classes),

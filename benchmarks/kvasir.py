@@ -41,7 +41,6 @@ from benchmarks.common import (
     Scores,
     add_common_args,
     bounds_hold,
-    command_line,
     cpu_train,
     item_rng,
     method_train,
@@ -261,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         preset,
         label,
         args,
-        command_line("benchmarks/kvasir.py", argv),
+        argv,
         Path(__file__),
     )
 

@@ -68,3 +68,19 @@ def screenshot(page: object, name: str, artifacts: Path) -> None:
     if os.environ.get("SHAPEHINT_UPDATE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         (SCREENSHOTS / f"{name}.png").write_bytes(data)
+
+
+def project_with_image(
+    admin: httpx.Client, user: User, name: str, classes: list[dict], file: tuple[str, bytes, str]
+) -> tuple[dict, dict]:
+    """Create a project with ``classes``, add ``user`` as annotator and upload ``file``
+    (``(filename, bytes, content type)``); returns ``(project, image)``."""
+    project = admin.post("/api/projects", json={"name": name, "classes": classes}).json()
+    r = admin.post(
+        f"/api/projects/{project['id']}/members",
+        json={"username": user.username, "role": "annotator"},
+    )
+    assert r.status_code == 201, r.text
+    r = admin.post(f"/api/projects/{project['id']}/images", files=[("files", file)])
+    assert r.status_code == 201, r.text
+    return project, r.json()[0]

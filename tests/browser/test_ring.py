@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from tests.browser.helpers import drag, my_hint, screenshot, sign_in, wait_saved
+from tests.browser.helpers import (
+    drag,
+    my_hint,
+    project_with_image,
+    screenshot,
+    sign_in,
+    wait_saved,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -49,20 +56,14 @@ def wait_shown_size(page, admin, iid: int) -> tuple[float, float]:  # type: igno
 
 def test_ellipse_with_hole(page, server, admin, user, artifacts):  # type: ignore[no-untyped-def]
     url, _ = server
-    project = admin.post(
-        "/api/projects", json={"name": "ring", "classes": [{"name": "Myo", "color": "#3cb44b"}]}
-    ).json()
-    r = admin.post(
-        f"/api/projects/{project['id']}/members",
-        json={"username": user.username, "role": "annotator"},
+    _, image = project_with_image(
+        admin,
+        user,
+        "ring",
+        [{"name": "Myo", "color": "#3cb44b"}],
+        ("ring.png", _png(), "image/png"),
     )
-    assert r.status_code == 201, r.text
-    r = admin.post(
-        f"/api/projects/{project['id']}/images",
-        files=[("files", ("ring.png", _png(), "image/png"))],
-    )
-    assert r.status_code == 201, r.text
-    iid = r.json()[0]["id"]
+    iid = image["id"]
 
     sign_in(page, url, user)
     page.goto(f"{url}/#/images/{iid}/hints")

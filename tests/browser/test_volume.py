@@ -11,7 +11,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from tests.browser.helpers import drag, my_hint, screenshot, sign_in, wait_saved
+from tests.browser.helpers import drag, my_hint, project_with_image, screenshot, sign_in, wait_saved
 
 pytestmark = pytest.mark.browser
 
@@ -34,20 +34,13 @@ def loaded(page, z: int) -> None:  # type: ignore[no-untyped-def]
 
 def test_volume_navigation_interpolation_copy(page, server, admin, user, artifacts):  # type: ignore[no-untyped-def]
     url, _ = server
-    project = admin.post(
-        "/api/projects", json={"name": "volume", "classes": [{"name": "LV"}]}
-    ).json()
-    r = admin.post(
-        f"/api/projects/{project['id']}/members",
-        json={"username": user.username, "role": "annotator"},
+    _, image = project_with_image(
+        admin,
+        user,
+        "volume",
+        [{"name": "LV"}],
+        ("vol.nii.gz", _nifti_bytes(), "application/gzip"),
     )
-    assert r.status_code == 201, r.text
-    r = admin.post(
-        f"/api/projects/{project['id']}/images",
-        files=[("files", ("vol.nii.gz", _nifti_bytes(), "application/gzip"))],
-    )
-    assert r.status_code == 201, r.text
-    image = r.json()[0]
     assert image["shape"][0] == SLICES
     iid = image["id"]
 
