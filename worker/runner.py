@@ -89,6 +89,9 @@ class _JobContext:
         self._last_poll = 0.0
         self.stop_reason: Exception | None = None
         self.progress: dict[str, Any] = {}
+        # Set once a train job has stored its model version: a worker shutdown then lets the
+        # job finish its (short) predictions instead of requeueing it to train a second version.
+        self.keep_on_shutdown = False
 
     def report(self, progress: dict[str, Any], *, force: bool = False) -> None:
         self.progress = progress
@@ -101,7 +104,7 @@ class _JobContext:
         """True when the job must stop now; ``stop_reason`` says why. Cheap to call every step."""
         if self.stop_reason is not None:
             return True
-        if _worker_shutting_down():
+        if _worker_shutting_down() and not self.keep_on_shutdown:
             self.stop_reason = WorkerShuttingDown()
             return True
         now = time.monotonic()
@@ -348,6 +351,7 @@ def train_job(ctx: _JobContext) -> dict[str, Any]:
     except BaseException:
         ctx.blobs.delete(checkpoint_key)  # no version row points at it
         raise
+    ctx.keep_on_shutdown = True
     predicted = predict_images(ctx, project_id, version)
     return {
         "model_version_id": version.id,

@@ -76,7 +76,9 @@ def test_no_job_is_lost_waiting_for_a_worker_or_across_a_worker_restart(fs_stack
     """Embedded default end to end: the job waits for a worker, survives that worker's warm
     shutdown mid-training (back to the queue), and the next worker trains and predicts."""
     project, ids, masks = synthetic_project(fs_stack.api, images=4, size=32)
-    job = fs_stack.submit(project["id"], config=long_config(epochs=8))
+    # Long enough that the shutdown below lands mid-training (after the version is stored the
+    # job finishes on the first worker instead, by design).
+    job = fs_stack.submit(project["id"], config=long_config(epochs=60))
     assert job["status"] == "queued"
     time.sleep(1.0)  # no worker yet: the job must stay queued, not be lost or failed
     assert fs_stack.job(job["id"])["status"] == "queued"
@@ -102,7 +104,7 @@ def test_no_job_is_lost_waiting_for_a_worker_or_across_a_worker_restart(fs_stack
     assert versions["total"] == 1
     version = versions["items"][0]
     assert version["id"] == result["model_version_id"] and version["job_id"] == job["id"]
-    assert version["class_names"] == ["LV"] and version["config"]["epochs"] == 8
+    assert version["class_names"] == ["LV"] and version["config"]["epochs"] == 60
     for image_id, mask in zip(ids, masks, strict=True):
         pred = _prediction(fs_stack, image_id)
         assert pred.shape == mask.shape and set(np.unique(pred)) <= {0, 1}

@@ -122,3 +122,34 @@ def test_a_prediction_that_cannot_be_stored_leaves_no_blob(stack: Stack) -> None
     with pytest.raises(IntegrityError):  # no such image, version or job: foreign keys fail
         _store_prediction(ctx, 2**31 - 1, 2**31 - 1, labels, None)
     assert sorted(p for p in ctx.blobs.root.rglob("*") if p.is_file()) == before
+
+
+def test_shutdown_after_the_model_is_stored_finishes_the_job(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warm shutdown that arrives once the version exists (while predicting) must not requeue
+    the job: the next worker would train a second version of the same job."""
+    import worker.runner as runner
+    from worker.tasks import SHUTTING_DOWN
+
+    project, ids, _ = synthetic_project(stack.api, images=2, size=32)
+    job = stack.submit(project["id"], config=TINY_CONFIG)
+    real_predict = runner.predict_images
+
+    def predict_during_shutdown(*args: object, **kwargs: object) -> dict:
+        SHUTTING_DOWN.set()  # the worker got SIGTERM right after storing the version
+        return real_predict(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "predict_images", predict_during_shutdown)
+    try:
+        assert run_job(job["id"], worker="in-process@test", settings=stack.settings) == (
+            "succeeded"
+        )
+    finally:
+        SHUTTING_DOWN.clear()
+    done = stack.job(job["id"])
+    assert done["result"]["predictions"] == len(ids)
+    versions = stack.client.get(
+        f"/api/projects/{project['id']}/models", headers=stack.api.headers
+    ).json()
+    assert versions["total"] == 1
