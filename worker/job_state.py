@@ -97,7 +97,11 @@ def finish(
 
 
 def requeue(engine: Engine, job_id: int) -> bool:
-    """``running`` -> ``queued`` (the worker is shutting down; another one will run it anew)."""
+    """``running`` -> ``queued`` (the worker is shutting down; another one will run it anew).
+
+    The caller sends the message and then calls :func:`mark_enqueued`; until then
+    ``enqueued_at`` is NULL, so a crash in between leaves a job the reconciler re-sends.
+    """
     with session_scope(engine) as session:
         res = session.execute(
             update(Job)
@@ -109,7 +113,57 @@ def requeue(engine: Engine, job_id: int) -> bool:
                 heartbeat_at=None,
                 progress={},
                 updated_at=utcnow(),
+                enqueued_at=None,
+                # The count is of sends in a row without a worker picking the job up.
+                enqueue_count=0,
             )
+        )
+        return res.rowcount == 1
+
+
+def mark_enqueued(engine: Engine, job_id: int) -> None:
+    """Record that a message for the job was just sent (one more send in a row)."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(enqueued_at=now, enqueue_count=Job.enqueue_count + 1, updated_at=now)
+        )
+
+
+def take_resend(engine: Engine, job_id: int, seen_count: int) -> bool:
+    """Reserve the right to send a queued job's message again (count + 1, sent now).
+
+    Conditional on the job still being queued with the count the caller saw, so two API
+    processes reconciling at once send it once.
+    """
+    now = utcnow()
+    with session_scope(engine) as session:
+        res = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "queued", Job.enqueue_count == seen_count)
+            .values(enqueued_at=now, enqueue_count=seen_count + 1, updated_at=now)
+        )
+        return res.rowcount == 1
+
+
+def forget_enqueue(engine: Engine, job_id: int) -> None:
+    """The send failed: no message is known to exist for the queued job (retried later)."""
+    with session_scope(engine) as session:
+        session.execute(
+            update(Job).where(Job.id == job_id, Job.status == "queued").values(enqueued_at=None)
+        )
+
+
+def fail_queued(engine: Engine, job_id: int, error: str) -> bool:
+    """``queued`` -> ``failed`` with ``error`` (its message cannot be kept in the queue)."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        res = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "queued")
+            .values(status="failed", error=error, finished_at=now, updated_at=now)
         )
         return res.rowcount == 1
 

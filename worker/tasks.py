@@ -10,7 +10,7 @@ import logging
 import threading
 
 from celery import shared_task
-from celery.signals import worker_process_init, worker_shutting_down
+from celery.signals import worker_process_init, worker_ready, worker_shutting_down
 
 from worker.celery_app import PREDICT_TASK, TRAIN_TASK
 
@@ -33,6 +33,20 @@ def _on_child_start(**_kwargs: object) -> None:
     from store.settings import get_settings
 
     get_engine(get_settings().resolved_database_url).dispose(close=False)
+
+
+@worker_ready.connect
+def _on_ready(**_kwargs: object) -> None:
+    # Scratch directories of jobs whose worker was killed (checkpoints, hundreds of MB).
+    from store.db import get_engine
+    from store.settings import get_settings
+    from worker.scratch import sweep
+
+    settings = get_settings()
+    try:
+        sweep(get_engine(settings.resolved_database_url), settings)
+    except Exception:  # cleaning is best effort; the next train job sweeps again
+        log.exception("sweeping scratch directories failed")
 
 
 @shared_task(name=TRAIN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)

@@ -6,6 +6,7 @@ project class (1-based), ``class_names[k - 1]`` names class k.
 
 from __future__ import annotations
 
+import copy
 import io
 import re
 import zipfile
@@ -120,6 +121,36 @@ def _as_dataset(source: bytes | str | Path | Dataset) -> Dataset:
         raise ExportError(f"cannot read a DICOM source file ({exc})") from exc
 
 
+# Attributes highdicom copies from the first source image into the SEG's patient and study
+# modules. All are type 2 (present, may be empty) in the source IODs, and anonymisers often
+# drop them altogether; an empty value is what DICOM means by "unknown".
+_TYPE2_DEFAULTS: dict[str, str] = {
+    "PatientID": "",
+    "PatientName": "",
+    "PatientBirthDate": "",
+    "PatientSex": "",
+    "StudyDate": "",
+    "StudyTime": "",
+    "StudyID": "",
+    "AccessionNumber": "",
+    "ReferringPhysicianName": "",
+}
+
+
+def with_type2_defaults(ds: Dataset) -> Dataset:
+    """``ds``, or a copy of it with every missing attribute of :data:`_TYPE2_DEFAULTS` set
+    empty and a missing Modality set to ``OT`` (other): the caller's dataset is left as it is."""
+    missing = [k for k in _TYPE2_DEFAULTS if k not in ds]
+    if not missing and "Modality" in ds:
+        return ds
+    out = copy.deepcopy(ds)  # sources are read without pixels, so the copy is small
+    for key in missing:
+        setattr(out, key, _TYPE2_DEFAULTS[key])
+    if "Modality" not in out:
+        out.Modality = "OT"
+    return out
+
+
 def to_dicom_seg_bytes(
     labels: np.ndarray,
     source_datasets: Sequence[bytes | str | Path | Dataset],
@@ -159,7 +190,7 @@ def to_dicom_seg_bytes(
     missing = [uid for uid in wanted if uid not in by_uid]
     if missing:
         raise ExportError(f"{len(missing)} source DICOM instance(s) missing, e.g. {missing[0]}")
-    sources = [by_uid[uid] for uid in wanted]
+    sources = [with_type2_defaults(by_uid[uid]) for uid in wanted]
     if len(sources) == 1 and int(sources[0].get("NumberOfFrames", 1) or 1) > 1:
         # Multi-frame source: SEG frames follow the source's frame order.
         n = int(sources[0].NumberOfFrames)

@@ -10,11 +10,19 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from sqlalchemy.orm import Session
 
-from api.deps import CurrentUser, Id, Role, SessionDep, SettingsDep, require_project_role
+from api.deps import (
+    CurrentUser,
+    Id,
+    Role,
+    SessionDep,
+    SettingsDep,
+    project_role,
+    require_project_role,
+)
 from api.errors import ERROR_RESPONSES, ApiError, not_found
 from api.pagination import PageDep
 from api.schemas.common import Page
@@ -27,10 +35,12 @@ from worker.reaper import reaper_loop
 
 @contextlib.asynccontextmanager
 async def reaper_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """While the API runs, fail jobs whose worker died every few seconds (worker.reaper), so
-    they do not wait for someone to look at them."""
+    """While the API runs, every few seconds fail jobs whose worker died and send again queued
+    jobs whose broker message was lost (worker.reaper), so they do not wait for someone to
+    look at them."""
+    settings = app.state.settings
     task = asyncio.create_task(
-        reaper_loop(app.state.engine, app.state.settings.job_heartbeat_timeout_s)
+        reaper_loop(app.state.engine, settings.job_heartbeat_timeout_s, settings=settings)
     )
     try:
         yield
@@ -116,18 +126,32 @@ def cancel_job(job_id: Id, session: SessionDep, user: CurrentUser) -> JobOut:
     return JobOut.model_validate(service.cancel_job(session, job))
 
 
+def _job_to_follow(job_id: Id, session: SessionDep, user: CurrentUser) -> tuple[int, int, int]:
+    """``(job id, project id, user id)`` of a job the caller may watch. A dependency, so a
+    missing or foreign job is a 404 before the event stream (and its 200) starts."""
+    job = _visible_job(session, user, job_id, "viewer")
+    ids = (job.id, job.project_id, user.id)
+    session.close()  # the stream uses short sessions of its own, not this request's
+    return ids
+
+
 @router.get("/jobs/{job_id}/events", response_class=EventSourceResponse)
 async def job_events(
-    job_id: Id, request: Request, session: SessionDep, settings: SettingsDep, user: CurrentUser
+    followed: Annotated[tuple[int, int, int], Depends(_job_to_follow)],
+    request: Request,
+    settings: SettingsDep,
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events: ``progress`` (the job, whenever it changes) until a terminal status,
-    then one ``end`` event with the final job."""
-    _visible_job(session, user, job_id, "viewer")
-    session.close()  # the stream uses short sessions of its own, not this request's
+    then one ``end`` event with the final job. The stream also ends when the caller loses
+    access to the project (removed, deactivated) while watching."""
+    job_id, project_id, user_id = followed
     factory = request.app.state.session_factory
 
-    def snapshot() -> JobOut:
+    def snapshot() -> JobOut | None:
         with factory() as s:
+            viewer = s.get(User, user_id)
+            if viewer is None or not viewer.is_active or not project_role(s, viewer, project_id):
+                return None
             service.reap(s, settings, job_id=job_id)
             return JobOut.model_validate(service.get_job(s, job_id))
 
@@ -135,6 +159,8 @@ async def job_events(
     idle = 0.0
     while True:
         job = await asyncio.to_thread(snapshot)
+        if job is None:
+            return
         text = job.model_dump_json()
         if job.status in TERMINAL_STATUSES:
             yield ServerSentEvent(data=job.model_dump(mode="json"), event="end", id=str(job_id))

@@ -12,6 +12,7 @@ from pathlib import Path
 import highdicom as hd
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 from PIL import Image
 
@@ -25,7 +26,7 @@ from api.imaging.export import (
     zip_bytes,
 )
 from api.imaging.importer import import_uploads
-from tests.imaging.dicom_factory import make_enhanced_ct, write_datasets
+from tests.imaging.dicom_factory import make_ct_series, make_enhanced_ct, write_datasets
 from tests.imaging.test_nifti_raster import AFFINE
 
 CLASSES = ["left ventricle", "myocardium", "never predicted"]
@@ -159,6 +160,53 @@ def test_dicom_seg_of_multiframe_source(tmp_path: Path, limits) -> None:
             assert_missing_frames_are_empty=True,
         )
         np.testing.assert_array_equal(got[0], labels[z])
+
+
+# Type 2 (and a few type 3) attributes that anonymisers drop; highdicom reads several of them.
+STRIPPED = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "SeriesDate",
+    "SeriesTime",
+    "ContentDate",
+    "ContentTime",
+    "ReferringPhysicianName",
+    "AccessionNumber",
+    "StudyID",
+    "SeriesNumber",
+    "InstanceNumber",
+    "SeriesDescription",
+    "Manufacturer",
+    "PositionReferenceIndicator",
+)
+
+
+def test_dicom_seg_of_a_series_stripped_of_type2_attributes(tmp_path: Path, limits) -> None:
+    """Issue 11 (6): "'FileDataset' object has no attribute 'PatientBirthDate'" before."""
+    datasets = make_ct_series(np.zeros((4, 12, 10)), spacing=(2.0, 0.8, 0.8))
+    for ds in datasets:
+        for key in STRIPPED:
+            if key in ds:
+                delattr(ds, key)
+    paths = write_datasets(datasets, tmp_path / "stripped")
+    [image] = import_uploads([(p.name, p) for p in paths], limits)
+    labels = _labels(image.label_shape, seed=2)
+    sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
+    seg = _read_seg(to_dicom_seg_bytes(labels, sources, CLASSES, canonical=image))
+    # Unknown values stay empty (DICOM's "unknown"), and the caller's datasets are untouched.
+    assert seg.PatientID == "" and seg.PatientBirthDate == "" and seg.StudyDate == ""
+    assert seg.StudyInstanceUID == datasets[0].StudyInstanceUID
+    assert all("PatientBirthDate" not in ds and "StudyID" not in ds for ds in sources)
+    got = seg.get_pixels_by_source_instance(
+        source_sop_instance_uids=[str(d.SOPInstanceUID) for d in datasets],
+        combine_segments=True,
+        skip_overlap_checks=True,
+    )
+    np.testing.assert_array_equal(got, labels)
 
 
 def test_dicom_seg_refused_for_other_sources(tmp_path: Path, limits) -> None:
