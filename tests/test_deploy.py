@@ -46,11 +46,11 @@ def _assert_cli_accepts(argv: list[str]) -> None:
 
 
 def test_compose_has_the_services(compose: dict[str, Any]) -> None:
-    assert {"api", "worker", "redis", "postgres"} <= set(compose["services"])
+    assert {"api", "worker", "redis", "postgres", "minio"} <= set(compose["services"])
 
 
 def test_compose_commands_are_real_cli_commands(compose: dict[str, Any]) -> None:
-    for name in ("api", "worker"):
+    for name in ("api", "worker", "worker-gpu1"):
         _assert_cli_accepts(_command(compose["services"][name]))
     _assert_cli_accepts(_dockerfile_cmd())
 
@@ -63,9 +63,14 @@ def test_cli_rejects_a_made_up_command() -> None:
     assert result.exit_code != 0
 
 
-def test_worker_reserves_a_gpu(compose: dict[str, Any]) -> None:
-    devices = compose["services"]["worker"]["deploy"]["resources"]["reservations"]["devices"]
-    assert any("gpu" in d.get("capabilities", []) for d in devices)
+def test_each_worker_is_pinned_to_a_gpu_of_its_own(compose: dict[str, Any]) -> None:
+    pinned: list[str] = []
+    for name in ("worker", "worker-gpu1"):
+        devices = compose["services"][name]["deploy"]["resources"]["reservations"]["devices"]
+        gpus = [d for d in devices if "gpu" in d.get("capabilities", [])]
+        assert len(gpus) == 1 and "count" not in gpus[0], name
+        pinned += gpus[0]["device_ids"]
+    assert pinned == ["0", "1"]
 
 
 def _env(compose: dict[str, Any], name: str) -> dict[str, str]:
@@ -73,17 +78,23 @@ def _env(compose: dict[str, Any], name: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in env.items()}
 
 
-def test_api_and_worker_share_database_broker_and_storage(compose: dict[str, Any]) -> None:
+def test_api_and_workers_share_database_broker_and_storage_but_no_disk(
+    compose: dict[str, Any],
+) -> None:
     api, worker = _env(compose, "api"), _env(compose, "worker")
-    for key in ("SHAPEHINT_DATABASE_URL", "SHAPEHINT_BROKER_URL", "SHAPEHINT_DATA_DIR"):
+    shared = ("SHAPEHINT_DATABASE_URL", "SHAPEHINT_BROKER_URL", "SHAPEHINT_STORAGE_URL")
+    for key in (*shared, "SHAPEHINT_S3_ENDPOINT_URL", "SHAPEHINT_S3_ACCESS_KEY_ID"):
         assert api.get(key) and api.get(key) == worker.get(key), key
     assert "@postgres:" in api["SHAPEHINT_DATABASE_URL"]
     assert api["SHAPEHINT_BROKER_URL"].startswith("redis://redis:")
-    data_dir = api["SHAPEHINT_DATA_DIR"]
-    for name in ("api", "worker"):
-        mounts = compose["services"][name]["volumes"]
-        volume = next(m.split(":")[0] for m in mounts if m.split(":")[1] == data_dir)
-        assert volume in compose["volumes"], f"{name}: {volume} is not a named volume"
+    assert api["SHAPEHINT_STORAGE_URL"].startswith("s3://")
+    assert api["SHAPEHINT_S3_ENDPOINT_URL"].startswith("http://minio:")
+    # /data is each container's scratch: the API's is a named volume no worker mounts.
+    api_mounts = {m.split(":")[0] for m in compose["services"]["api"]["volumes"]}
+    assert api_mounts <= set(compose["volumes"])
+    for name in ("worker", "worker-gpu1"):
+        mounts = {m.split(":")[0] for m in compose["services"][name].get("volumes", [])}
+        assert not mounts & api_mounts, name
     # The names are settings the code reads (env prefix SHAPEHINT_).
     from store.settings import Settings
 

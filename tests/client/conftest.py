@@ -1,0 +1,5 @@
+"""Fixtures of the client tests: ``s3_endpoint``, a moto S3 server for the session."""
+
+from tests.s3_server import s3_endpoint
+
+__all__ = ["s3_endpoint"]
