@@ -10,10 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import event
 
+from api.auth.throttle import LoginThrottle, PasswordCheckPool
 from api.errors import install_error_handlers
+from api.middleware import BodySizeLimit, SecurityHeaders, route_matcher
 from api.routes import (
     auth,
     health,
@@ -30,11 +34,12 @@ from api.routes import (
     units,
     users,
 )
-from store.blobs import BlobStore
+from store.blobs import open_blob_store
 from store.db import make_engine, session_factory
 from store.settings import Settings, get_settings
 
 VERSION = "0.1.0"
+DOCS_ASSETS_URL = "/docs-assets"
 WEBUI_DIR = Path(__file__).resolve().parents[1] / "webui"
 
 DESCRIPTION = """
@@ -94,16 +99,23 @@ def _sqlite_fast_commits(dbapi_connection, _record) -> None:  # type: ignore[no-
     cursor.close()
 
 
+def _is_upload(route: APIRoute) -> bool:
+    content = (route.openapi_extra or {}).get("requestBody", {}).get("content", {})
+    return "multipart/form-data" in content
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.ensure_dirs()
-    app = FastAPI(
+    # Swagger UI and ReDoc from the files fastapi-offline ships (no CDN: works offline).
+    app = FastAPIOffline(
         title="shapehint",
         version=VERSION,
         description=DESCRIPTION,
         openapi_tags=TAGS,
         docs_url="/docs",
-        redoc_url=None,
+        redoc_url="/redoc",
+        static_url=DOCS_ASSETS_URL,
     )
     engine = make_engine(settings.resolved_database_url)
     if engine.dialect.name == "sqlite":
@@ -111,10 +123,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = session_factory(engine)
-    app.state.blobs = BlobStore(settings.blob_dir)
+    app.state.blobs = open_blob_store(settings)
+    app.state.login_throttle = LoginThrottle(settings)
+    app.state.password_checks = PasswordCheckPool(settings.password_hash_concurrency)
     install_error_handlers(app)
     for module in ROUTERS:
         app.include_router(module.router, prefix="/api")
+    # Upload routes stream their multipart body to disk under max_upload_bytes themselves.
+    uploads = [
+        r for m in ROUTERS for r in m.router.routes if isinstance(r, APIRoute) and _is_upload(r)
+    ]
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_json_body_bytes,
+        streams_body=route_matcher(uploads, prefix="/api"),
+    )
+    # Outermost of ours, so the limit's 413 carries the headers too.
+    app.add_middleware(SecurityHeaders, docs_paths=("/docs", "/redoc"))
     if WEBUI_DIR.is_dir():
         # Last, so /api and /docs win; html=True serves index.html at "/".
         app.mount("/", StaticFiles(directory=WEBUI_DIR, html=True), name="webui")

@@ -162,7 +162,31 @@ def project_roles(session: Session, user: User, project_ids: Sequence[int]) -> d
     return {project_id: role for project_id, role in rows}
 
 
-def require_project_role(session: Session, user: User, project_id: int, minimum: Role) -> Project:
+def lock_row(session: Session, table: type[Project] | type[Image], row_id: int) -> None:
+    """Serialise writers of one project or image until this transaction ends.
+
+    Check-then-write code (next class index, "is there still another owner?", insert or update
+    a reference) locks first and reads after, so parallel requests take turns. PostgreSQL: a
+    row lock (SELECT ... FOR UPDATE). SQLite has no row locks: a no-op UPDATE takes the
+    database's write lock (pysqlite begins the transaction at the first write), and reads after
+    it see every earlier commit.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(table.id).where(table.id == row_id).with_for_update())
+    else:
+        session.execute(update(table).where(table.id == row_id).values(id=table.id))
+    # Objects read before the lock may be stale now.
+    session.expire_all()
+
+
+def require_project_role(
+    session: Session, user: User, project_id: int, minimum: Role, *, lock: bool = False
+) -> Project:
+    """The project if ``user`` has at least ``minimum`` in it (see the module docstring).
+    ``lock=True`` locks the project first (``lock_row``), so the role is checked, and the
+    caller's writes happen, against the latest committed state."""
+    if lock:
+        lock_row(session, Project, project_id)
     project = session.get(Project, project_id)
     role = project_role(session, user, project_id) if project is not None else None
     if project is None or role is None:
@@ -173,8 +197,11 @@ def require_project_role(session: Session, user: User, project_id: int, minimum:
 
 
 def require_image_role(
-    session: Session, user: User, image_id: int, minimum: Role
+    session: Session, user: User, image_id: int, minimum: Role, *, lock: bool = False
 ) -> tuple[Image, Project]:
+    """``lock=True`` locks the image row first (``lock_row``)."""
+    if lock:
+        lock_row(session, Image, image_id)
     image = session.get(Image, image_id)
     if image is None:
         raise not_found("image", image_id)

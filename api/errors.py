@@ -7,6 +7,7 @@ Validation errors add ``"errors": [{"loc": [...], "message": str, "type": str}]`
 
 from __future__ import annotations
 
+import errno
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -15,6 +16,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -135,6 +138,42 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _concurrent_change(_request: Request, exc: Exception) -> JSONResponse:
+    # The services lock what they read before they write; this is the safety net for a write
+    # that still lost a race (a row deleted or inserted by a parallel request), so the client
+    # gets a retryable 409 instead of a 500.
+    log.warning("write lost a race: %s", exc)
+    return JSONResponse(
+        {
+            "detail": {
+                "code": "conflict",
+                "message": "the change conflicts with a concurrent change; reload and try again",
+            }
+        },
+        status_code=409,
+    )
+
+
+# A full disk (or quota) is the server's condition, not a bug: 507 Insufficient Storage.
+_NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+async def _os_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OSError)
+    if exc.errno in _NO_SPACE:
+        log.error("out of storage space: %s", exc)
+        return JSONResponse(
+            {
+                "detail": {
+                    "code": "insufficient_storage",
+                    "message": "the server is out of storage space; nothing was stored",
+                }
+            },
+            status_code=507,
+        )
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return JSONResponse(
@@ -147,4 +186,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(IntegrityError, _concurrent_change)
+    app.add_exception_handler(StaleDataError, _concurrent_change)
+    app.add_exception_handler(OSError, _os_error)
     app.add_exception_handler(Exception, _unexpected)

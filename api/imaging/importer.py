@@ -11,6 +11,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from api.imaging.canonical import CanonicalImage, ImportLimits
 from api.imaging.dicom_import import DicomFile, import_dicom_files
 from api.imaging.errors import ImageImportError
@@ -69,6 +71,8 @@ def import_uploads(
     finally:
         if own_dir:
             shutil.rmtree(scratch, ignore_errors=True)
+    for image in images:
+        _refuse_non_finite(image)
     if not images:
         names = ", ".join(name for name, _ in files)
         raise ImageImportError(f"no images found in the upload ({names})")
@@ -78,6 +82,19 @@ def import_uploads(
             f"expected one image or series but the upload holds {len(images)} ({listed})"
         )
     return images
+
+
+def _refuse_non_finite(image: CanonicalImage) -> None:
+    """NaN/Inf voxels (or a NIfTI scl_slope of inf) would render black and poison training:
+    refuse the image, naming how many voxels are affected. Checked slice by slice so the test
+    needs no second full-size array."""
+    bad = sum(int(np.count_nonzero(~np.isfinite(plane))) for plane in image.data)
+    if bad:
+        raise ImageImportError(
+            f"{bad} of {image.data.size} voxels are NaN or infinite (check the file's data and "
+            "its intensity scaling, e.g. NIfTI scl_slope)",
+            image.name,
+        )
 
 
 def _import(

@@ -62,6 +62,16 @@ def load_nifti(
             )
         if img.get_data_dtype().names is not None:
             raise ImageImportError("RGB/structured NIfTI voxels are not supported", filename)
+        # img.header no longer holds the file's scaling (nibabel moves it into the data proxy
+        # and silently drops an infinite one), so read it from the raw header.
+        raw = cls.header_class.from_fileobj(io.BytesIO(head))
+        scaling = [float(raw[k]) for k in ("scl_slope", "scl_inter")]
+        if any(np.isinf(v) for v in scaling):
+            raise ImageImportError(
+                f"broken NIfTI header: intensity scaling scl_slope/scl_inter {scaling} is not "
+                "finite",
+                filename,
+            )
         shape3 = (*shape[:3], *([1] * (3 - min(len(shape), 3))))
         x, y, z = shape3
         check_size((z, 1, y, x), limits, filename)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
+from api.auth import secrets
+from api.auth.throttle import LoginThrottle, PasswordCheckPool
 from api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, SessionDep, SettingsDep
-from api.errors import ErrorBody
+from api.errors import ErrorBody, unauthorized
 from api.schemas.users import LoginIn, LoginOut, UserOut
 from api.services import users as service
 
@@ -14,14 +17,40 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 @router.post(
     "/login",
-    responses={401: {"model": ErrorBody, "description": "Wrong username or password"}},
+    responses={
+        401: {"model": ErrorBody, "description": "Wrong username or password"},
+        429: {"model": ErrorBody, "description": "Too many failed sign-ins (see Retry-After)"},
+    },
     openapi_extra={"security": []},
 )
-def login(
-    body: LoginIn, response: Response, session: SessionDep, settings: SettingsDep
+async def login(
+    body: LoginIn,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> LoginOut:
-    """Sign in with a password. Later writes must echo the CSRF token in ``X-CSRF-Token``."""
-    user, cookie, csrf = service.login(session, body.username, body.password)
+    """Sign in with a password. Later writes must echo the CSRF token in ``X-CSRF-Token``.
+
+    Failed sign-ins are limited per username and per client address (429 with Retry-After)."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    pool: PasswordCheckPool = request.app.state.password_checks
+    address = request.client.host if request.client else "unknown"
+    throttle.check(body.username, address)
+    user_id, password_hash = await run_in_threadpool(
+        service.login_candidate, session, body.username
+    )
+
+    def check() -> bool:
+        # Asked again at the front of the queue: a flood stops after the first failures.
+        throttle.check(body.username, address)
+        return secrets.verify_password(body.password, password_hash)
+
+    if not await pool.run(check) or user_id is None:
+        throttle.failed(body.username, address)
+        raise unauthorized("wrong username or password")
+    throttle.succeeded(body.username)
+    user, cookie, csrf = await run_in_threadpool(service.open_session, session, user_id)
     max_age = int(service.SESSION_LIFETIME.total_seconds())
     response.set_cookie(
         SESSION_COOKIE,

@@ -93,7 +93,7 @@ def get_image(image_id: Id, session: SessionDep, user: CurrentUser) -> ImageOut:
 @router.delete("/images/{image_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_image(image_id: Id, session: SessionDep, user: CurrentUser, blobs: BlobsDep) -> None:
     """Delete an image with its hints, reviews and reference mask (owner role)."""
-    image, _ = require_image_role(session, user, image_id, "owner")
+    image, _ = require_image_role(session, user, image_id, "owner", lock=True)
     service.delete_image(session, blobs, image)
 
 

@@ -29,7 +29,7 @@ def put_priors(
     project_id: Id, body: PriorBody, session: SessionDep, user: CurrentUser
 ) -> PriorsOut:
     """Set the priors (annotator role); they apply to every slice of every image at training."""
-    project = require_project_role(session, user, project_id, "annotator")
+    project = require_project_role(session, user, project_id, "annotator", lock=True)
     service.put_priors(session, user, project, body)
     return PriorsOut(project_id=project.id, priors=service.get_priors(session, project))
 

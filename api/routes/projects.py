@@ -74,7 +74,7 @@ def list_classes(project_id: Id, session: SessionDep, user: CurrentUser) -> list
 @router.post("/{project_id}/classes", status_code=status.HTTP_201_CREATED)
 def add_class(project_id: Id, body: ClassIn, session: SessionDep, user: CurrentUser) -> ClassOut:
     """Append a class (it gets the next label value; existing labels never change)."""
-    project = require_project_role(session, user, project_id, "owner")
+    project = require_project_role(session, user, project_id, "owner", lock=True)
     return ClassOut.model_validate(service.add_class(session, project, body.name, body.color))
 
 
@@ -83,7 +83,7 @@ def update_class(
     project_id: Id, class_id: Id, body: ClassUpdate, session: SessionDep, user: CurrentUser
 ) -> ClassOut:
     """Rename or recolour a class (its label value stays)."""
-    project = require_project_role(session, user, project_id, "owner")
+    project = require_project_role(session, user, project_id, "owner", lock=True)
     row = service.update_class(session, project, class_id, body.name, body.color)
     return ClassOut.model_validate(row)
 
@@ -102,7 +102,7 @@ def list_members(
 @router.post("/{project_id}/members", status_code=status.HTTP_201_CREATED)
 def add_member(project_id: Id, body: MemberIn, session: SessionDep, user: CurrentUser) -> MemberOut:
     """Add a user by name with a role (or change the role of an existing member)."""
-    project = require_project_role(session, user, project_id, "owner")
+    project = require_project_role(session, user, project_id, "owner", lock=True)
     return _member_out(service.set_member(session, project, body.username, body.role))
 
 
@@ -110,11 +110,11 @@ def add_member(project_id: Id, body: MemberIn, session: SessionDep, user: Curren
 def update_member(
     project_id: Id, user_id: Id, body: MemberUpdate, session: SessionDep, user: CurrentUser
 ) -> MemberOut:
-    project = require_project_role(session, user, project_id, "owner")
+    project = require_project_role(session, user, project_id, "owner", lock=True)
     return _member_out(service.update_member(session, project, user_id, body.role))
 
 
 @router.delete("/{project_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_member(project_id: Id, user_id: Id, session: SessionDep, user: CurrentUser) -> None:
-    project = require_project_role(session, user, project_id, "owner")
+    project = require_project_role(session, user, project_id, "owner", lock=True)
     service.remove_member(session, project, user_id)

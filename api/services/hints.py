@@ -7,12 +7,14 @@ row. Validation goes through ``models.bounds`` only (one source of truth for des
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.errors import unprocessable
+from api.errors import not_found, unprocessable
 from api.schemas.hints import AuthorHint, HintChange, SliceHints, SliceSummary
 from api.services.images import check_slice
 from models.bounds import BoundsError, ClassBounds, describe, intersect, parse_hint, parse_prior
@@ -36,6 +38,39 @@ def _unknown_classes(project: Project, names: list[str]) -> None:
         )
 
 
+def _too_large_number(value: Any, where: str) -> str | None:
+    """Where in a hint/prior JSON a number is not a finite float (JSON integers are unbounded;
+    descriptors are floats), or None."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _too_large_number(item, f"{where}.{key}")
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _too_large_number(item, f"{where}[{i}]")
+            if found:
+                return found
+    elif isinstance(value, int) and not isinstance(value, bool):
+        try:
+            float(value)
+        except OverflowError:
+            return where
+    elif isinstance(value, float) and not math.isfinite(value):
+        return where  # NaN / Infinity literals, which Python's JSON parser accepts
+    return None
+
+
+def _check_numbers(name: str, payload: Any, code: str) -> None:
+    where = _too_large_number(payload, name)
+    if where:
+        raise unprocessable(
+            f"class {name}: the number at {where} is too large or not finite",
+            code=code,
+            class_name=name,
+        )
+
+
 def slice_spacing(image: Image) -> tuple[float, float]:
     """``(row_mm, col_mm)`` of the image's slices."""
     return float(image.spacing[1]), float(image.spacing[2])
@@ -46,6 +81,7 @@ def validate_hints(image: Image, project: Project, body: dict[str, Any]) -> dict
     _unknown_classes(project, list(body))
     out = {}
     for name, hint in body.items():
+        _check_numbers(name, hint, "invalid_hint")
         try:
             out[name] = parse_hint(
                 name, hint, spacing=slice_spacing(image), shape=(image.height, image.width)
@@ -81,7 +117,15 @@ def put_hints(
                 created_at=now,
             )
         )
-    session.commit()
+    image_id = image.id  # readable after a rollback, unlike the expired row
+    try:
+        session.commit()
+    except IntegrityError:
+        # The image was deleted while this request ran (foreign key): it is gone, say so.
+        session.rollback()
+        if session.get(Image, image_id) is None:
+            raise not_found("image", image_id) from None
+        raise
 
 
 def get_hints(
@@ -169,6 +213,7 @@ def hinted_slices(session: Session, image: Image) -> list[SliceSummary]:
 def validate_priors(project: Project, body: dict[str, Any]) -> None:
     _unknown_classes(project, list(body))
     for name, prior in body.items():
+        _check_numbers(name, prior, "invalid_prior")
         try:
             # Unit spacing checks the structure; mm values are converted per image at training.
             parse_prior(name, prior, spacing=(1.0, 1.0))

@@ -87,21 +87,27 @@ def _store_one(
     z, c, h, w = image.shape
     return Image(
         project_id=project.id,
-        name=image.name[:255],
+        name=printable(image.name)[:255] or "image",
         source_kind=image.source_kind,
-        modality=(image.modality or "OT")[:16],
+        modality=printable(image.modality or "OT")[:16] or "OT",
         num_slices=z,
         channels=c,
         height=h,
         width=w,
         spacing=[float(s) for s in image.spacing],
         affine=image.affine.tolist(),
-        window_presets=[dict(wp) for wp in image.windows],
+        window_presets=[{**wp, "name": printable(str(wp.get("name", "")))} for wp in image.windows],
         meta=image.to_meta(),
         volume_key=volume_key,
         source_keys=source_keys,
         created_by=user.id,
     )
+
+
+def printable(text: str) -> str:
+    """File metadata (DICOM SeriesDescription, NIfTI descrip, ...) without NUL and other
+    control characters, which PostgreSQL cannot store and no display wants."""
+    return "".join(ch for ch in text if ch.isprintable()).strip()
 
 
 def cleanup(scratch: Path) -> None:
@@ -123,7 +129,7 @@ def list_images(
 
 def load_canonical(blobs: BlobStore, image: Image) -> CanonicalImage:
     """The stored canonical image; the volume is memory-mapped (only touched slices are read)."""
-    return CanonicalImage.load(image.meta, blobs.path(image.volume_key), mmap=True)
+    return CanonicalImage.load(image.meta, blobs.local_path(image.volume_key), mmap=True)
 
 
 def check_slice(image: Image, z: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from api.deps import project_roles
@@ -123,8 +124,21 @@ def add_class(session: Session, project: Project, name: str, color: str | None) 
         project_id=project.id, index=index, name=name, color=color or default_color(index)
     )
     session.add(row)
-    session.commit()
+    _commit_class(session, project, name)
     return row
+
+
+def _commit_class(session: Session, project: Project, name: str) -> None:
+    # The caller locked the project (require_project_role(lock=True)); this only catches what
+    # slipped past it, e.g. a writer that does not lock.
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise conflict(
+            f"class {name!r} conflicts with a class added to project {project.id} at the same "
+            "time; reload the project's classes"
+        ) from None
 
 
 def update_class(
@@ -139,7 +153,7 @@ def update_class(
         row.name = name
     if color is not None:
         row.color = color
-    session.commit()
+    _commit_class(session, project, row.name)
     return row
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.deps import lock_row
 from api.errors import ApiError, not_found, unprocessable
 from api.imaging.canonical import ImportLimits
 from api.imaging.errors import ImageImportError, ImageTooLargeError, ImagingError
@@ -74,9 +75,16 @@ def put_reference(
     buf = io.BytesIO()
     np.save(buf, labels, allow_pickle=False)
     key = blobs.put_bytes(buf.getvalue(), ".npy")
-    row = session.scalars(select(ReferenceMask).where(ReferenceMask.image_id == image.id)).first()
-    old_key = row.mask_key if row is not None else None
     try:
+        # Parallel uploads for one image take turns (insert vs update), and a deleted image
+        # is a 404, not a foreign-key error.
+        lock_row(session, Image, image.id)
+        if session.get(Image, image.id) is None:
+            raise not_found("image", image.id)
+        row = session.scalars(
+            select(ReferenceMask).where(ReferenceMask.image_id == image.id)
+        ).first()
+        old_key = row.mask_key if row is not None else None
         if row is None:
             row = ReferenceMask(image_id=image.id, mask_key=key)
             session.add(row)
@@ -102,7 +110,7 @@ def get_reference(session: Session, image: Image) -> ReferenceMask:
 
 def load_labels(blobs: BlobStore, row: ReferenceMask) -> np.ndarray:
     """uint8 ``(Z, H, W)`` (memory-mapped)."""
-    return load_label_map(blobs.path(row.mask_key))
+    return load_label_map(blobs.local_path(row.mask_key))
 
 
 def reference_png(

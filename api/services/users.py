@@ -117,11 +117,23 @@ def list_tokens(
     return list(rows), total
 
 
-def login(session: Session, username: str, password: str) -> tuple[User, str, str]:
-    """Check a password and open a browser session: returns (user, cookie value, CSRF token)."""
-    user = session.scalars(select(User).where(User.username == username)).first()
-    ok = secrets.verify_password(password, user.password_hash if user else None)
-    if user is None or not ok or not user.is_active:
+def login_candidate(session: Session, username: str) -> tuple[int | None, str | None]:
+    """``(user id, password hash)`` of an active user with this name, else ``(None, None)``.
+
+    The password is checked elsewhere (off the request thread pool, see ``api.auth.throttle``),
+    so this only reads; unknown and inactive users still get a full hash computation there.
+    """
+    row = session.execute(
+        select(User.id, User.password_hash).where(User.username == username, User.is_active)
+    ).first()
+    session.rollback()  # end the read: the password check may wait in line for a while
+    return (row.id, row.password_hash) if row is not None else (None, None)
+
+
+def open_session(session: Session, user_id: int) -> tuple[User, str, str]:
+    """Open a browser session for a user whose password was checked: (user, cookie, CSRF)."""
+    user = session.get(User, user_id)
+    if user is None or not user.is_active:
         raise unauthorized("wrong username or password")
     cookie, csrf = secrets.new_secret(), secrets.new_secret()
     session.add(
