@@ -224,6 +224,7 @@ class Review(Base):
     """One review decision (append-only); ``images.review_status`` mirrors the latest."""
 
     __tablename__ = "reviews"
+    __table_args__ = (Index("ix_reviews_image_version", "image_id", "model_version_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
@@ -233,3 +234,7 @@ class Review(Base):
     status: Mapped[str] = mapped_column(String(16))
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The model version whose predicted mask was judged (migration 0004); NULL = none/legacy.
+    model_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), default=None
+    )

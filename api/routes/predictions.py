@@ -90,18 +90,23 @@ def get_predictions_zip(
     user: CurrentUser,
     model: ModelQuery = None,
     format: FormatQuery = "nifti",
+    accepted_only: Annotated[
+        bool, Query(description="Only images whose mask by this version was accepted")
+    ] = False,
 ) -> StreamingResponse:
-    """All predicted masks of a model version (default: the newest) in one zip."""
+    """All predicted masks of a model version (default: the newest) in one zip; PNG gives one
+    file per slice. ``accepted_only=true`` keeps the images accepted in Review."""
     require_project_role(session, user, project_id, "viewer")
     version = service.project_version(session, project_id, model)
-    archive = service.project_zip(session, blobs, project_id, version, format)
+    archive = service.project_zip(session, blobs, project_id, version, format, accepted_only)
 
     def chunks() -> Iterator[bytes]:
         with archive:
             while chunk := archive.read(1024 * 1024):
                 yield chunk
 
-    name = f"project{project_id}_model{version.version}_{format}.zip"
+    accepted = "_accepted" if accepted_only else ""
+    name = f"project{project_id}_model{version.version}{accepted}_{format}.zip"
     return StreamingResponse(
         chunks(),
         media_type="application/zip",

@@ -36,6 +36,12 @@ class ImageOut(OrmModel):
 class ReviewIn(StrictModel):
     status: ReviewStatus = Field(examples=["accepted"])
     comment: str = Field(default="", max_length=10_000, examples=["LV boundary looks right"])
+    model_version_id: int | None = Field(
+        default=None,
+        ge=1,
+        description="The model version whose mask is judged (default: the newest that predicted "
+        "the image)",
+    )
 
 
 class ReviewOut(OrmModel):
@@ -44,12 +50,18 @@ class ReviewOut(OrmModel):
     reviewer_id: int | None
     status: ReviewStatus
     comment: str
+    model_version_id: int | None = Field(description="The model version judged (null: none)")
     created_at: UtcDatetime
 
 
 class ReviewState(StrictModel):
     image_id: int
-    status: ReviewStatus | None = Field(description="Latest decision; null = not reviewed")
+    model_version_id: int | None = Field(
+        default=None, description="The model version this state is about (null: no prediction)"
+    )
+    status: ReviewStatus | None = Field(
+        description="Latest decision on this model version's mask; null = not reviewed"
+    )
     history: list[ReviewOut] = Field(description="Every decision, newest first")
 
 

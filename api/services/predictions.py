@@ -27,6 +27,7 @@ from api.imaging.export import (
 )
 from store.blobs import BlobStore
 from store.jobs_tables import ModelVersion, Prediction
+from store.reviews import accepted_image_ids
 from store.tables import Image
 
 Format = Literal["png", "nifti", "dicom-seg"]
@@ -64,7 +65,7 @@ def find_prediction(
 
 def load_labels(blobs: BlobStore, prediction: Prediction) -> np.ndarray:
     """The stored label map ``(Z, H, W)`` uint8 (memory-mapped)."""
-    return load_label_map(blobs.path(prediction.mask_key))
+    return load_label_map(blobs.local_path(prediction.mask_key))
 
 
 def canonical_header(image: Image) -> CanonicalImage:
@@ -129,9 +130,15 @@ def project_version(
 
 
 def project_zip(
-    session: Session, blobs: BlobStore, project_id: int, version: ModelVersion, fmt: Format
+    session: Session,
+    blobs: BlobStore,
+    project_id: int,
+    version: ModelVersion,
+    fmt: Format,
+    accepted_only: bool = False,
 ) -> BinaryIO:
-    """A zip of every predicted image of the project by ``version`` (rewound file object).
+    """A zip of every predicted image of the project by ``version`` (rewound file object);
+    with ``accepted_only``, only images whose latest review of that version's mask accepts it.
 
     PNG: one file per slice (``name_labels_zNNN.png`` for volumes). Images whose export fails
     (e.g. DICOM SEG of a PNG upload) make the whole request fail with a 422 naming the image.
@@ -146,6 +153,16 @@ def project_zip(
         raise ApiError(
             404, "no_prediction", f"model version {version.id} has no stored predictions"
         )
+    if accepted_only:
+        accepted = accepted_image_ids(session, version.id)
+        rows = [row for row in rows if row[0].id in accepted]
+        if not rows:
+            raise ApiError(
+                404,
+                "none_accepted",
+                f"no image is accepted for model version {version.version} (id {version.id}): "
+                "accept masks in Review first",
+            )
 
     def entries() -> Iterator[tuple[str, bytes]]:
         for image, prediction in rows:

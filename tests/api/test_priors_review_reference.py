@@ -52,6 +52,7 @@ def test_review_history_and_roles(api: Api) -> None:
     url = f"/api/images/{img['id']}/review"
     assert api.client.get(url, headers=api.headers).json() == {
         "image_id": img["id"],
+        "model_version_id": None,  # no prediction yet
         "status": None,
         "history": [],
     }

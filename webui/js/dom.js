@@ -47,6 +47,13 @@ export function mount(el, ...children) {
 
 let noticeTimer = null;
 
+/** Hide the notice bar (a message about one screen must not linger on the next). */
+export function clearNotice() {
+  const bar = document.getElementById("notice");
+  if (bar) bar.hidden = true;
+  clearTimeout(noticeTimer);
+}
+
 /** Show a message in the global notice bar. kind: "info" | "error" | "ok". */
 export function notify(message, kind = "info", ms = 6000) {
   const bar = document.getElementById("notice");

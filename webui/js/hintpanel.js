@@ -78,6 +78,19 @@ export function convertHint(hint, toUnit, spacing) {
   return next;
 }
 
+/**
+ * A refusal as the user typed it: the server quotes intervals in px ("size intervals do not
+ * overlap: [a, b] px^2 and ..."); for a hint in mm each such interval gets its mm value first.
+ */
+export function errorInUnit(message, unit, spacing) {
+  if (unit !== "mm" || !message || !spacing) return message;
+  const comp = COMPONENTS.find((c) => message.includes(` ${c.sub ? `${c.descriptor}.${c.sub}` : c.descriptor} `));
+  if (!comp) return message;
+  const f = comp.f(spacing[0], spacing[1]);
+  const num = (t) => (t === "open" ? "open" : String(geo.r2(Number(t) * f)));
+  return message.replace(/\[(open|[-\d.e+]+), (open|[-\d.e+]+)\] (px\^2|px)/g, (all, lo, hi) => `[${num(lo)}, ${num(hi)}] ${comp.unit.mm} (${all})`);
+}
+
 function parseNum(text) {
   const t = String(text).trim();
   if (!t) return null;
@@ -211,7 +224,8 @@ export function renderHintPanel(side, ctx, actions) {
         // Commit on Enter or when leaving a changed field (not "change": a re-render may have
         // replaced the element, and a restored value never fires "change").
         oninput: (e) => (e.target.dataset.dirty = "1"),
-        onblur: (e) => e.target.dataset.dirty && commitRow(comp, row),
+        // min and max are one interval: moving between them (Tab) does not save half of it.
+        onblur: (e) => !row.contains(e.relatedTarget) && row.querySelector("input[data-dirty]") && commitRow(comp, row),
         onkeydown: (e) => e.key === "Enter" && commitRow(comp, row),
       });
     const row = h(
@@ -259,17 +273,18 @@ export function renderHintPanel(side, ctx, actions) {
 
   mount(
     side,
-    h("h2", { class: "panel-title", style: { "--c": color } }, h("span", { class: "swatch" }), `${cls} · slice ${z + 1}`),
+    h("h2", { class: "panel-title", style: { "--c": color } }, h("span", { class: "swatch" }), ctx.geom.slices > 1 ? `${cls} · slice ${z + 1}` : cls),
     h("p", { class: "hint-state", "data-testid": "hint-state" }, state),
-    error ? h("p", { class: "error", role: "alert", "data-testid": "hint-error" }, `Refused by the server: ${error}`) : null,
+    error ? h("p", { class: "error", role: "alert", "data-testid": "hint-error" }, `Not saved: ${errorInUnit(error, hint && hint.unit, ctx.spacing)}`) : null,
     (store.conflicts.get(z) || {})[cls] ? h("p", { class: "warn", role: "status" }, `Annotators' hints contradict each other: ${store.conflicts.get(z)[cls]}`) : null,
     h(
       "div",
       { class: "row wrap" },
       h("button", { type: "button", class: `toggle ${hint && hint.present === false ? "on" : ""}`, "aria-pressed": String(!!(hint && hint.present === false)), "data-testid": "absent-toggle", disabled: !editable, onclick: () => actions.toggleAbsent(), title: "Absent on this slice (A)" }, "Absent here"),
       h("button", { type: "button", class: "secondary", disabled: !editable || !hint, "data-testid": "delete-hint", onclick: () => actions.deleteHint(), title: "Delete (Del)" }, "Delete"),
-      h("button", { type: "button", class: "secondary", disabled: !editable, "data-testid": "copy-previous", onclick: () => actions.copyPrevious(), title: "Copy from previous hinted slice (P)" }, "Copy previous"),
-      h("button", { type: "button", class: "secondary", disabled: !editable || ctx.geom.slices < 3, "data-testid": "interpolate", onclick: () => actions.interpolate(), title: "Interpolate ellipses between slices (I)" }, "Interpolate"),
+      // Slice-to-slice actions only where there are slices.
+      ctx.geom.slices > 1 ? h("button", { type: "button", class: "secondary", disabled: !editable, "data-testid": "copy-previous", onclick: () => actions.copyPrevious(), title: "Copy from previous hinted slice (P)" }, "Copy previous") : null,
+      ctx.geom.slices > 2 ? h("button", { type: "button", class: "secondary", disabled: !editable, "data-testid": "interpolate", onclick: () => actions.interpolate(), title: "Interpolate ellipses between slices (I)" }, "Interpolate") : null,
     ),
     ellipseBox,
     holeBox,

@@ -207,7 +207,7 @@ export class HintStore {
         this.errors.delete(z);
         if (this.hooks.onChange) this.hooks.onChange(z, { saved: true });
       } catch (err) {
-        const msg = `slice ${z}: ${err.message}`;
+        const msg = `slice ${z + 1}: ${err.message}`;
         this.errors.set(z, err.message);
         // A refused hint stays local (visible, fixable); it is retried after the next edit.
         this.dirty.delete(z);

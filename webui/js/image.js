@@ -61,6 +61,7 @@ export async function render(root, { imageId, mode, z }) {
     canEdit: () => canEdit && (ctx.mode === "hints" || ctx.mode === "review"),
     colorOf: (name) => (project.classes.find((c) => c.name === name) || {}).color || "#ff0",
     redraw: () => viewer.renderHints(),
+    notify,
   };
 
   // ---- layout
@@ -96,7 +97,16 @@ export async function render(root, { imageId, mode, z }) {
         "div",
         { class: "center-col" },
         stage,
-        h("div", { class: "viewer-footer" }, h("button", { type: "button", class: "ghost", title: "Previous slice (↓)", onclick: () => goSlice(ctx.z - 1) }, "◀"), sliceSlider, h("button", { type: "button", class: "ghost", title: "Next slice (↑)", onclick: () => goSlice(ctx.z + 1) }, "▶"), sliceLabel, presetSelect, wlInfo, cursorInfo, saveState),
+        h(
+          "div",
+          { class: "viewer-footer" },
+          // A single 2D image has no slices to move between.
+          geom.slices > 1 ? [h("button", { type: "button", class: "ghost", title: "Previous slice (↓)", onclick: () => goSlice(ctx.z - 1) }, "◀"), sliceSlider, h("button", { type: "button", class: "ghost", title: "Next slice (↑)", onclick: () => goSlice(ctx.z + 1) }, "▶"), sliceLabel] : null,
+          presetSelect,
+          wlInfo,
+          cursorInfo,
+          saveState,
+        ),
       ),
       side,
     ),
@@ -175,6 +185,18 @@ export async function render(root, { imageId, mode, z }) {
   function renderToolbar() {
     const btn = (name, label, key) =>
       h("button", { type: "button", class: `tool ${ctx.tool === name ? "active" : ""}`, "aria-pressed": String(ctx.tool === name), "data-testid": `tool-${name}`, title: `${label} (${key})`, onclick: () => setTool(name) }, label, h("kbd", {}, key));
+    if (ctx.mode === "review") {
+      // Review judges the mask: no hint tool is active here, so a drag never makes a hint.
+      mount(
+        toolbar,
+        btn("pan", "Pan", "H"),
+        h("hr"),
+        h("button", { type: "button", class: "tool", title: "Fit to window (0)", onclick: () => viewer.fit() }, "Fit", h("kbd", {}, "0")),
+        h("label", { class: "check" }, h("input", { type: "checkbox", checked: ctx.showHints, onchange: (e) => ((ctx.showHints = e.target.checked), viewer.renderHints()) }), "Show hints"),
+        h("a", { href: `#/images/${imageId}/hints`, class: "muted", "data-testid": "edit-hints-link" }, "Edit hints →"),
+      );
+      return;
+    }
     mount(
       toolbar,
       btn("ellipse", "Ellipse", "E"),
@@ -417,12 +439,14 @@ export async function render(root, { imageId, mode, z }) {
   // ---- mode
   if (mode === "review") {
     reviewPanel = new ReviewPanel(side, ctx);
-    shortcuts = [...common, ...reviewPanel.shortcuts()];
+    // Hint-editing keys belong to the Hints mode.
+    const hintKeys = new Set(["e", "r", "c", "a", "delete", "p", "i", "[", "]", "ctrl+z", "ctrl+y", "ctrl+s"]);
+    shortcuts = [...common.filter((s) => !(s.match || [s.keys.toLowerCase()]).some((m) => hintKeys.has(m))), ...reviewPanel.shortcuts()];
   }
   const unregister = registerShortcuts(visible(shortcuts));
 
   renderPalette();
-  setTool("ellipse");
+  setTool(mode === "review" ? "pan" : "ellipse");
   showWindow();
   updateSliceLabel();
   try {

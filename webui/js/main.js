@@ -2,7 +2,7 @@
 // `render(root, params) -> cleanup | undefined`.
 
 import * as api from "./api.js";
-import { $, h, mount, notify } from "./dom.js";
+import { $, clearNotice, h, mount, notify } from "./dom.js";
 import { showHelp } from "./shortcuts.js";
 
 const routes = [
@@ -25,6 +25,9 @@ export function setCrumbs(trail) {
 }
 
 async function currentUser() {
+  // Signed out for sure: no token and no session (its readable CSRF cookie is gone), so skip
+  // the request rather than log a 401 in the console on every page load.
+  if (!api.auth.token && !api.csrfToken()) return null;
   try {
     return await api.get("/api/users/me", { noAuthRedirect: true });
   } catch (err) {
@@ -76,6 +79,7 @@ async function route() {
     if (!m) continue;
     if (typeof cleanup === "function") cleanup();
     cleanup = null;
+    clearNotice();
     const root = $("#app");
     root.className = "app";
     mount(root);

@@ -42,7 +42,8 @@ async function fillStatus(img, el) {
   try {
     const [hinted, predictions] = await Promise.all([api.get(`/api/images/${img.id}/hints`), api.get(`/api/images/${img.id}/predictions`).catch(() => null)]);
     const n = api.items(hinted).length;
-    const parts = [`${n} hinted slice${n === 1 ? "" : "s"}`];
+    const single = (img.num_slices ?? (img.shape ? img.shape[0] : 1)) === 1;
+    const parts = [single ? (n ? "hinted" : "no hints") : `${n} hinted slice${n === 1 ? "" : "s"}`];
     if (predictions) parts.push(api.items(predictions).length ? "predicted" : "no prediction");
     parts.push(review);
     el.textContent = parts.join(" · ");
@@ -169,9 +170,21 @@ function renderImages(panel, project) {
 
 function renderDownloads(panel, project) {
   const model = h("select", { "aria-label": "Model version" }, h("option", { value: "" }, "Latest model"));
+  const acceptedOnly = h("input", { type: "checkbox", "data-testid": "accepted-only" });
   api
     .get(`/api/projects/${project.id}/models`)
-    .then((a) => api.items(a).forEach((m) => model.append(h("option", { value: m.id }, `Version ${m.version ?? m.id}`))))
+    .then((a) => api.items(a).forEach((m) => model.append(h("option", { value: m.id }, `v${m.version ?? m.id}`))))
+    .catch(() => {});
+  // DICOM SEG refers to a DICOM series: offered only when every image is DICOM.
+  const dicomNote = h("p", { class: "muted", "data-testid": "dicom-seg-note", hidden: true }, "DICOM SEG needs DICOM images: this project has NIfTI or PNG images too.");
+  api
+    .getAll(`/api/projects/${project.id}/images`)
+    .then((images) => {
+      const allDicom = images.length > 0 && images.every((im) => im.source_kind === "dicom");
+      const seg = panel.querySelector("[data-testid=download-project-dicom-seg]");
+      if (seg) seg.hidden = !allDicom;
+      dicomNote.hidden = allDicom || !images.length;
+    })
     .catch(() => {});
   const button = (format, label) =>
     h(
@@ -180,9 +193,10 @@ function renderDownloads(panel, project) {
         type: "button",
         class: "secondary",
         "data-testid": `download-project-${format}`,
+        hidden: format === "dicom-seg", // until the images are known to be DICOM
         onclick: async () => {
           try {
-            await api.download(`/api/projects/${project.id}/predictions.zip`, { format, model: model.value }, `project-${project.id}-${format}.zip`);
+            await api.download(`/api/projects/${project.id}/predictions.zip`, { format, model: model.value, accepted_only: acceptedOnly.checked ? "true" : null }, `project-${project.id}-${format}.zip`);
           } catch (err) {
             notify(err.message, "error");
           }
@@ -196,9 +210,11 @@ function renderDownloads(panel, project) {
       "div",
       { class: "card stack" },
       h("h2", {}, "Download all predicted masks"),
-      h("p", { class: "muted" }, "One zip with a mask per image; labels 0 = background, k = class k."),
+      h("p", { class: "muted" }, "One zip with a mask per image (PNG: one file per slice); labels 0 = background, k = class k."),
       h("label", {}, "Model", model),
+      h("label", { class: "check" }, acceptedOnly, "Only images accepted in Review (for this model version)"),
       h("div", { class: "row" }, button("nifti", "NIfTI (.zip)"), button("png", "PNG (.zip)"), button("dicom-seg", "DICOM SEG (.zip)")),
+      dicomNote,
     ),
   );
 }

@@ -4,6 +4,7 @@
 
 import * as api from "./api.js";
 import { h, hexToRgb, mount, notify } from "./dom.js";
+import { imageQuality, warningBox } from "./quality.js";
 
 /**
  * Colour an RGBA label image (label k in the red channel) into an overlay.
@@ -53,6 +54,38 @@ export class ReviewPanel {
     } catch (err) {
       notify(err.message, "error");
     }
+    await this.loadReview();
+    this.render();
+  }
+
+  /** The review state of the selected model version's mask (reviews are per version). */
+  async loadReview() {
+    try {
+      this.reviewState = await api.get(`/api/images/${this.ctx.image.id}/review`, { query: { model: this.model } });
+    } catch (err) {
+      this.reviewState = null;
+      if (err.status !== 404) notify(err.message, "error");
+    }
+    await this.loadQuality();
+  }
+
+  /** The train job's quality report of the shown model version (nothing when it has none). */
+  async loadQuality() {
+    const id = this.reviewState && this.reviewState.model_version_id;
+    const version = this.models.find((m) => m.id === id);
+    this.quality = null;
+    if (!version || !version.job_id) return;
+    try {
+      const job = await api.get(`/api/jobs/${version.job_id}`);
+      this.quality = job.result || null;
+    } catch {
+      /* no report: nothing to show */
+    }
+  }
+
+  async selectModel(value) {
+    this.model = value;
+    await Promise.all([this.loadMask(), this.loadReview()]);
     this.render();
   }
 
@@ -130,9 +163,13 @@ export class ReviewPanel {
   async review(status) {
     const comment = this.side.querySelector("[data-field=comment]");
     try {
-      const answer = await api.put(`/api/images/${this.ctx.image.id}/review`, { status, comment: comment ? comment.value : "" });
-      this.ctx.image.review_status = (answer && (answer.status || answer.review_status)) || status;
-      notify(`Image marked ${status}`, "ok", 2500);
+      const body = { status, comment: comment ? comment.value : "" };
+      const version = this.reviewState && this.reviewState.model_version_id;
+      if (version) body.model_version_id = version;
+      const answer = await api.put(`/api/images/${this.ctx.image.id}/review`, body);
+      this.reviewState = answer;
+      if (!this.model) this.ctx.image.review_status = answer.status;
+      notify(`Image marked ${status}${version ? ` for ${this.versionLabel(version)}` : ""}`, "ok", 2500);
       this.render();
     } catch (err) {
       notify(err.message, "error");
@@ -155,7 +192,8 @@ export class ReviewPanel {
   async downloadImage(format) {
     const ext = { nifti: "nii.gz", png: "png", "dicom-seg": "dcm" }[format];
     try {
-      await api.download(`/api/images/${this.ctx.image.id}/prediction`, { format, model: this.model }, `${this.ctx.image.name}-mask.${ext}`);
+      const z = format === "png" && this.ctx.geom.slices > 1 ? this.ctx.z : null; // PNG: one slice
+      await api.download(`/api/images/${this.ctx.image.id}/prediction`, { format, model: this.model, z }, `${this.ctx.image.name}-mask.${ext}`);
     } catch (err) {
       notify(err.message, "error");
     }
@@ -180,23 +218,34 @@ export class ReviewPanel {
     );
   }
 
+  versionLabel(id) {
+    const m = this.models.find((x) => x.id === id);
+    return m ? `v${m.version}` : `model ${id}`;
+  }
+
   render() {
     const ctx = this.ctx;
-    const status = ctx.image.review_status;
+    const rs = this.reviewState;
+    const status = rs ? rs.status : ctx.image.review_status;
+    const judged = rs && rs.model_version_id ? ` (${this.versionLabel(rs.model_version_id)})` : "";
     const modelSelect = h(
       "select",
-      { "aria-label": "Model version", "data-testid": "model-select", onchange: (e) => ((this.model = e.target.value), this.loadMask()) },
+      { "aria-label": "Model version", "data-testid": "model-select", onchange: (e) => this.selectModel(e.target.value) },
       h("option", { value: "" }, "Newest model"),
-      this.models.map((m) => h("option", { value: m.id, selected: String(m.id) === String(this.model) }, `Version ${m.version}${m.metrics && m.metrics.dice_mean !== undefined ? ` · Dice ${Number(m.metrics.dice_mean).toFixed(3)}` : ""}`)),
+      this.models.map((m) => h("option", { value: m.id, selected: String(m.id) === String(this.model) }, `v${m.version}${m.metrics && m.metrics.dice_mean !== undefined ? ` · Dice ${Number(m.metrics.dice_mean).toFixed(3)}` : ""}`)),
     );
+    const colorOf = (name) => (ctx.classes.find((c) => c.name === name) || {}).color || "#888";
+    // DICOM SEG refers to the DICOM series it segments: only DICOM images have one.
+    const formats = [["nifti", "NIfTI"], ["png", ctx.geom.slices > 1 ? `PNG (slice ${ctx.z + 1})` : "PNG"]];
+    if (ctx.image.source_kind === "dicom") formats.push(["dicom-seg", "DICOM SEG"]);
     const reviewButton = (value, label, cls) =>
       h("button", { type: "button", class: `${cls} ${status === value ? "on" : ""}`, "aria-pressed": String(status === value), "data-testid": `review-${value}`, disabled: !ctx.canEdit(), onclick: () => this.review(value) }, label);
-    const downloadButton = (format, label) => h("button", { type: "button", class: "secondary", "data-testid": `download-${format}`, onclick: () => this.downloadImage(format) }, label);
+    const downloadButton = ([format, label]) => h("button", { type: "button", class: "secondary", "data-testid": `download-${format}`, onclick: () => this.downloadImage(format) }, label);
     this.renderHintSummary();
     mount(
       this.side,
       h("h2", {}, "Review"),
-      h("p", { "data-testid": "review-status", class: `review-status ${status || "none"}` }, status ? `Status: ${status}` : "Not reviewed yet"),
+      h("p", { "data-testid": "review-status", class: `review-status ${status || "none"}` }, status ? `Status: ${status}${judged}` : `Not reviewed yet${judged}`),
       this.prediction === false ? h("p", { class: "muted", "data-testid": "no-prediction" }, this.predictionError) : null,
       h("label", {}, "Model", modelSelect),
       h(
@@ -230,9 +279,11 @@ export class ReviewPanel {
       h("label", {}, "Comment", h("textarea", { rows: 2, "data-field": "comment" })),
       h("div", { class: "row wrap" }, reviewButton("accepted", "Accept", "primary"), reviewButton("rejected", "Reject", "danger"), reviewButton("needs-hints", "Needs hints", "secondary")),
       h("div", { class: "row wrap" }, h("button", { type: "button", class: "secondary", "data-testid": "next-unreviewed", onclick: () => this.nextUnreviewed() }, "Next unreviewed (N)"), h("button", { type: "button", class: "secondary", "data-testid": "retrain", onclick: () => this.retrain() }, "Retrain from this model")),
+      this.quality ? warningBox(this.quality) : null,
+      this.quality ? imageQuality(this.quality, ctx.image.id, colorOf) : null,
       h("h3", {}, "Download this mask"),
-      h("div", { class: "row wrap" }, downloadButton("nifti", "NIfTI"), downloadButton("png", "PNG"), downloadButton("dicom-seg", "DICOM SEG")),
-      h("p", { class: "muted" }, "Hints stay editable here: draw where the mask is wrong, then retrain."),
+      h("div", { class: "row wrap" }, formats.map(downloadButton)),
+      h("p", { class: "muted" }, "Where the mask is wrong: add hints in the Hints tab, then retrain."),
     );
   }
 }

@@ -95,6 +95,8 @@ export class EllipseTool {
     // Through the store like every edit: one undo step, autosaved, refusals shown in the panel.
     const label = d.kind === "new" ? `draw ${this.field}` : `${this.field} ${d.kind}`;
     this.ctx.store.setClass(this.ctx.z, this.ctx.cls, this.edited(old, d, el), { label });
+    // One ellipse per class and slice: a new drag replaces the old one, and says so.
+    if (d.kind === "new" && old && old[this.field] && this.ctx.notify) this.ctx.notify(`${this.ctx.cls}: the ${this.field === "hole" ? "hole" : "ellipse"} was replaced (one per class on a slice; Ctrl+Z brings the old one back)`, "info", 5000);
   }
 
   /** The class's hint after drag `d` made `el`; the preview draws exactly what up() stores. */

@@ -4,6 +4,7 @@
 import * as api from "./api.js";
 import { LineChart } from "./chart.js";
 import { confirmDialog, h, mount, notify } from "./dom.js";
+import { qualityPanel, warningsOf } from "./quality.js";
 import { followJob } from "./sse.js";
 
 /** Main options shown in the form; every other TrainConfig field goes in "advanced" JSON. */
@@ -19,10 +20,17 @@ export const PRESETS = [
   ["paper", "paper: the method's full setting"],
 ];
 
-function fmtMetrics(metrics) {
+// Metrics a user reads, with their names; the rest (barrier sharpness t, timings, raw loss) is
+// internal to the optimiser and left out.
+const METRIC_LABELS = { val_dice: "validation Dice", dice_mean: "mean Dice", val_dice_per_class: "Dice per class", dice: "Dice", reference_dice: "Dice vs reference" };
+const HIDDEN_METRICS = new Set(["t", "seconds", "steps", "train_loss", "loss", "epoch", "epochs", "lr", "step"]);
+
+export function fmtMetrics(metrics) {
   if (!metrics || typeof metrics !== "object") return "—";
   const parts = [];
-  for (const [k, v] of Object.entries(metrics)) {
+  for (const [key, v] of Object.entries(metrics)) {
+    if (HIDDEN_METRICS.has(key)) continue;
+    const k = METRIC_LABELS[key] || key.replace(/_/g, " ");
     if (typeof v === "number") parts.push(`${k} ${Number.isInteger(v) ? v : Math.abs(v) < 1000 ? v.toFixed(3) : v.toExponential(2)}`);
     else if (v && typeof v === "object" && !Array.isArray(v)) {
       const inner = Object.entries(v)
@@ -69,6 +77,8 @@ export async function render(panel, project) {
   const jobsBody = h("tbody", {});
   const warm = h("select", { name: "warm" }, h("option", { value: "" }, "No (train from scratch)"));
   const error = h("p", { class: "error", role: "alert", hidden: true, "data-testid": "train-error" });
+  const qualityBox = h("div", { "data-testid": "job-quality" });
+  const colorOf = (name) => (project.classes.find((c) => c.name === name) || {}).color || "#888";
   let follow = null;
   let current = null;
 
@@ -102,6 +112,7 @@ export async function render(panel, project) {
         jobStatus,
         progressBar,
         jobDetail,
+        qualityBox,
         chart,
         h("div", { class: "row" }, cancelButton),
       ),
@@ -132,15 +143,17 @@ export async function render(panel, project) {
     if (p.phase === "predicting" && running && p.images) parts.push(`image ${p.images_done || 0} / ${p.images}`);
     if (p.epoch) parts.push(`epoch ${p.epoch}${p.epochs ? ` / ${p.epochs}` : ""}`);
     if (p.step && p.steps) parts.push(`step ${p.step} / ${p.steps}`);
-    if (typeof p.loss === "number") parts.push(`loss ${p.loss.toFixed(4)}`);
     jobStatus.textContent = parts.join(" · ");
-    jobStatus.className = `job-status ${job.status}`;
+    const warned = job.status === "succeeded" && warningsOf(job.result).length > 0;
+    jobStatus.className = `job-status ${warned ? "warned" : job.status}`;
     const details = [];
-    if (p.metrics && Object.keys(p.metrics).length) details.push(`metrics: ${fmtMetrics(p.metrics)}`);
-    if (p.terms && Object.keys(p.terms).length) details.push(`loss terms: ${fmtMetrics(p.terms)}`);
+    const metrics = fmtMetrics(p.metrics);
+    if (metrics !== "—") details.push(metrics);
     if (job.error) details.push(`error: ${job.error}`);
     if (job.result && job.result.version) details.push(`model version ${job.result.version} saved`);
+    if (job.model_version_id && job.kind === "train") details.push(`warm start from ${versionLabel(job.model_version_id)}`);
     jobDetail.textContent = details.join(" — ");
+    mount(qualityBox, job.status === "succeeded" ? qualityPanel(job.result, colorOf) : null);
     lc.addProgress(p);
   }
 
@@ -194,12 +207,17 @@ export async function render(panel, project) {
     }
   });
 
+  let versionOf = new Map(); // model version id -> its number in the project
+  const versionLabel = (id) => (versionOf.has(id) ? `v${versionOf.get(id)}` : `model ${id}`);
+
   async function refreshLists() {
     try {
       const [models, jobs] = await Promise.all([api.get(`/api/projects/${project.id}/models`, { query: { limit: 50 } }), api.get(`/api/projects/${project.id}/jobs`, { query: { limit: 20 } })]);
       const mv = api.items(models);
-      const wanted = sessionStorage.getItem("shapehint.warm-start");
-      mount(warm, h("option", { value: "" }, "No (train from scratch)"), mv.map((m) => h("option", { value: m.id, selected: wanted === String(m.id) }, `Version ${m.version}`)));
+      // Keep what the user picked (a job just started from it still warm-starts from it).
+      const wanted = sessionStorage.getItem("shapehint.warm-start") || warm.value;
+      versionOf = new Map(mv.map((m) => [m.id, m.version]));
+      mount(warm, h("option", { value: "" }, "No (train from scratch)"), mv.map((m) => h("option", { value: m.id, selected: wanted === String(m.id) }, `v${m.version}`)));
       mount(
         versions,
         mv.length
@@ -211,7 +229,7 @@ export async function render(panel, project) {
                 h("td", {}, new Date(m.created_at).toLocaleString()),
                 h("td", {}, String(m.epochs)),
                 h("td", { class: "metrics" }, fmtMetrics(m.metrics)),
-                h("td", {}, m.parent_id ? `warm start from #${m.parent_id}` : "scratch"),
+                h("td", {}, m.parent_id ? `warm start from ${versionLabel(m.parent_id)}` : "scratch"),
                 h("td", {}, h("button", { type: "button", class: "secondary", onclick: () => ((warm.value = String(m.id)), form.scrollIntoView()) }, "Retrain from this")),
               ),
             )
@@ -226,7 +244,7 @@ export async function render(panel, project) {
             { class: j.status },
             h("td", {}, h("button", { type: "button", class: "link", onclick: () => watch(j) }, `#${j.id}`)),
             h("td", {}, j.kind),
-            h("td", {}, j.status),
+            h("td", {}, j.status === "succeeded" && warningsOf(j.result).length ? h("span", { class: "warn", "data-testid": "job-warned", title: warningsOf(j.result).join("\n") }, "succeeded ⚠") : j.status),
             h("td", {}, new Date(j.created_at).toLocaleString()),
             h("td", {}, j.error || (j.progress && j.progress.epoch ? `epoch ${j.progress.epoch}/${j.progress.epochs || "?"}` : "")),
           ),
