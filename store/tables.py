@@ -214,6 +214,9 @@ class ReferenceMask(Base):
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), unique=True)
     mask_key: Mapped[str] = mapped_column(String(64))
     labels: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # None = every slice is labelled (an uploaded volume); a list of z = only those slices
+    # (slices corrected in Review); the other slices of the blob are 0 and mean "not labelled".
+    slices: Mapped[list[int] | None] = mapped_column(JSON, default=None)
     uploaded_by: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )

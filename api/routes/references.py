@@ -1,4 +1,5 @@
-"""Reference masks: upload (multipart field ``file``), metadata, slice PNG, delete."""
+"""Reference masks: upload (multipart field ``file``; a whole label image, or one slice),
+metadata, slice PNG, delete."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from api.deps import (
     SliceIndex,
     require_image_role,
 )
-from api.errors import ERROR_RESPONSES, ErrorBody
-from api.schemas.images import ReferenceOut
+from api.errors import ERROR_RESPONSES, ErrorBody, unprocessable
+from api.schemas.images import ReferenceOut, ReferenceSlicesOut
 from api.services import images as images_service
 from api.services import references as service
 from api.uploads import multipart_schema, receive_files
@@ -60,10 +61,58 @@ async def put_reference(
         await run_in_threadpool(images_service.cleanup, scratch)
 
 
+@router.put(
+    "/images/{image_id}/reference/slices/{z}",
+    openapi_extra=multipart_schema(
+        "file",
+        False,
+        "Label PNG of slice z on the image's grid: grey level k = k-th class, 0 = background "
+        "(RGB(A) with R = G = B is read as grey)",
+    ),
+    responses={413: {"model": ErrorBody}},
+)
+async def put_reference_slice(
+    image_id: Id,
+    z: SliceIndex,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    blobs: BlobsDep,
+) -> ReferenceOut:
+    """Set one slice of the reference mask (a mask corrected in Review; annotator role)."""
+    image, project = await run_in_threadpool(
+        require_image_role, session, user, image_id, "annotator"
+    )
+    await run_in_threadpool(images_service.check_slice, image, z)
+    await run_in_threadpool(session.commit)
+    scratch = images_service.scratch_dir(settings)
+    try:
+        files = await receive_files(request, "file", scratch / "in", settings.max_upload_bytes)
+        if len(files) != 1:
+            raise unprocessable("send exactly one label PNG in the field 'file'", "bad_reference")
+        labels = await run_in_threadpool(
+            service.read_slice_labels, files[0][1], files[0][0], image, service.num_classes(project)
+        )
+        row = await run_in_threadpool(
+            service.put_reference_slice, session, blobs, user, image, z, labels
+        )
+        return ReferenceOut.model_validate(row)
+    finally:
+        await run_in_threadpool(images_service.cleanup, scratch)
+
+
 @router.get("/images/{image_id}/reference")
 def get_reference(image_id: Id, session: SessionDep, user: CurrentUser) -> ReferenceOut:
     image, _ = require_image_role(session, user, image_id, "viewer")
     return ReferenceOut.model_validate(service.get_reference(session, image))
+
+
+@router.get("/images/{image_id}/reference/slices")
+def reference_slices(image_id: Id, session: SessionDep, user: CurrentUser) -> ReferenceSlicesOut:
+    """The labelled slices of the image's reference mask; 200 (``exists`` false) without one."""
+    image, _ = require_image_role(session, user, image_id, "viewer")
+    return service.reference_slices(session, image)
 
 
 @router.get(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from api.schemas.common import OrmModel, StrictModel, UtcDatetime
 
@@ -65,8 +65,23 @@ class ReviewState(StrictModel):
     history: list[ReviewOut] = Field(description="Every decision, newest first")
 
 
+class ReferenceSlicesOut(BaseModel):
+    """Which slices of an image a reference mask labels (200 also when there is none)."""
+
+    image_id: int
+    exists: bool = Field(description="The image has a reference mask")
+    slices: list[int] | None = Field(
+        description="Labelled slices (z); null = every slice (an uploaded volume); [] = none"
+    )
+
+
 class ReferenceOut(OrmModel):
     image_id: int
     labels: list[int] = Field(description="Label values present (0 = background)")
+    slices: list[int] | None = Field(
+        None,
+        description="Labelled slices (z) when only some are (corrected in Review); "
+        "null = every slice",
+    )
     uploaded_by: int | None
     created_at: UtcDatetime

@@ -3,6 +3,9 @@
 Upload: one label image on the image's grid (PNG for 2D, NIfTI for 3D; read by the same
 importer as images, so axes match) with integer values 0..K (K = number of classes). Stored as
 a uint8 ``(Z, H, W)`` ``.npy`` blob.
+
+One slice at a time (a mask corrected in Review): a label PNG of the slice; the row then lists
+the labelled slices (``slices``), and training and Dice use only those.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import io
 from pathlib import Path
 
 import numpy as np
+from PIL import Image as PILImage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,6 +24,7 @@ from api.imaging.canonical import ImportLimits
 from api.imaging.errors import ImageImportError, ImageTooLargeError, ImagingError
 from api.imaging.export import load_label_map, to_png_bytes
 from api.imaging.importer import import_uploads
+from api.schemas.images import ReferenceSlicesOut
 from api.services.images import check_slice
 from store.blobs import BlobStore
 from store.settings import Settings
@@ -90,6 +95,7 @@ def put_reference(
             session.add(row)
         row.mask_key = key
         row.labels = [int(v) for v in np.unique(labels)]
+        row.slices = None  # a whole volume labels every slice
         row.uploaded_by = user.id
         session.commit()
     except BaseException:
@@ -101,11 +107,108 @@ def put_reference(
     return row
 
 
+def read_slice_labels(path: Path, name: str, image: Image, num_classes: int) -> np.ndarray:
+    """A label PNG of one slice as uint8 ``(H, W)``: grey levels 0..K (8 or 16 bit), or RGB(A)
+    with R = G = B and opaque alpha (what a browser canvas writes)."""
+
+    def bad(message: str) -> ApiError:
+        return unprocessable(f"{name}: {message}", code="bad_reference")
+
+    try:
+        with PILImage.open(path) as im:
+            if im.format != "PNG":
+                raise bad(f"send a PNG, got {im.format or 'an unknown format'}")
+            # The size is in the header: checked before any pixel is decoded.
+            if im.size != (image.width, image.height):
+                raise bad(
+                    f"slice of {im.size[1]}x{im.size[0]} px does not match image {image.id} "
+                    f"({image.height}x{image.width} px, rows x columns)"
+                )
+            mode = im.mode
+            arr = np.asarray(im)
+    except ApiError:
+        raise
+    except (OSError, ValueError, PILImage.DecompressionBombError) as exc:
+        raise bad(f"not a readable PNG ({exc})") from None
+    if mode in ("RGB", "RGBA"):
+        if mode == "RGBA" and not np.all(arr[..., 3] == 255):
+            raise bad("a label PNG must be opaque (alpha 255 everywhere)")
+        if not (
+            np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2])
+        ):
+            raise bad("a colour label PNG must be grey (R = G = B = label)")
+        arr = arr[..., 0]
+    elif mode not in ("L", "I", "I;16", "I;16B", "1"):
+        raise bad(f"unsupported PNG mode {mode} (grey levels 0..{num_classes} expected)")
+    arr = np.asarray(arr, dtype=np.int64)
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo < 0 or hi > num_classes:
+        raise bad(
+            f"label values must lie in 0..{num_classes} (0 = background, k = k-th class), "
+            f"got {lo}..{hi}"
+        )
+    return arr.astype(np.uint8)
+
+
+def put_reference_slice(
+    session: Session, blobs: BlobStore, user: User, image: Image, z: int, labels: np.ndarray
+) -> ReferenceMask:
+    """Write slice ``z`` of the image's reference volume (created, all other slices unlabelled,
+    when there is none). A whole uploaded volume stays whole; otherwise ``z`` joins the list of
+    labelled slices."""
+    check_slice(image, z)
+    key = None
+    try:
+        # Read-modify-write of one blob: writers of the image take turns.
+        lock_row(session, Image, image.id)
+        if session.get(Image, image.id) is None:
+            raise not_found("image", image.id)
+        row = session.scalars(
+            select(ReferenceMask).where(ReferenceMask.image_id == image.id)
+        ).first()
+        shape = (image.num_slices, image.height, image.width)
+        if row is None:
+            volume = np.zeros(shape, np.uint8)
+            slices: list[int] | None = [z]
+        else:
+            volume = np.array(load_labels(blobs, row), dtype=np.uint8)
+            slices = None if row.slices is None else sorted({*row.slices, z})
+        volume[z] = labels
+        buf = io.BytesIO()
+        np.save(buf, volume, allow_pickle=False)
+        key = blobs.put_bytes(buf.getvalue(), ".npy")
+        old_key = row.mask_key if row is not None else None
+        if row is None:
+            row = ReferenceMask(image_id=image.id, mask_key=key)
+            session.add(row)
+        row.mask_key = key
+        labelled = volume if slices is None else volume[slices]
+        row.labels = [int(v) for v in np.unique(labelled)]
+        row.slices = slices
+        row.uploaded_by = user.id
+        session.commit()
+    except BaseException:
+        session.rollback()
+        if key is not None:
+            blobs.delete(key)
+        raise
+    if old_key:
+        blobs.delete(old_key)
+    return row
+
+
 def get_reference(session: Session, image: Image) -> ReferenceMask:
     row = session.scalars(select(ReferenceMask).where(ReferenceMask.image_id == image.id)).first()
     if row is None:
         raise not_found("reference mask of image", image.id)
     return row
+
+
+def reference_slices(session: Session, image: Image) -> ReferenceSlicesOut:
+    row = session.scalars(select(ReferenceMask).where(ReferenceMask.image_id == image.id)).first()
+    if row is None:
+        return ReferenceSlicesOut(image_id=image.id, exists=False, slices=[])
+    return ReferenceSlicesOut(image_id=image.id, exists=True, slices=row.slices)
 
 
 def load_labels(blobs: BlobStore, row: ReferenceMask) -> np.ndarray:

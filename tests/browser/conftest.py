@@ -90,6 +90,10 @@ def page(browser: object, request: pytest.FixtureRequest) -> Iterator[object]:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         pg.screenshot(path=str(ARTIFACTS / f"FAILED-{request.node.name}.png"))  # type: ignore[attr-defined]
     context.close()
+    # The app runs under a strict CSP (api/middleware.py): an inline script or style attribute
+    # in its own pages is refused, and Chromium says so in the console.
+    refused = [m for m in pg.console_errors if "Content Security Policy" in m]  # type: ignore[attr-defined]
+    assert not refused, f"the page broke its Content-Security-Policy: {refused}"
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,21 @@ def drag(page, a: tuple[float, float], b: tuple[float, float]) -> None:  # type:
     page.mouse.move(*to_client(page, *mid), steps=4)
     page.mouse.move(*to_client(page, *b), steps=4)
     page.mouse.up()
+
+
+def wait_js(page, fn: str, arg: object = None, timeout: float = 15_000) -> object:  # type: ignore[no-untyped-def]
+    """Poll the JavaScript expression or function ``fn`` (called with ``arg``) until truthy;
+    returns its value. Not ``page.wait_for_function``: that evaluates the string inside the
+    page, which the app's Content-Security-Policy (no 'unsafe-eval') refuses; ``evaluate`` runs
+    through the DevTools protocol, outside the page's CSP."""
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        value = page.evaluate(fn, arg)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} ms waiting for {fn!r} ({arg!r})")
+        page.wait_for_timeout(100)
 
 
 def wait_saved(page) -> None:  # type: ignore[no-untyped-def]

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image as PILImage
 
 from models.synthetic import make_hints
-from tests.browser.helpers import drag, my_hint, screenshot, sign_in, wait_saved
+from tests.browser.helpers import drag, my_hint, screenshot, sign_in, wait_js, wait_saved
 
 pytestmark = pytest.mark.browser
 
@@ -81,15 +81,14 @@ def test_annotate_train_review_download(page, server, admin, user, artifacts, tm
     page.set_input_files("[data-testid=upload-input]", [str(f) for f in files])
     page.wait_for_selector("[data-testid=upload-status].ok")
     assert f"Added {N_IMAGES} images" in page.inner_text("[data-testid=upload-status]")
-    page.wait_for_function(
-        f"document.querySelectorAll('[data-testid=image-card]').length === {N_IMAGES}"
-    )
+    wait_js(page, f"document.querySelectorAll('[data-testid=image-card]').length === {N_IMAGES}")
     images = admin.get(f"/api/projects/{project_id}/images", params={"limit": 50}).json()["items"]
     by_name = {im["name"]: im["id"] for im in images}
     ids = [by_name[f.name] for f in files]
-    page.wait_for_function(
+    wait_js(
+        page,
         "Array.from(document.querySelectorAll('.thumb')).filter(t => t.naturalWidth > 0).length"
-        f" === {N_IMAGES}"
+        f" === {N_IMAGES}",
     )
     screenshot(page, "images", artifacts)
 
@@ -136,7 +135,8 @@ def test_annotate_train_review_download(page, server, admin, user, artifacts, tm
     # The panel shows the API's derived area (px^2), not a number of its own.
     derived = admin.get(f"/api/images/{image0}/slices/0/hints").json()["derived"]["LV"]
     lo, hi = derived["components"]["size"]["px"]
-    page.wait_for_function(
+    wait_js(
+        page,
         "t => document.querySelector('[data-testid=derived-size]').textContent.startsWith(t)",
         arg=f"[{lo:.1f}, {hi:.1f}]",
     )
@@ -267,8 +267,9 @@ def test_annotate_train_review_download(page, server, admin, user, artifacts, tm
 
     # ---- next unreviewed image: any other image (all others are unreviewed)
     page.click("[data-testid=next-unreviewed]")
-    page.wait_for_function(
-        f"!location.hash.startsWith('#/images/{image0}/') && location.hash.endsWith('/review')"
+    wait_js(
+        page,
+        f"!location.hash.startsWith('#/images/{image0}/') && location.hash.endsWith('/review')",
     )
     assert int(re.search(r"#/images/(\d+)/review", page.url).group(1)) in ids[1:]
 
@@ -276,7 +277,8 @@ def test_annotate_train_review_download(page, server, admin, user, artifacts, tm
     page.click("[data-testid=retrain]")
     page.wait_for_selector("[data-testid=train-form]")
     version = admin.get(f"/api/projects/{project_id}/models").json()["items"][0]
-    page.wait_for_function(
+    wait_js(
+        page,
         "v => document.querySelector('[data-testid=train-form] select[name=warm]').value === v",
         arg=str(version["id"]),
     )

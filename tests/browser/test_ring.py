@@ -17,6 +17,7 @@ from tests.browser.helpers import (
     project_with_image,
     screenshot,
     sign_in,
+    wait_js,
     wait_saved,
 )
 
@@ -47,7 +48,8 @@ def wait_shown_size(page, admin, iid: int) -> tuple[float, float]:  # type: igno
     """Wait until the panel shows the area interval the API derived now; return it."""
     derived = admin.get(f"/api/images/{iid}/slices/0/hints").json()["derived"]["Myo"]
     lo, hi = derived["components"]["size"]["px"]
-    page.wait_for_function(
+    wait_js(
+        page,
         "t => document.querySelector('[data-testid=derived-size]').textContent.startsWith(t)",
         arg=f"[{lo:.1f}, {hi:.1f}]",
     )

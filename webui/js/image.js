@@ -9,6 +9,8 @@ import { loadUnits, renderHintPanel } from "./hintpanel.js";
 import { setCrumbs } from "./main.js";
 import { ReviewPanel } from "./review.js";
 import { registerShortcuts } from "./shortcuts.js";
+import { MaskTool } from "./maskedit.js";
+import { renderSliceStrip } from "./slicestrip.js";
 import { CentroidTool, EllipseTool, drawHints } from "./tools.js";
 import { Viewer } from "./viewer.js";
 
@@ -51,6 +53,7 @@ export async function render(root, { imageId, mode, z }) {
     tool: "ellipse",
     tolerance: 0.2,
     radius: 5,
+    brushSize: 2, // px radius of the mask brush and eraser (Review)
     spacing: geom.spacing,
     geom,
     mode,
@@ -66,6 +69,7 @@ export async function render(root, { imageId, mode, z }) {
 
   // ---- layout
   const stage = h("div", { class: "stage", "data-testid": "viewer" });
+  const strip = geom.slices > 1 ? h("div", { class: "slice-strip", role: "toolbar", "aria-label": "Slices", "data-testid": "slice-strip" }) : null;
   const saveState = h("span", { class: "save-state saved", "data-testid": "save-state", role: "status" }, "Saved");
   const sliceSlider = h("input", { type: "range", min: 0, max: geom.slices - 1, step: 1, value: ctx.z, "aria-label": "Slice", "data-testid": "slice-slider", disabled: geom.slices < 2 });
   const sliceLabel = h("span", { class: "slice-label", "data-testid": "slice-label" });
@@ -97,6 +101,7 @@ export async function render(root, { imageId, mode, z }) {
         "div",
         { class: "center-col" },
         stage,
+        strip,
         h(
           "div",
           { class: "viewer-footer" },
@@ -136,7 +141,7 @@ export async function render(root, { imageId, mode, z }) {
     onWheelSlice: geom.slices > 1 ? (step) => goSlice(ctx.z + step) : null,
     onWindowDrag: (dc, dw, done) => windowDrag(dc, dw, done),
     onCursor: (p) => showCursor(p),
-    drawHints: (g, v) => drawHints(g, v, ctx, tool),
+    drawHints: (g, v) => (drawHints(g, v, ctx, tool), tool && tool.draw && tool.draw(g, v)),
   });
   ctx.viewer = viewer;
   // Tests and power users reach the viewer's coordinate mapping from the console.
@@ -145,11 +150,23 @@ export async function render(root, { imageId, mode, z }) {
   function setTool(name) {
     ctx.tool = name;
     viewer.panTool = name === "pan";
-    tool = name === "ellipse" ? new EllipseTool(ctx) : name === "hole" ? new EllipseTool(ctx, "hole") : name === "centroid" ? new CentroidTool(ctx) : null;
+    const maskTool = ["brush", "eraser", "fill"].includes(name);
+    tool = name === "ellipse" ? new EllipseTool(ctx) : name === "hole" ? new EllipseTool(ctx, "hole") : name === "centroid" ? new CentroidTool(ctx) : maskTool && reviewPanel ? new MaskTool(ctx, reviewPanel, name) : null;
     viewer.tool = tool;
     renderToolbar();
     refreshPanel();
   }
+
+  function setBrushSize(r, rerender = true) {
+    ctx.brushSize = Math.max(0, Math.min(30, Math.round(r)));
+    if (rerender) renderToolbar();
+    else {
+      const label = toolbar.querySelector("[data-testid=brush-size-label]");
+      if (label) label.textContent = `Size ${ctx.brushSize} px`;
+    }
+    viewer.renderHints();
+  }
+  ctx.setBrushSize = setBrushSize;
 
   function selectClass(name) {
     ctx.cls = name;
@@ -186,10 +203,20 @@ export async function render(root, { imageId, mode, z }) {
     const btn = (name, label, key) =>
       h("button", { type: "button", class: `tool ${ctx.tool === name ? "active" : ""}`, "aria-pressed": String(ctx.tool === name), "data-testid": `tool-${name}`, title: `${label} (${key})`, onclick: () => setTool(name) }, label, h("kbd", {}, key));
     if (ctx.mode === "review") {
-      // Review judges the mask: no hint tool is active here, so a drag never makes a hint.
+      // Review judges and corrects the mask: no hint tool is active here, so a drag never makes a
+      // hint; brush, eraser and fill edit the predicted mask of the selected class.
       mount(
         toolbar,
         btn("pan", "Pan", "H"),
+        ctx.canEdit() ? [btn("brush", "Brush", "B"), btn("eraser", "Eraser", "X"), btn("fill", "Fill", "G")] : null,
+        ctx.canEdit()
+          ? h(
+              "label",
+              { class: "slider brush-size" },
+              h("span", { "data-testid": "brush-size-label" }, `Size ${ctx.brushSize} px`),
+              h("input", { type: "range", min: 0, max: 30, step: 1, value: ctx.brushSize, "aria-label": "Brush size (px radius)", "data-testid": "brush-size", oninput: (e) => setBrushSize(Number(e.target.value), false) }),
+            )
+          : null,
         h("hr"),
         h("button", { type: "button", class: "tool", title: "Fit to window (0)", onclick: () => viewer.fit() }, "Fit", h("kbd", {}, "0")),
         h("label", { class: "check" }, h("input", { type: "checkbox", checked: ctx.showHints, onchange: (e) => ((ctx.showHints = e.target.checked), viewer.renderHints()) }), "Show hints"),
@@ -250,7 +277,20 @@ export async function render(root, { imageId, mode, z }) {
     const n = Object.keys(hinted).length;
     const zmm = geom.zSpacing && geom.slices > 1 ? ` · ${(ctx.z * geom.zSpacing).toFixed(1)} mm` : "";
     sliceLabel.textContent = `Slice ${ctx.z + 1} / ${geom.slices}${zmm}${n ? ` · ${n} hint${n > 1 ? "s" : ""}` : ""}`;
+    refreshStrip();
   }
+
+  // ---- slice strip: one cell per slice with its hint / absent / prediction / reference marks
+  let stripQueued = false;
+  function refreshStrip() {
+    if (!strip || stripQueued) return;
+    stripQueued = true;
+    requestAnimationFrame(() => {
+      stripQueued = false;
+      renderSliceStrip(strip, ctx, reviewPanel, goSlice);
+    });
+  }
+  ctx.refreshStrip = refreshStrip;
 
   function showCursor(p) {
     if (!p || p.x < -0.5 || p.y < -0.5 || p.x > geom.width - 0.5 || p.y > geom.height - 0.5) {
@@ -454,10 +494,17 @@ export async function render(root, { imageId, mode, z }) {
   } catch (err) {
     notify(err.message, "error");
   }
+  // The strip marks hinted and absent slices: read the hinted slices in the background.
+  if (strip && store.hinted) {
+    Promise.all([...store.hinted].slice(0, 256).map((hz) => store.loadSlice(hz)))
+      .then(refreshStrip)
+      .catch(() => {});
+  }
   if (reviewPanel) await reviewPanel.init();
   const firstZ = ctx.z;
   ctx.z = -1;
   await goSlice(firstZ);
+  if (reviewPanel) reviewPanel.scanPredictions();
 
   const beforeUnload = (e) => {
     if (store.dirty.size || store.state === "saving") {

@@ -4,6 +4,7 @@
 
 import * as api from "./api.js";
 import { h, hexToRgb, mount, notify } from "./dom.js";
+import { labelsToRgba } from "./maskedit.js";
 import { imageQuality, warningBox } from "./quality.js";
 
 /**
@@ -12,9 +13,9 @@ import { imageQuality, warningBox } from "./quality.js";
  * (null = hidden); outline: keep only pixels with a 4-neighbour of another label.
  * Returns an ImageData-ready Uint8ClampedArray.
  */
-export function colorLabels(labels, w, hgt, colors, outline) {
+export function colorLabels(labels, w, hgt, colors, outline, stride = 4) {
   const out = new Uint8ClampedArray(w * hgt * 4);
-  const at = (x, y) => labels[(y * w + x) * 4];
+  const at = (x, y) => labels[(y * w + x) * stride];
   for (let y = 0; y < hgt; y++) {
     for (let x = 0; x < w; x++) {
       const k = at(x, y);
@@ -31,6 +32,18 @@ export function colorLabels(labels, w, hgt, colors, outline) {
   return out;
 }
 
+/** True when a label PNG (as a bitmap) has any non-zero label. */
+function hasLabel(bmp) {
+  const c = document.createElement("canvas");
+  c.width = bmp.width;
+  c.height = bmp.height;
+  const g = c.getContext("2d", { willReadFrequently: true });
+  g.drawImage(bmp, 0, 0);
+  const data = g.getImageData(0, 0, c.width, c.height).data;
+  for (let i = 0; i < data.length; i += 4) if (data[i]) return true;
+  return false;
+}
+
 export class ReviewPanel {
   constructor(side, ctx) {
     this.side = side;
@@ -44,6 +57,11 @@ export class ReviewPanel {
     this.labels = null; // {z, model, data, w, h}
     this.prediction = null;
     this.summary = h("div", { class: "hint-summary" });
+    this.edits = new Map(); // "z|model" -> {labels: Uint8Array, w, h, undo, redo, dirty}
+    this.referenceSlices = new Set(); // slices stored as reference mask ("all" = uploaded volume)
+    this.referenceAll = false;
+    this.predictedSlices = new Map(); // z -> the prediction has a class there (slice strip)
+    this.scanToken = 0;
   }
 
   destroy() {}
@@ -54,7 +72,107 @@ export class ReviewPanel {
     } catch (err) {
       notify(err.message, "error");
     }
-    await this.loadReview();
+    await Promise.all([this.loadReview(), this.loadReference()]);
+    this.render();
+  }
+
+  /** Which slices of the image have a reference mask (uploaded volume: all of them). */
+  async loadReference() {
+    try {
+      // Answers 200 without a reference too (a 404 would be console noise on every image).
+      const ref = await api.get(`/api/images/${this.ctx.image.id}/reference/slices`);
+      this.referenceAll = ref.exists && (ref.slices === null || ref.slices === undefined);
+      this.referenceSlices = new Set(ref.slices || []);
+    } catch (err) {
+      this.referenceAll = false;
+      this.referenceSlices = new Set();
+      notify(err.message, "error");
+    }
+    if (this.ctx.refreshStrip) this.ctx.refreshStrip();
+  }
+
+  isReference(z) {
+    return this.referenceAll || this.referenceSlices.has(z);
+  }
+
+  // ---- mask editing (brush / eraser / fill act on a copy of the slice's labels)
+
+  /** The editable label map of the shown slice (created from the prediction on first use). */
+  editable() {
+    if (!this.labels) return null;
+    let edit = this.edits.get(this.labels.key);
+    if (!edit) {
+      const { data, w, h: hgt } = this.labels;
+      const labels = new Uint8Array(w * hgt);
+      for (let i = 0; i < labels.length; i++) labels[i] = data[i * 4];
+      edit = { labels, w, h: hgt, undo: [], redo: [], dirty: false };
+      this.edits.set(this.labels.key, edit);
+    }
+    return edit;
+  }
+
+  beginEdit() {
+    const edit = this.editable();
+    edit.undo.push(edit.labels.slice());
+    if (edit.undo.length > 50) edit.undo.shift();
+    edit.redo = [];
+  }
+
+  endEdit(changed) {
+    const edit = this.editable();
+    if (!changed) edit.undo.pop();
+    else edit.dirty = true;
+    this.repaint();
+    this.render();
+  }
+
+  undo() {
+    const edit = this.labels && this.edits.get(this.labels.key);
+    if (!edit || !edit.undo.length) return;
+    edit.redo.push(edit.labels);
+    edit.labels = edit.undo.pop();
+    edit.dirty = true;
+    this.repaint();
+    this.render();
+  }
+
+  redo() {
+    const edit = this.labels && this.edits.get(this.labels.key);
+    if (!edit || !edit.redo.length) return;
+    edit.undo.push(edit.labels);
+    edit.labels = edit.redo.pop();
+    edit.dirty = true;
+    this.repaint();
+    this.render();
+  }
+
+  repaint() {
+    this.paint();
+    this.renderHintSummary();
+  }
+
+  /** Save the shown slice's (corrected) mask as the image's reference mask for this slice. */
+  async useAsReference() {
+    if (!this.labels) return;
+    const z = this.ctx.z;
+    const edit = this.editable();
+    const c = document.createElement("canvas");
+    c.width = edit.w;
+    c.height = edit.h;
+    c.getContext("2d").putImageData(new ImageData(labelsToRgba(edit.labels), edit.w, edit.h), 0, 0);
+    const blob = await new Promise((resolve) => c.toBlob(resolve, "image/png"));
+    const form = new FormData();
+    form.append("file", blob, `slice-${z}.png`);
+    try {
+      const ref = await api.request("PUT", `/api/images/${this.ctx.image.id}/reference/slices/${z}`, { form });
+      this.referenceAll = ref.slices === null || ref.slices === undefined;
+      this.referenceSlices = new Set(ref.slices || []);
+      edit.dirty = false;
+      notify(`Slice ${z + 1} saved as reference mask: a training with "reference masks" ticked learns from it`, "ok", 4000);
+    } catch (err) {
+      notify(err.message, "error");
+    }
+    if (this.ctx.refreshStrip) this.ctx.refreshStrip();
     this.render();
   }
 
@@ -87,6 +205,29 @@ export class ReviewPanel {
     this.model = value;
     await Promise.all([this.loadMask(), this.loadReview()]);
     this.render();
+    this.scanPredictions();
+  }
+
+  /** Which slices have a predicted class (for the slice strip): every slice's label PNG, read
+   * in the background (volumes of up to 96 slices; larger ones mark the slices seen). */
+  async scanPredictions() {
+    const token = ++this.scanToken;
+    this.predictedSlices = new Map();
+    this.predictionsScanned = false;
+    const n = this.ctx.geom.slices;
+    if (n < 2 || n > 96 || this.prediction === false) return this.ctx.refreshStrip && this.ctx.refreshStrip();
+    for (let z = 0; z < n; z++) {
+      let bmp;
+      try {
+        bmp = await api.loadImage(`/api/images/${this.ctx.image.id}/prediction`, { format: "png", z, model: this.model });
+      } catch {
+        return;
+      }
+      if (token !== this.scanToken) return;
+      this.predictedSlices.set(z, hasLabel(bmp));
+      this.predictionsScanned = z === n - 1;
+      if (z % 8 === 7 || z === n - 1) this.ctx.refreshStrip();
+    }
   }
 
   shortcuts() {
@@ -97,6 +238,13 @@ export class ReviewPanel {
       { keys: "Shift+R", match: ["shift+r"], label: "Reject image", run: () => this.review("rejected") },
       { keys: "Shift+H", match: ["shift+h"], label: "Needs hints", run: () => this.review("needs-hints") },
       { keys: "N", match: ["n"], label: "Next unreviewed image", run: () => this.nextUnreviewed() },
+      { keys: "B", match: ["b"], label: "Brush: paint the selected class on the mask", run: () => this.ctx.actions.setTool("brush") },
+      { keys: "X", match: ["x"], label: "Eraser: remove the selected class from the mask", run: () => this.ctx.actions.setTool("eraser") },
+      { keys: "G", match: ["g"], label: "Fill inside a contour of the selected class", run: () => this.ctx.actions.setTool("fill") },
+      { keys: "[", match: ["["], label: "Brush size − 1", run: () => this.ctx.setBrushSize(this.ctx.brushSize - 1) },
+      { keys: "]", match: ["]"], label: "Brush size + 1", run: () => this.ctx.setBrushSize(this.ctx.brushSize + 1) },
+      { keys: "Ctrl+Z", match: ["ctrl+z"], label: "Undo a mask edit", run: () => this.undo() },
+      { keys: "Ctrl+Shift+Z / Ctrl+Y", match: ["ctrl+shift+z", "ctrl+y"], label: "Redo a mask edit", run: () => this.redo() },
     ];
   }
 
@@ -130,6 +278,8 @@ export class ReviewPanel {
     const g = c.getContext("2d", { willReadFrequently: true });
     g.drawImage(bmp, 0, 0);
     this.labels = { key, data: g.getImageData(0, 0, c.width, c.height).data, w: c.width, h: c.height };
+    this.predictedSlices.set(z, this.labels.data.some((v, i) => i % 4 === 0 && v > 0));
+    if (this.ctx.refreshStrip) this.ctx.refreshStrip();
     this.paint();
     this.render();
   }
@@ -143,8 +293,10 @@ export class ReviewPanel {
     }
     const colors = [];
     for (const cls of this.ctx.classes) colors[cls.index] = this.visible.has(cls.index) ? hexToRgb(cls.color) : null;
-    const { data, w, h: hgt } = this.labels;
-    const rgba = colorLabels(data, w, hgt, colors, this.outline);
+    const edit = this.edits.get(this.labels.key);
+    const { w, h: hgt } = this.labels;
+    const [data, stride] = edit ? [edit.labels, 1] : [this.labels.data, 4];
+    const rgba = colorLabels(data, w, hgt, colors, this.outline, stride);
     const c = document.createElement("canvas");
     c.width = w;
     c.height = hgt;
@@ -153,7 +305,7 @@ export class ReviewPanel {
     // Counts per class on this slice, for the panel and for tests reading the overlay.
     const counts = {};
     for (let i = 0; i < w * hgt; i++) {
-      const k = data[i * 4];
+      const k = data[i * stride];
       if (k) counts[k] = (counts[k] || 0) + 1;
     }
     this.counts = counts;
@@ -274,6 +426,7 @@ export class ReviewPanel {
           ),
         ),
       ),
+      this.renderEditor(),
       h("h3", {}, "Hints on this slice"),
       h("ul", { class: "others" }, this.summary),
       h("label", {}, "Comment", h("textarea", { rows: 2, "data-field": "comment" })),
@@ -283,7 +436,35 @@ export class ReviewPanel {
       this.quality ? imageQuality(this.quality, ctx.image.id, colorOf) : null,
       h("h3", {}, "Download this mask"),
       h("div", { class: "row wrap" }, formats.map(downloadButton)),
-      h("p", { class: "muted" }, "Where the mask is wrong: add hints in the Hints tab, then retrain."),
+      h("p", { class: "muted" }, "Where the mask is wrong: correct it with the brush and save it as a reference, or add hints in the Hints tab; then retrain."),
+    );
+  }
+
+  /** Mask correction: undo / redo and "use as reference" for the shown slice. */
+  renderEditor() {
+    const ctx = this.ctx;
+    const edit = this.labels && this.edits.get(this.labels.key);
+    const slice = ctx.geom.slices > 1 ? `slice ${ctx.z + 1}` : "this image";
+    const state = !this.labels
+      ? ""
+      : edit && edit.dirty
+        ? `Edited: ${slice} is not saved as reference yet`
+        : this.isReference(ctx.z)
+          ? `${slice[0].toUpperCase()}${slice.slice(1)} has a reference mask`
+          : "Brush (B), eraser (X) or fill (G) with the class selected on the left";
+    const can = ctx.canEdit() && !!this.labels;
+    return h(
+      "fieldset",
+      { "data-testid": "mask-editor" },
+      h("legend", {}, "Correct the mask"),
+      h("p", { class: `muted reference-state ${edit && edit.dirty ? "dirty" : ""}`, "data-testid": "reference-state" }, state),
+      h(
+        "div",
+        { class: "row wrap" },
+        h("button", { type: "button", class: "secondary", "data-testid": "mask-undo", disabled: !edit || !edit.undo.length, onclick: () => this.undo() }, "Undo"),
+        h("button", { type: "button", class: "secondary", "data-testid": "mask-redo", disabled: !edit || !edit.redo.length, onclick: () => this.redo() }, "Redo"),
+        h("button", { type: "button", class: "primary", "data-testid": "use-as-reference", disabled: !can, title: "Store this slice's mask as a reference mask: the next training with reference masks ticked learns from it", onclick: () => this.useAsReference() }, "Use as reference"),
+      ),
     );
   }
 }
