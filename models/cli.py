@@ -66,6 +66,7 @@ def load_hinted_samples(
 ) -> tuple[list[Any], list[str], list[str]]:
     """Folder + hints JSON -> (TrainSample list, class names, image names)."""
     from models import bounds as B
+    from models.regions import sure_map
     from models.train import TrainSample
 
     spec = json.loads(hints_file.read_text())
@@ -104,7 +105,9 @@ def load_hinted_samples(
         stem_matches = [p for n, p in mask_files.items() if Path(n).stem == Path(name).stem]
         if stem_matches:
             mask = read_labels(stem_matches[0])
-        samples.append(TrainSample(img, lo, hi, mask))
+        shape = (int(img.shape[1]), int(img.shape[2]))
+        sure = sure_map([[], *([hint[c]] if c in hint else [] for c in classes)], shape)
+        samples.append(TrainSample(img, lo, hi, mask, sure))
         names.append(name)
     if not samples:
         raise typer.BadParameter("no image in the folder has hints")
@@ -116,7 +119,10 @@ def train_cmd(
     images: Path = typer.Argument(..., help="Folder of images (PNG/JPEG/TIFF/.npy)"),
     hints: Path = typer.Argument(..., help="Hints JSON (see `models/cli.py` docstring)"),
     out: Path = typer.Option(Path("shapehint-model"), help="Output folder for model.pt"),
-    preset: str = typer.Option("", help="cpu-fast | paper (default: chosen for the data/device)"),
+    preset: str = typer.Option("", help="cpu-fast | paper (default: sized by the budget)"),
+    budget: str = typer.Option(
+        "standard", help="quick | standard | thorough | seconds (without a preset)"
+    ),
     config: str = typer.Option("{}", help="JSON overrides of TrainConfig fields"),
     masks: Path | None = typer.Option(
         None, help="Optional folder of reference label maps (validation)"
@@ -125,24 +131,31 @@ def train_cmd(
 ) -> None:
     """Train a segmentation model from hints only."""
     from models.bounds import BoundsError
-    from models.train import Progress, TrainConfig, default_config, train
+    from models.budget import facts_from_bounds, resolve_config
+    from models.device import resolve_device
+    from models.train import Progress, train
 
     try:
         samples, classes, _ = load_hinted_samples(images, hints, masks)
         overrides = json.loads(config)
         if preset:
-            cfg = TrainConfig.from_dict({"preset": preset, **overrides})
-        else:
-            cfg = default_config(len(samples), device)
-            cfg = TrainConfig.from_dict({**cfg.to_dict(), **overrides})
-    except (BoundsError, ValueError) as exc:
+            overrides = {"preset": preset, **overrides}
+        elif "budget" not in overrides:
+            overrides["budget"] = float(budget) if budget.replace(".", "", 1).isdigit() else budget
+        facts = facts_from_bounds(
+            [(s.lo, s.hi) for s in samples], [s.image.shape[1:] for s in samples]
+        )
+        cfg, seconds = resolve_config(overrides, facts, str(resolve_device(device)))
+    except (BoundsError, ValueError, TypeError) as exc:
         raise typer.BadParameter(str(exc)) from exc
+    typer.echo(f"training about {seconds / 60:.1f} min: {json.dumps(cfg.to_dict())}")
 
     def report(p: Progress) -> None:
         if p.metrics or p.step == p.steps:
             extra = f" val_dice={p.metrics['val_dice']:.3f}" if "val_dice" in p.metrics else ""
             typer.echo(
                 f"epoch {p.epoch}/{p.epochs} step {p.step}/{p.steps} loss={p.loss:.4f}{extra}"
+                + ("" if p.eta_s is None else f" about {p.eta_s:.0f} s left")
             )
 
     result = train(samples, len(classes) + 1, cfg, device=device, progress=report, out_dir=out)

@@ -7,11 +7,86 @@ The API validates job configs with this module without importing torch; the trai
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from models.units import DESCRIPTORS
+
+BUDGET_NAMES: tuple[str, ...] = ("quick", "standard", "thorough")
+MIN_BUDGET_S, MAX_BUDGET_S = 10.0, 7 * 24 * 3600.0
+MAX_EPOCHS = 5000
+MAX_STEPS = 2_000_000
+MAX_BATCH = 256
+MAX_WIDTH = 128
+NETWORK_KWARGS: dict[str, dict[str, tuple[int, int]]] = {
+    # Allowed keyword arguments of each network and their ranges (bounded compute and memory).
+    "unet": {"width": (1, MAX_WIDTH), "depth": (1, 6)},
+    "enet": {"width": (1, MAX_WIDTH)},
+}
+_INTS: dict[str, tuple[int, int]] = {
+    "grid": (16, 1024),
+    "epochs": (1, MAX_EPOCHS),
+    "batch_size": (1, MAX_BATCH),
+    "seed": (0, 2**31 - 1),
+    "val_every": (1, MAX_EPOCHS),
+    "progress_every": (1, 1_000_000),
+}
+_OPTIONAL_INTS: dict[str, tuple[int, int]] = {
+    "steps_per_epoch": (1, 1_000_000),
+    "num_threads": (1, 256),
+}
+_FLOATS: dict[str, tuple[float, float]] = {
+    "lr": (1e-8, 10.0),
+    "weight_decay": (0.0, 10.0),
+    "t0": (1e-6, 1e6),
+    "mu": (1.0, 100.0),
+    "t_max": (1e-6, 1e9),
+    "ce_weight": (0.0, 1e6),
+    "entropy_weight": (0.0, 1e6),
+    "sure_weight": (0.0, 1e6),
+    "pairwise_weight": (0.0, 1e6),
+    "pairwise_sigma": (1e-4, 10.0),
+    "p_flip": (0.0, 1.0),
+    "p_transpose": (0.0, 1.0),
+    "p_zoom": (0.0, 1.0),
+    "zoom_min": (0.1, 1.0),
+    "p_intensity": (0.0, 1.0),
+    "p_blur": (0.0, 1.0),
+}
+_BOOLS = ("augment", "amp", "resume", "tta")
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "network": ("unet", "enet"),
+    "loss": ("log_barrier", "quadratic"),
+    "loss_units": ("paper", "length"),
+    "lr_schedule": ("constant", "cosine"),
+}
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_range(name: str, v: Any, lo: float, hi: float, *, integer: bool) -> None:
+    ok = _is_int(v) if integer else _is_number(v)
+    if not ok:
+        raise ValueError(f"{name} must be {'an integer' if integer else 'a finite number'}")
+    if not lo <= v <= hi:
+        raise ValueError(f"{name} must be in {lo:g}..{hi:g}, got {v:g}")
+
+
+def check_budget(budget: Any) -> None:
+    """``None``, a budget name or seconds in range; ValueError naming the problem otherwise."""
+    if budget is None or (isinstance(budget, str) and budget in BUDGET_NAMES):
+        return
+    if isinstance(budget, str):
+        raise ValueError(f"budget must be one of {', '.join(BUDGET_NAMES)} or seconds")
+    _check_range("budget", budget, MIN_BUDGET_S, MAX_BUDGET_S, integer=False)
 
 
 @dataclass
@@ -40,6 +115,12 @@ class TrainConfig:
     # size and centroid bounds alone are also met by diffuse, low-confidence maps whose argmax
     # is background; the entropy term makes the network commit to hard regions.
     entropy_weight: float = 0.0
+    # Partial cross-entropy on the pixels a drawn hint is sure about (models.regions).
+    sure_weight: float = 0.0
+    # Image-aware pairwise term (neighbours of similar intensity share a label); sigma in [0, 1]
+    # image units.
+    pairwise_weight: float = 0.0
+    pairwise_sigma: float = 0.1
     augment: bool = True
     p_flip: float = 0.5
     p_transpose: float = 0.5
@@ -53,6 +134,11 @@ class TrainConfig:
     progress_every: int = 5  # steps
     resume: bool = False  # init_checkpoint continues its run (epoch, optimizer, t) if true
     num_threads: int | None = None  # CPU threads; None: torch default
+    # Test-time augmentation: predictions average the four flips of each slice.
+    tta: bool = False
+    # Time budget (a name of models.budget or seconds): the trainer re-plans ``epochs`` after
+    # timing its first steps so that training fits it; None: exactly ``epochs``.
+    budget: str | float | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
@@ -69,6 +155,8 @@ class TrainConfig:
         base.update(d)
         if isinstance(base.get("betas"), list):
             base["betas"] = tuple(base["betas"])
+        if isinstance(base.get("network_kwargs"), Mapping):
+            base["network_kwargs"] = dict(base["network_kwargs"])
         cfg = cls(**base)
         cfg.validate()
         return cfg
@@ -77,26 +165,55 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def validate(self) -> None:
-        if self.network not in ("unet", "enet"):
-            raise ValueError(f"network must be 'unet' or 'enet', got {self.network!r}")
-        if self.loss not in ("log_barrier", "quadratic"):
-            raise ValueError(f"loss must be 'log_barrier' or 'quadratic', got {self.loss!r}")
-        if self.loss_units not in ("paper", "length"):
-            raise ValueError(f"loss_units must be 'paper' or 'length', got {self.loss_units!r}")
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise ValueError(
-                f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}"
-            )
-        if not 16 <= self.grid <= 1024:
-            raise ValueError(f"grid must be in 16..1024, got {self.grid}")
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        if self.lr <= 0 or self.t0 <= 0 or self.mu < 1 or self.t_max < self.t0:
-            raise ValueError("need lr > 0, t0 > 0, mu >= 1, t_max >= t0")
+        """Every field's type and range (ValueError naming the field), so no config that would
+        fail or run without end in the worker is ever accepted."""
+        for name, choices in _CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(
+                    f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}"
+                )
+        for name, (lo, hi) in _INTS.items():
+            _check_range(name, getattr(self, name), lo, hi, integer=True)
+        for name, (lo, hi) in _OPTIONAL_INTS.items():
+            if getattr(self, name) is not None:
+                _check_range(name, getattr(self, name), lo, hi, integer=True)
+        for name, (lo, hi) in _FLOATS.items():
+            _check_range(name, getattr(self, name), lo, hi, integer=False)
+        for name in _BOOLS:
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false")
+        if self.t_max < self.t0:
+            raise ValueError("t_max must be >= t0")
+        if not (
+            isinstance(self.betas, tuple | list)
+            and len(self.betas) == 2
+            and all(_is_number(b) and 0 <= b < 1 for b in self.betas)
+        ):
+            raise ValueError("betas must be two numbers in [0, 1)")
+        if not isinstance(self.weights, Mapping):
+            raise ValueError("weights must be an object {descriptor: number}")
         unknown = set(self.weights) - set(DESCRIPTORS)
         if unknown:
             raise ValueError(f"unknown loss weight(s): {sorted(unknown)}")
+        for name, v in self.weights.items():
+            _check_range(f"weights.{name}", v, 0.0, 1e6, integer=False)
+        if not isinstance(self.network_kwargs, Mapping):
+            raise ValueError("network_kwargs must be an object")
+        allowed = NETWORK_KWARGS[self.network]
+        extra = sorted(set(self.network_kwargs) - set(allowed))
+        if extra:
+            raise ValueError(
+                f"network_kwargs for {self.network} take only {', '.join(allowed)}; got {extra}"
+            )
+        for name, v in self.network_kwargs.items():
+            lo, hi = allowed[name]
+            _check_range(f"network_kwargs.{name}", v, lo, hi, integer=True)
+        steps = self.epochs * (self.steps_per_epoch or 1)
+        if steps > MAX_STEPS:
+            raise ValueError(f"epochs x steps_per_epoch must be at most {MAX_STEPS}")
+        if not isinstance(self.preset, str) or self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}")
+        check_budget(self.budget)
 
 
 PRESETS: dict[str, TrainConfig] = {

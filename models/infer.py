@@ -26,6 +26,7 @@ class Predictor:
     device: torch.device
     batch_size: int = 16
     info: dict[str, Any] | None = None
+    tta: bool = False  # average the softmax over the four flips (the config's ``tta``)
 
     def predict_proba(self, slices: np.ndarray) -> np.ndarray:
         """Class probabilities ``(N, K, H, W)`` float32 for slices ``(N, C, H, W)``.
@@ -45,11 +46,23 @@ class Predictor:
             for start in range(0, n, self.batch_size):
                 chunk = torch.tensor(x[start : start + self.batch_size], device=self.device)
                 inp = resize_image(normalise_image(chunk), (self.grid, self.grid))
-                probs = torch.softmax(self.net(inp).float(), 1)
+                probs = self._softmax(inp)
                 if (h, w) != (self.grid, self.grid):
                     probs = F.interpolate(probs, size=(h, w), mode="bilinear", align_corners=False)
                 out[start : start + len(chunk)] = probs.cpu().numpy()
         return out
+
+    def _softmax(self, inp: torch.Tensor) -> torch.Tensor:
+        """Softmax ``(B, K, G, G)`` of ``inp (B, C, G, G)``; with ``tta`` the mean over the
+        identity and the x, y and xy flips (each flipped back)."""
+        if not self.tta:
+            return torch.softmax(self.net(inp).float(), 1)
+        total = torch.zeros(())
+        for dims in ([], [-1], [-2], [-1, -2]):
+            x = inp.flip(dims) if dims else inp
+            p = torch.softmax(self.net(x).float(), 1)
+            total = total + (p.flip(dims) if dims else p)
+        return total / 4
 
     def predict_slices(self, slices: np.ndarray) -> np.ndarray:
         """Label maps ``(N, H, W)`` uint8 for slices ``(N, C, H, W)`` on their own grid."""
@@ -84,6 +97,7 @@ def load_predictor(checkpoint: Path | str, device: str | torch.device = "auto") 
     net.load_state_dict(ck["state_dict"])
     net.to(dev).eval()
     info = {k: ck.get(k) for k in ("network", "network_kwargs", "config", "epoch")}
+    tta = bool((ck.get("config") or {}).get("tta", False))
     return Predictor(
-        net, int(ck["num_classes"]), int(ck["channels"]), int(ck["grid"]), dev, info=info
+        net, int(ck["num_classes"]), int(ck["channels"]), int(ck["grid"]), dev, info=info, tta=tta
     )

@@ -176,3 +176,40 @@ def masked_cross_entropy(
         return logits.sum() * 0.0
     ce = F.cross_entropy(logits.float(), target, reduction="none").mean((-2, -1))  # (B,)
     return (ce * has_mask).sum() / has_mask.sum()
+
+
+def sure_region_loss(probs: torch.Tensor, sure: torch.Tensor) -> torch.Tensor:
+    """Partial cross-entropy on the pixels a hint is sure about (``models.regions``).
+
+    ``probs``: softmax ``(B, K, H, W)``; ``sure``: ``(B, K, H, W)`` int8 with +1 (surely class
+    k: ``-log p_k``), -1 (surely not class k: ``-log(1 - p_k)``) and 0 (no term). Mean over the
+    labelled (pixel, class) pairs; zero (with a graph) when there are none.
+    """
+    pos = sure == 1
+    neg = sure == -1
+    count = pos.sum() + neg.sum()
+    if int(count) == 0:
+        return probs.sum() * 0.0
+    p = probs.float().clamp(1e-6, 1 - 1e-6)
+    total = -(torch.log(p) * pos).sum() - (torch.log1p(-p) * neg).sum()
+    return total / count
+
+
+def pairwise_loss(probs: torch.Tensor, image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Image-aware smoothness: neighbouring pixels of similar intensity should share a label
+    (the pairwise term of CRF losses, on the 4-neighbourhood).
+
+    ``probs (B, K, H, W)`` softmax; ``image (B, C, H, W)`` in [0, 1]; ``sigma``: intensity
+    difference (image units) at which the affinity falls to ``exp(-1/2)``. Returns the mean
+    over neighbour pairs of ``w_ij * (1 - <p_i, p_j>)`` (0 when both are equally confident of
+    one class, 1 when they disagree completely).
+    """
+    terms = []
+    for dim in (-1, -2):
+        n = probs.shape[dim]
+        a_p, b_p = probs.narrow(dim, 0, n - 1), probs.narrow(dim, 1, n - 1)
+        a_i, b_i = image.narrow(dim, 0, n - 1), image.narrow(dim, 1, n - 1)
+        w = torch.exp(-((a_i - b_i).square().mean(1)) / (2 * sigma * sigma))  # (B, H', W')
+        agree = (a_p * b_p).sum(1)
+        terms.append((w * (1 - agree)).mean())
+    return (terms[0] + terms[1]) / 2

@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from models.budget import barrier_mu, budget_seconds, plan_epochs
 from models.config import TrainConfig
 from models.device import resolve_device
-from models.losses import constraint_loss, masked_cross_entropy
+from models.losses import constraint_loss, masked_cross_entropy, pairwise_loss, sure_region_loss
 from models.networks import build_network
 from models.transforms import (
     AugmentConfig,
@@ -32,7 +33,11 @@ from models.transforms import (
 )
 from models.units import COMPONENTS
 
+clock: Callable[[], float] = time.monotonic
+"""Seconds (monotonic) for budgets and time estimates; tests replace it with a fake timer."""
 CHECKPOINT_NAME = "model.pt"
+WARMUP_STEPS = 4
+"""Steps timed (after the first) before a budgeted run re-plans its epochs."""
 LAST_NAME = "last.pt"
 M = len(COMPONENTS)
 
@@ -41,42 +46,20 @@ class TrainingStopped(Exception):
     """Raised inside ``train`` when ``should_stop()`` returned true."""
 
 
-def default_config(num_slices: int, device: str = "auto") -> TrainConfig:
-    """A sensible configuration for ``num_slices`` training slices on ``device``.
-
-    CPU: ``cpu-fast`` with about 240 optimiser steps in total (more epochs for tiny projects,
-    fewer for large ones). CUDA: the same recipe at grid 128 with a UNet of width 16 and about
-    600 steps (the ``paper`` preset's 200 x 256 px ENet schedule stays available by name).
-    """
-    dev = resolve_device(device)
-    n = max(1, int(num_slices))
-    cfg = TrainConfig.from_dict({"preset": "cpu-fast"})
-    target_steps = 240
-    if dev.type == "cuda":
-        cfg.grid = 128
-        cfg.network_kwargs = {"width": 16, "depth": 4}
-        cfg.num_threads = None
-        target_steps = 600
-    steps_per_epoch = math.ceil(n / cfg.batch_size)
-    cfg.epochs = int(max(10, math.ceil(target_steps / steps_per_epoch)))
-    # Keep t's growth over the run independent of how many epochs that is.
-    cfg.mu = float(cfg.t_max / cfg.t0) ** (1.0 / max(1, int(cfg.epochs * 0.7)))
-    cfg.val_every = max(1, cfg.epochs // 12)
-    return cfg
-
-
 @dataclass
 class TrainSample:
     """One training slice in its own pixel grid.
 
     ``image (C, H, W)`` float32 (C in {1, 3}); ``lo``, ``hi`` ``(K, M)`` bounds in px of this
-    image (``models.bounds.stack``); ``mask (H, W)`` uint8 reference labels or None.
+    image (``models.bounds.stack``); ``mask (H, W)`` uint8 reference labels or None; ``sure``
+    ``(K, H, W)`` int8 pixels the hints are sure about (``models.regions.sure_map``) or None.
     """
 
     image: np.ndarray
     lo: np.ndarray
     hi: np.ndarray
     mask: np.ndarray | None = None
+    sure: np.ndarray | None = None
 
 
 @dataclass
@@ -90,6 +73,8 @@ class Progress:
     loss: float
     terms: dict[str, float]
     metrics: dict[str, Any]
+    elapsed_s: float = 0.0  # seconds since training started
+    eta_s: float | None = None  # estimated seconds left (mean time per step so far x steps left)
 
 
 @dataclass
@@ -106,6 +91,7 @@ class _Prepared:
     hi: torch.Tensor
     masks: torch.Tensor  # (N, G, G) int64, zeros where no mask
     has_mask: torch.Tensor  # (N,) bool
+    sure: torch.Tensor | None = None  # (N, K, G, G) int8, zeros where no hint is sure; None: none
 
 
 def prepare(samples: Sequence[TrainSample], num_classes: int, grid: int) -> _Prepared:
@@ -113,7 +99,8 @@ def prepare(samples: Sequence[TrainSample], num_classes: int, grid: int) -> _Pre
     if not samples:
         raise ValueError("no training samples")
     channels = samples[0].image.shape[0]
-    imgs, los, his, masks, has = [], [], [], [], []
+    imgs, los, his, masks, has, sures = [], [], [], [], [], []
+    any_sure = any(s.sure is not None for s in samples)
     for i, s in enumerate(samples):
         if s.image.ndim != 3 or s.image.shape[0] not in (1, 3):
             raise ValueError(f"sample {i}: image must be (C, H, W) with C in 1 or 3")
@@ -143,8 +130,20 @@ def prepare(samples: Sequence[TrainSample], num_classes: int, grid: int) -> _Pre
         else:
             masks.append(torch.zeros(grid, grid, dtype=torch.int64))
             has.append(False)
+        if s.sure is not None:
+            if s.sure.shape != (num_classes, h, w):
+                raise ValueError(f"sample {i}: sure map must be ({num_classes}, {h}, {w})")
+            sure = torch.from_numpy(np.asarray(s.sure, dtype=np.int64))
+            sures.append(resize_mask(sure, (grid, grid)).to(torch.int8))
+        elif any_sure:
+            sures.append(torch.zeros(num_classes, grid, grid, dtype=torch.int8))
     return _Prepared(
-        torch.stack(imgs), torch.stack(los), torch.stack(his), torch.stack(masks), torch.tensor(has)
+        torch.stack(imgs),
+        torch.stack(los),
+        torch.stack(his),
+        torch.stack(masks),
+        torch.tensor(has),
+        torch.stack(sures) if any_sure else None,
     )
 
 
@@ -269,7 +268,7 @@ def _train(
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    started = time.monotonic()
+    started = clock()
 
     data = prepare(samples, num_classes, cfg.grid)
     n, channels = data.images.shape[0], data.images.shape[1]
@@ -301,6 +300,10 @@ def _train(
             start_epoch, t = int(r["epoch"]), float(r["t"])
             best, best_epoch = r.get("best"), int(r.get("best_epoch", -1))
             rng = np.random.default_rng([cfg.seed, start_epoch])
+            if cfg.budget is not None:  # the length the interrupted run re-planned to
+                for name in ("epochs", "mu", "val_every"):
+                    setattr(cfg, name, ck["config"][name])
+                total_steps = steps_per_epoch * cfg.epochs
     else:
         # Start from the class proportions the bounds imply: the constraints are then nearly
         # met at step 0 and training spends its steps on where things are, not how much.
@@ -313,7 +316,7 @@ def _train(
         offset = start_epoch * steps_per_epoch  # a resumed run continues the same curve
 
         def cosine(s: int) -> float:
-            done = min(s + offset, total_steps) / total_steps
+            done = min(s + offset, total_steps) / total_steps  # total_steps: re-planned below
             return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * done))
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine)
@@ -337,14 +340,35 @@ def _train(
     loss_val, term_vals = float("nan"), {}
     net.train()
     epoch = start_epoch
-    for epoch in range(start_epoch, cfg.epochs):
+    first_step = step
+
+    def timed(
+        ep: int, eps: int, st: int, total: int, lv: float, tv: dict[str, float], m: dict[str, Any]
+    ) -> Progress:
+        elapsed = clock() - started
+        done = max(1, st - first_step)
+        eta = elapsed / done * max(0, total - st)
+        return Progress(ep + 1, eps, st, total, lv, tv, m, elapsed, eta)
+
+    replan_at = step + WARMUP_STEPS if cfg.budget is not None and start_epoch == 0 else -1
+    warm_started = 0.0
+    while epoch < cfg.epochs:
         for _ in range(steps_per_epoch):
+            if step == replan_at - WARMUP_STEPS + 1:
+                warm_started = clock()  # the first step (allocations) is not typical
+            if step == replan_at:
+                per_step = (clock() - warm_started) / (WARMUP_STEPS - 1)
+                left = budget_seconds(cfg.budget, dev.type) - (clock() - started)
+                cfg.epochs = plan_epochs(left + step * per_step, per_step, steps_per_epoch)
+                cfg.mu = barrier_mu(cfg)
+                cfg.val_every = max(1, cfg.epochs // 10)
+                total_steps = steps_per_epoch * cfg.epochs
             if should_stop is not None and should_stop():
                 raise TrainingStopped(f"stopped at epoch {epoch}, step {step}")
             if len(order) < cfg.batch_size:
                 order = np.concatenate([order, rng.permutation(n)])
             idx, order = order[: cfg.batch_size], order[cfg.batch_size :]
-            imgs, masks, los, his = _batch(data, idx, rng, aug_cfg if cfg.augment else None)
+            imgs, masks, sure, los, his = _batch(data, idx, rng, aug_cfg if cfg.augment else None)
             imgs, masks, los, his = imgs.to(dev), masks.to(dev), los.to(dev), his.to(dev)
             with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
                 logits = net(imgs)
@@ -362,6 +386,14 @@ def _train(
                 ce = masked_cross_entropy(logits, masks, data.has_mask[idx].to(dev))
                 loss = loss + cfg.ce_weight * ce
                 terms["ce"] = ce.detach()
+            if sure is not None and cfg.sure_weight > 0:
+                sr = sure_region_loss(probs, sure.to(dev))
+                loss = loss + cfg.sure_weight * sr
+                terms["sure"] = sr.detach()
+            if cfg.pairwise_weight > 0:
+                pw = pairwise_loss(probs, imgs, cfg.pairwise_sigma)
+                loss = loss + cfg.pairwise_weight * pw
+                terms["pairwise"] = pw.detach()
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -372,9 +404,7 @@ def _train(
             if progress is not None and (step % cfg.progress_every == 0 or step == total_steps):
                 loss_val = float(loss.detach())
                 term_vals = {k: float(v) for k, v in terms.items()}
-                progress(
-                    Progress(epoch + 1, cfg.epochs, step, total_steps, loss_val, term_vals, metrics)
-                )
+                progress(timed(epoch, cfg.epochs, step, total_steps, loss_val, term_vals, metrics))
         loss_val = float(loss.detach())
         term_vals = {k: float(v) for k, v in terms.items()}
         t = min(t * cfg.mu, cfg.t_max)
@@ -406,26 +436,31 @@ def _train(
                 },
             )
             if progress is not None:
-                progress(
-                    Progress(epoch + 1, cfg.epochs, step, total_steps, loss_val, term_vals, metrics)
-                )
+                progress(timed(epoch, cfg.epochs, step, total_steps, loss_val, term_vals, metrics))
+        epoch += 1
     if not best_path.exists():  # resumed past the end or never validated
         save_checkpoint(best_path, net, cfg, num_classes, channels, {"epoch": cfg.epochs})
     final = dict(metrics)
     if best is not None:
         final["best_val_dice"] = best
         final["best_epoch"] = best_epoch
-    final["seconds"] = time.monotonic() - started
+    final["seconds"] = clock() - started
     final["steps"] = step
     return TrainResult(checkpoint=best_path, metrics=final, epochs=cfg.epochs)
 
 
 def _batch(
     data: _Prepared, idx: np.ndarray, rng: np.random.Generator, aug: AugmentConfig | None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """Images, masks, sure maps (or None), lo, hi of the samples ``idx``, augmented alike."""
     ti = torch.from_numpy(idx)
     imgs, masks, los, his = data.images[ti], data.masks[ti], data.lo[ti], data.hi[ti]
+    sure = None if data.sure is None else data.sure[ti]
     if aug is None:
-        return imgs, masks, los, his
-    out = [augment(imgs[j], masks[j], los[j], his[j], rng, aug) for j in range(len(idx))]
-    return tuple(torch.stack([o[i] for o in out]) for i in range(4))  # type: ignore[return-value]
+        return imgs, masks, sure, los, his
+    # Mask and sure maps are label maps on the same grid: one stack, one set of transforms.
+    labels = masks[:, None] if sure is None else torch.cat([masks[:, None], sure.long()], 1)
+    out = [augment(imgs[j], labels[j], los[j], his[j], rng, aug) for j in range(len(idx))]
+    imgs, labels, los, his = (torch.stack([o[i] for o in out]) for i in range(4))
+    sure = None if sure is None else labels[:, 1:].to(torch.int8)
+    return imgs, labels[:, 0], sure, los, his

@@ -199,9 +199,10 @@ def augment(
     rng: np.random.Generator,
     cfg: AugmentConfig,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Randomly augment one sample: ``image (C, G, G)`` in [0, 1], ``mask (G, G)`` int64,
-    ``lo``/``hi`` ``(K, M)``. Geometry is shared by image, mask and bounds; intensity changes
-    leave the bounds alone. Returns the transformed four.
+    """Randomly augment one sample: ``image (C, G, G)`` in [0, 1], ``mask (G, G)`` or
+    ``(L, G, G)`` int64 label maps (zoomed out with 0 at the border), ``lo``/``hi`` ``(K, M)``.
+    Geometry is shared by image, mask and bounds; intensity changes leave the bounds alone.
+    Returns the transformed four.
     """
     hw = (image.shape[-2], image.shape[-1])
     t = bool(rng.random() < cfg.p_transpose) and hw[0] == hw[1]
@@ -216,7 +217,8 @@ def augment(
         s = float(rng.uniform(*cfg.zoom_range))
         if abs(s - 1.0) > 1e-3:
             image = zoom(image[None], s, nearest=False)[0]
-            mask = zoom(mask[None, None].float(), s, nearest=True)[0, 0].long()
+            stacked = mask.reshape(-1, 1, *mask.shape[-2:]).float()
+            mask = zoom(stacked, s, nearest=True).reshape(mask.shape).long()
             lo, hi = zoom_bounds(lo, hi, hw, s)
     if rng.random() < cfg.p_intensity:
         g = float(np.exp(rng.uniform(np.log(cfg.gamma_range[0]), np.log(cfg.gamma_range[1]))))

@@ -13,12 +13,14 @@ Predicted label maps are stored as ``(Z, H, W)`` uint8 ``.npy`` blobs with a ``p
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -27,13 +29,15 @@ import numpy as np
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
-from store.blobs import BlobStore
+from models.regions import sure_map
+from store.blobs import BlobStore, open_blob_store
 from store.db import get_engine, session_scope
 from store.jobs_tables import Job, ModelVersion, Prediction
+from store.reviews import refresh_review_status
 from store.settings import Settings, get_settings
 from store.tables import Image, ReferenceMask
-from worker import job_state
-from worker.training_data import project_bounds
+from worker import job_state, scratch
+from worker.training_data import SliceBounds, project_bounds, project_facts, resolve_job_config
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +45,6 @@ log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.5
 # How often the cancel flag is read from the database while training (s).
 CANCEL_POLL_S = 0.5
-# Job-level options of a train config; everything else goes to models.train.TrainConfig.
-JOB_OPTIONS: frozenset[str] = frozenset({"use_reference_masks"})
 
 
 class JobCancelled(Exception):
@@ -84,7 +86,7 @@ class _JobContext:
 
     def __init__(self, engine: Engine, job_id: int, settings: Settings) -> None:
         self.engine, self.job_id, self.settings = engine, job_id, settings
-        self.blobs = BlobStore(settings.blob_dir)
+        self.blobs = open_blob_store(settings)
         self._last_write = 0.0
         self._last_poll = 0.0
         self.stop_reason: Exception | None = None
@@ -179,6 +181,17 @@ def run_job(
         return "failed"
     finally:
         beat.stopped.set()
+        _drop_scratch_unless_queued(engine, job_id, settings)
+
+
+def _drop_scratch_unless_queued(engine: Engine, job_id: int, settings: Settings) -> None:
+    """A job that ended here needs its checkpoints no more; a requeued one resumes from them."""
+    try:
+        status, _ = job_state.status_and_cancel(engine, job_id)
+        if status != "queued":
+            scratch.remove_job_dir(settings, job_id)
+    except Exception:  # the sweep removes it later
+        log.exception("could not clean the scratch directory of job %s", job_id)
 
 
 def _stopped_by_trainer(exc: Exception) -> bool:
@@ -197,6 +210,7 @@ def _requeue(engine: Engine, job_id: int, settings: Settings) -> str:
         kind = job.kind if job else "train"
     if job_state.requeue(engine, job_id):
         enqueue_job(job_id, kind, settings)
+        job_state.mark_enqueued(engine, job_id)  # a crash before this: the reconciler re-sends
         log.info("job %s put back on the queue: this worker is shutting down", job_id)
         return "queued"
     return "skipped"
@@ -227,13 +241,13 @@ def _jsonable(v: Any) -> Any:
 def load_volume(blobs: BlobStore, key: str, *, mmap: bool = False) -> np.ndarray:
     """A canonical volume blob -> float32 ``(Z, C, H, W)``; with ``mmap`` a read-only memory
     map, so only the slices used are read."""
-    arr = np.load(blobs.path(key), mmap_mode="r" if mmap else None, allow_pickle=False)
+    arr = np.load(blobs.local_path(key), mmap_mode="r" if mmap else None, allow_pickle=False)
     return arr.astype(np.float32, copy=False)
 
 
 def load_labels(blobs: BlobStore, key: str, *, mmap: bool = False) -> np.ndarray:
     """A reference-mask blob -> uint8 ``(Z, H, W)`` (read as stored, no float copy)."""
-    arr = np.load(blobs.path(key), mmap_mode="r" if mmap else None, allow_pickle=False)
+    arr = np.load(blobs.local_path(key), mmap_mode="r" if mmap else None, allow_pickle=False)
     return arr.astype(np.uint8, copy=False)
 
 
@@ -243,22 +257,10 @@ def _save_npy(blobs: BlobStore, array: np.ndarray) -> str:
     return blobs.put_bytes(buf.getvalue(), ".npy")
 
 
-def build_train_config(config: dict[str, Any], num_slices: int, device: str) -> Any:
-    """Job config -> ``models.train.TrainConfig`` (empty = the default for this size and device)."""
-    from models.train import TrainConfig, default_config
-
-    overrides = {k: v for k, v in config.items() if k not in JOB_OPTIONS}
-    cfg = default_config(num_slices, device) if not overrides else TrainConfig.from_dict(overrides)
-    if config.get("use_reference_masks") and "ce_weight" not in overrides and cfg.ce_weight <= 0:
-        # Reference masks are only used through the cross-entropy term (mixed supervision).
-        cfg.ce_weight = 1.0
-    return cfg
-
-
 def _resolved_device(settings: Settings) -> str:
     from models.device import resolve_device
 
-    return resolve_device(settings.device).type
+    return str(resolve_device(settings.device))  # "cuda:1" stays that GPU
 
 
 def train_job(ctx: _JobContext) -> dict[str, Any]:
@@ -294,7 +296,10 @@ def train_job(ctx: _JobContext) -> dict[str, Any]:
             f"the warm-start model has classes {warm[1]}, the project now has {pb.classes}"
         )
     device = _resolved_device(ctx.settings)
-    cfg = build_train_config(config, len(pb.slices), device)
+    try:
+        cfg, _ = resolve_job_config(config, project_facts(pb), device)
+    except (ValueError, TypeError) as exc:
+        raise JobError(f"invalid training config: {exc}") from None
 
     # Pixels: only the slices that carry bounds are read (memory-mapped, copied per slice).
     by_image: dict[int, list[Any]] = {}
@@ -309,8 +314,9 @@ def train_job(ctx: _JobContext) -> dict[str, Any]:
         if use_refs and image_id in ref_keys:
             ref = load_labels(ctx.blobs, ref_keys[image_id], mmap=True)
         for sb in sbs:
-            mask = np.array(ref[sb.z]) if ref is not None else None
-            samples.append(TrainSample(np.array(volume[sb.z]), sb.lo, sb.hi, mask))
+            mask = np.array(ref[sb.z]) if ref is not None and sb.has_reference else None
+            sure = sure_map([[], *sb.hints], sb.shape)
+            samples.append(TrainSample(np.array(volume[sb.z]), sb.lo, sb.hi, mask, sure))
 
     def on_progress(p: Any) -> None:
         d = _progress_dict(p)
@@ -318,23 +324,39 @@ def train_job(ctx: _JobContext) -> dict[str, Any]:
         ctx.report(d, force=_epoch_end(d))
 
     ctx.report({"phase": "training", "slices": len(samples)}, force=True)
-    with tempfile.TemporaryDirectory(prefix=f"shapehint-job{ctx.job_id}-") as tmp:
-        init = None
-        if warm is not None:
-            init = Path(tmp) / "init.pt"
-            init.write_bytes(ctx.blobs.read_bytes(warm[0]))
-        result = train(
-            samples,
-            len(pb.classes) + 1,
-            cfg,
-            device=device,
-            progress=on_progress,
-            should_stop=ctx.should_stop,
-            init_checkpoint=init,
-            out_dir=Path(tmp) / "out",
-        )
-        ctx.check_stop()
-        checkpoint_key = ctx.blobs.put_file(Path(result.checkpoint), ".pt")
+    # A durable scratch directory (worker.scratch), not a temporary one: a requeued job, or one
+    # submitted again after its worker was killed, resumes from the last.pt left there when its
+    # inputs are unchanged; dead jobs' directories are swept.
+    scratch.sweep(ctx.engine, ctx.settings)
+    fingerprint = scratch.inputs_fingerprint(
+        {
+            "project": project_id,
+            "classes": pb.classes,
+            "config": {k: v for k, v in _config_dict(cfg).items() if k != "resume"},
+            "warm": warm[0] if warm is not None else None,
+            "slices": [(sb.image_id, key_of[sb.image_id], sb.z, sb.lo, sb.hi) for sb in pb.slices],
+            "references": {i: ref_keys[i] for i in by_image if use_refs and i in ref_keys},
+        }
+    )
+    tmp, resume_from = scratch.prepare_job_dir(ctx.engine, ctx.settings, ctx.job_id, fingerprint)
+    init, train_cfg = None, cfg
+    if resume_from is not None:  # last.pt holds weights, optimiser state, epoch and t
+        init, train_cfg = resume_from, dataclasses.replace(cfg, resume=True)
+    elif warm is not None:
+        init = tmp / "init.pt"
+        ctx.blobs.download(warm[0], init)
+    result = train(
+        samples,
+        len(pb.classes) + 1,
+        train_cfg,
+        device=device,
+        progress=on_progress,
+        should_stop=ctx.should_stop,
+        init_checkpoint=init,
+        out_dir=tmp / "out",
+    )
+    ctx.check_stop()
+    checkpoint_key = ctx.blobs.put_file(Path(result.checkpoint), ".pt")
     metrics = _jsonable(dict(result.metrics or {}))
     try:
         version = _create_version(
@@ -352,11 +374,15 @@ def train_job(ctx: _JobContext) -> dict[str, Any]:
         ctx.blobs.delete(checkpoint_key)  # no version row points at it
         raise
     ctx.keep_on_shutdown = True
-    predicted = predict_images(ctx, project_id, version)
+    predicted = predict_images(ctx, project_id, version, check=by_image)
     return {
         "model_version_id": version.id,
         "version": version.version,
         "slices": len(samples),
+        "warnings": predicted["warnings"],
+        "quality": predicted["quality"],
+        # slices supervised by a reference mask (uploaded, or corrected in Review)
+        "reference_slices": sum(s.mask is not None for s in samples),
         "predictions": predicted["count"],
         "metrics": metrics,
         "reference_metrics": predicted["reference_metrics"],
@@ -423,10 +449,20 @@ def predict_job(ctx: _JobContext) -> dict[str, Any]:
     }
 
 
-def predict_images(ctx: _JobContext, project_id: int, version: ModelVersion) -> dict[str, Any]:
-    """Predict every image of the project with ``version``; store masks; evaluate references."""
+def predict_images(
+    ctx: _JobContext,
+    project_id: int,
+    version: ModelVersion,
+    check: Mapping[int, Sequence[SliceBounds]] | None = None,
+) -> dict[str, Any]:
+    """Predict every image of the project with ``version``; store masks; evaluate references.
+
+    ``check``: per image the training slices whose predictions are measured against their
+    bounds (``models.quality``); the result then has ``quality`` and ``warnings``.
+    """
     from models.infer import load_predictor
     from models.metrics import dice, hd95
+    from models.quality import ClassTally, report, slice_tallies
 
     with session_scope(ctx.engine) as session:
         images = [
@@ -436,7 +472,7 @@ def predict_images(ctx: _JobContext, project_id: int, version: ModelVersion) -> 
             )
         ]
         refs = {
-            r.image_id: r.mask_key
+            r.image_id: (r.mask_key, r.slices)
             for r in session.scalars(
                 select(ReferenceMask).where(ReferenceMask.image_id.in_([i[0] for i in images]))
             )
@@ -445,9 +481,11 @@ def predict_images(ctx: _JobContext, project_id: int, version: ModelVersion) -> 
     num_classes = len(version.class_names) + 1
     with tempfile.TemporaryDirectory(prefix=f"shapehint-job{ctx.job_id}-") as tmp:
         ckpt = Path(tmp) / "model.pt"
-        ckpt.write_bytes(ctx.blobs.read_bytes(version.checkpoint_key))
+        ctx.blobs.download(version.checkpoint_key, ckpt)
         predictor = load_predictor(ckpt, device=device)
     per_class: dict[str, dict[str, list[float]]] = {"dice": {}, "hd95": {}}
+    tallies: dict[int, list[ClassTally]] = {}
+    image_dice: dict[int, dict[str, float | None]] = {}
     for n, (image_id, volume_key, spacing) in enumerate(images):
         ctx.check_stop()
         ctx.report({"phase": "predicting", "images_done": n, "images": len(images)}, force=n == 0)
@@ -457,14 +495,21 @@ def predict_images(ctx: _JobContext, project_id: int, version: ModelVersion) -> 
             raise JobError(f"prediction of image {image_id} has shape {labels.shape}")
         metrics = None
         if image_id in refs:
-            ref = load_labels(ctx.blobs, refs[image_id])
-            metrics = _reference_metrics(
-                labels, ref, num_classes, version.class_names, spacing, dice, hd95
+            ref = load_labels(ctx.blobs, refs[image_id][0])
+            zs = slice(None) if refs[image_id][1] is None else sorted(refs[image_id][1])
+            metrics = _reference_metrics(  # only the labelled slices of a partial reference
+                labels[zs], ref[zs], num_classes, version.class_names, spacing, dice, hd95
             )
             for name in ("dice", "hd95"):
                 for cls, value in metrics[name].items():
                     if value is not None:
                         per_class[name].setdefault(cls, []).append(value)
+            image_dice[image_id] = metrics["dice"]
+        for sb in (check or {}).get(image_id, []):
+            per_slice = slice_tallies(labels[sb.z], sb.lo, sb.hi)
+            summed = tallies.setdefault(image_id, [ClassTally() for _ in per_slice])
+            for total, t in zip(summed, per_slice, strict=True):
+                total.add(t)
         _store_prediction(ctx, image_id, version.id, labels, metrics)
     ctx.report(
         {"phase": "predicting", "images_done": len(images), "images": len(images)}, force=True
@@ -474,7 +519,16 @@ def predict_images(ctx: _JobContext, project_id: int, version: ModelVersion) -> 
         for name, values in per_class.items()
     }
     summary["images"] = len(refs)  # type: ignore[assignment]
-    return {"count": len(images), "reference_metrics": summary if refs else None}
+    out: dict[str, Any] = {"count": len(images), "reference_metrics": summary if refs else None}
+    if check is not None:
+        quality, warnings = report(tallies, version.class_names)
+        for image_id, per_cls in quality["images"].items():
+            for cls, d in per_cls.items():
+                d["dice"] = image_dice.get(int(image_id), {}).get(cls)
+        for w in warnings:
+            log.warning("job %s: %s", ctx.job_id, w)
+        out |= {"quality": quality, "warnings": warnings}
+    return out
 
 
 def _reference_metrics(
@@ -531,6 +585,9 @@ def _store_prediction(
                         metrics=metrics,
                     )
                 )
+                session.flush()
+                # A newer model's mask starts unreviewed (reviews are per model version).
+                refresh_review_status(session, image_id)
     except BaseException:
         ctx.blobs.delete(key)  # e.g. the image was deleted meanwhile (foreign key)
         raise

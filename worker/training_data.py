@@ -14,6 +14,7 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +23,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.bounds import BoundsError, ClassBounds, intersect, parse_hint, parse_prior, stack
+from models.budget import ProjectFacts, facts_from_bounds, resolve_config
+from models.config import TrainConfig
 from store.hints import hints_by_slice, project_priors
 from store.tables import Image, ProjectClass, ReferenceMask
+
+JOB_OPTIONS: dict[str, type] = {"use_reference_masks": bool}
+"""Job-level options of a train config (the worker's, not ``TrainConfig`` fields) and types."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,10 @@ class SliceBounds:
     lo: np.ndarray
     hi: np.ndarray
     has_reference: bool = False
+    # Per class (background excluded) the hint payloads of this slice: what models.regions
+    # reads the sure pixels from.
+    hints: tuple[tuple[Mapping[str, Any], ...], ...] = ()
+    shape: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -86,13 +96,15 @@ def project_bounds(
     image_ids = [im.id for im in images]
     hints = hints_by_slice(session, image_ids)
     priors = project_priors(session, project_id)
-    referenced: set[int] = set()
+    # image id -> its labelled slices (None = every slice; a list = slices corrected in Review)
+    referenced: dict[int, set[int] | None] = {}
     if use_reference_masks and image_ids:
-        referenced = set(
-            session.scalars(
-                select(ReferenceMask.image_id).where(ReferenceMask.image_id.in_(image_ids))
+        referenced = {
+            r.image_id: None if r.slices is None else {int(z) for z in r.slices}
+            for r in session.scalars(
+                select(ReferenceMask).where(ReferenceMask.image_id.in_(image_ids))
             )
-        )
+        }
     hinted_zs: dict[int, list[int]] = {}
     for image_id, z in sorted(hints):
         hinted_zs.setdefault(image_id, []).append(z)
@@ -110,16 +122,18 @@ def project_bounds(
                     )
                 except BoundsError as exc:
                     problems.append(BoundsProblem(image.id, image.name, None, f"prior: {exc}"))
-        if priors or image.id in referenced:
+        labelled = referenced.get(image.id, set())
+        if priors or (image.id in referenced and labelled is None):
             zs = range(int(image.num_slices))
         else:
-            zs = hinted_zs.get(image.id, [])
+            zs = sorted({*hinted_zs.get(image.id, []), *(labelled or ())})
         for z in zs:
             if not 0 <= z < image.num_slices:
                 continue  # a hint on a slice that no longer exists cannot constrain anything
             per_class: list[ClassBounds | None] = [None]
             ok = True
             slice_hints = hints.get((image.id, z), {})
+            payloads = tuple(tuple(slice_hints.get(cls.name, [])) for cls in classes)
             for cls in classes:
                 bounds: ClassBounds | None = prior_bounds.get(cls.name)
                 for payload in slice_hints.get(cls.name, []):
@@ -147,5 +161,32 @@ def project_bounds(
                 per_class.append(bounds)
             if ok:
                 lo, hi = stack(per_class)
-                slices.append(SliceBounds(image.id, z, lo, hi, image.id in referenced))
+                has_ref = image.id in referenced and (labelled is None or z in labelled)
+                slices.append(SliceBounds(image.id, z, lo, hi, has_ref, payloads, shape))
     return ProjectBounds(names, slices, problems, images)
+
+
+def project_facts(pb: ProjectBounds) -> ProjectFacts:
+    """What the default training run is sized by (``models.budget``)."""
+    return facts_from_bounds([(sb.lo, sb.hi) for sb in pb.slices], [sb.shape for sb in pb.slices])
+
+
+def resolve_job_config(
+    config: Mapping[str, Any], facts: ProjectFacts, device: str
+) -> tuple[TrainConfig, float]:
+    """A train job's config -> ``(TrainConfig, estimated training seconds)``.
+
+    The job options are checked and set aside, the rest resolved by
+    :func:`models.budget.resolve_config` (the time budget's default, explicit fields replacing
+    it one by one). Reference masks are used through the cross-entropy term only, so
+    ``use_reference_masks`` switches it on unless ``ce_weight`` is given. ValueError / TypeError
+    name a bad field.
+    """
+    for key, typ in JOB_OPTIONS.items():
+        if key in config and not isinstance(config[key], typ):
+            raise ValueError(f"{key} must be a {typ.__name__}")
+    overrides = {k: v for k, v in config.items() if k not in JOB_OPTIONS}
+    cfg, seconds = resolve_config(overrides, facts, device)
+    if config.get("use_reference_masks") and "ce_weight" not in overrides and cfg.ce_weight <= 0:
+        cfg.ce_weight = 1.0
+    return cfg, seconds

@@ -26,7 +26,7 @@ from api.deps import (
 from api.errors import ERROR_RESPONSES, ApiError, not_found
 from api.pagination import PageDep
 from api.schemas.common import Page
-from api.schemas.jobs import JobCreate, JobOut, JobStatus
+from api.schemas.jobs import JobCreate, JobOut, JobStatus, TrainPlanIn, TrainPlanOut
 from api.services import jobs as service
 from store.jobs_tables import TERMINAL_STATUSES, Job
 from store.tables import User
@@ -75,6 +75,23 @@ def submit_job(
         session, settings, user, project, body.kind, body.config, body.model_version_id
     )
     return JobOut.model_validate(job)
+
+
+@router.post("/projects/{project_id}/jobs/plan")
+def plan_training(
+    project_id: Id, body: TrainPlanIn, session: SessionDep, settings: SettingsDep, user: CurrentUser
+) -> TrainPlanOut:
+    """What a train config (e.g. ``{}`` or ``{"budget": "quick"}``) will resolve to, with the
+    estimated training time; nothing is queued. 422 as submitting it would."""
+    project = require_project_role(session, user, project_id, "annotator")
+    plan = service.resolve_train(session, settings, project, body.config)
+    return TrainPlanOut(
+        config=plan.config,
+        estimated_seconds=round(plan.estimated_seconds, 1),
+        device=plan.device,
+        num_slices=plan.facts.num_slices,
+        smallest_structure_px=plan.facts.smallest_structure,
+    )
 
 
 @router.get("/projects/{project_id}/jobs")

@@ -34,6 +34,29 @@ class JobCreate(StrictModel):
     )
 
 
+class TrainPlanIn(StrictModel):
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="A train job's config, as for POST /projects/{id}/jobs",
+        examples=[{}, {"budget": "quick"}, {"budget": 900, "epochs": 40}],
+    )
+
+
+class TrainPlanOut(StrictModel):
+    """What a train config resolves to for this project, before anything is queued."""
+
+    config: dict[str, Any] = Field(description="The full training configuration")
+    estimated_seconds: float = Field(
+        description="Estimated training time in seconds (s) on `device`, from a cost model; the "
+        "worker times its first steps and re-plans the epochs of a budgeted run to fit"
+    )
+    device: str = Field(description="Device type the estimate is for: cpu or cuda")
+    num_slices: int = Field(description="Training slices")
+    smallest_structure_px: float | None = Field(
+        description="Equivalent diameter (px) of the smallest structure hinted present"
+    )
+
+
 class JobProgress(OrmModel):
     """Where a job stands. Training: epoch/step counters, total loss and its terms, metrics."""
 
@@ -49,6 +72,12 @@ class JobProgress(OrmModel):
     metrics: dict[str, Any] | None = None
     images_done: int | None = None
     images: int | None = None
+    elapsed_s: float | None = Field(default=None, description="Seconds (s) of training so far")
+    eta_s: float | None = Field(
+        default=None,
+        description="Estimated seconds (s) of training left: mean time per step so far x steps "
+        "left (a budgeted run re-plans its steps after timing its first ones)",
+    )
 
 
 class JobOut(OrmModel):
@@ -60,7 +89,10 @@ class JobOut(OrmModel):
     model_version_id: int | None
     progress: JobProgress
     result: dict[str, Any] | None = Field(
-        description="On success: model_version_id, version, predictions, metrics"
+        description="On success: model_version_id, version, predictions, metrics; a train "
+        "job adds `quality` (per class: hinted slices, how many meet the hint's bounds, how many "
+        "are predicted empty where hinted present; per image the same and Dice against a "
+        "reference) and `warnings` (sentences for the classes to look at)"
     )
     error: str | None
     cancel_requested: bool

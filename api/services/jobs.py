@@ -6,13 +6,15 @@ worker does the rest (``worker.runner``). Nothing here imports torch.
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError, conflict, not_found, unprocessable
-from models.config import TrainConfig
+from models.budget import ProjectFacts
 from store.db import utcnow
 from store.jobs_tables import Job, ModelVersion
 from store.settings import Settings
@@ -20,27 +22,57 @@ from store.tables import Project, User
 from worker import job_state
 from worker.celery_app import enqueue_job
 from worker.reaper import reap_stale_jobs
-from worker.training_data import project_bounds, project_classes
+from worker.training_data import (
+    ProjectBounds,
+    project_bounds,
+    project_classes,
+    project_facts,
+    resolve_job_config,
+)
 
-# Job options of a train config (handled by the worker, not by the trainer's config).
-JOB_OPTIONS: dict[str, type] = {"use_reference_masks": bool}
+log = logging.getLogger(__name__)
 
 
 def validate_train_config(config: dict[str, Any]) -> dict[str, Any]:
     """Check a train job config; returns it unchanged. 422 naming the first problem."""
-    for key, typ in JOB_OPTIONS.items():
-        if key in config and not isinstance(config[key], typ):
-            raise unprocessable(
-                f"config.{key} must be a {typ.__name__}", code="invalid_config", field=key
-            )
-    overrides = {k: v for k, v in config.items() if k not in JOB_OPTIONS}
-    if not overrides:
-        return config
     try:
-        TrainConfig.from_dict(overrides)
+        # Sized for one slice here: the fields' types and ranges do not depend on the project.
+        resolve_job_config(config, ProjectFacts(1), "cpu")
     except (ValueError, TypeError, KeyError) as exc:
         raise unprocessable(f"invalid training config: {exc}", code="invalid_config") from None
     return config
+
+
+@dataclass(frozen=True)
+class ResolvedTrain:
+    """What a train config becomes for a project: the full training configuration, the
+    estimated training seconds on ``device`` and the facts it was sized by."""
+
+    config: dict[str, Any]
+    estimated_seconds: float
+    device: str
+    facts: ProjectFacts
+
+
+def estimate_device(settings: Settings) -> str:
+    """The device type the estimate is for: the API never probes for a GPU (no torch here),
+    so ``auto`` is estimated as CPU; the worker re-plans on its own device anyway."""
+    return "cuda" if settings.device.startswith("cuda") else "cpu"
+
+
+def resolve_train(
+    session: Session, settings: Settings, project: Project, config: dict[str, Any]
+) -> ResolvedTrain:
+    """Validate a train config against the project (422 naming the problem) and resolve it."""
+    validate_train_config(config)
+    pb = check_trainable(session, project, config)
+    facts = project_facts(pb)
+    device = estimate_device(settings)
+    try:
+        cfg, seconds = resolve_job_config(config, facts, device)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise unprocessable(f"invalid training config: {exc}", code="invalid_config") from None
+    return ResolvedTrain(cfg.to_dict(), seconds, device, facts)
 
 
 def _version_of(session: Session, project: Project, version_id: int) -> ModelVersion:
@@ -61,8 +93,8 @@ def latest_version(session: Session, project_id: int) -> ModelVersion | None:
     ).first()
 
 
-def check_trainable(session: Session, project: Project, config: dict[str, Any]) -> int:
-    """Hints and priors usable as they are; returns the number of training slices. 422 if not."""
+def check_trainable(session: Session, project: Project, config: dict[str, Any]) -> ProjectBounds:
+    """Hints and priors usable as they are; returns the project's bounds. 422 if not."""
     pb = project_bounds(
         session, project.id, use_reference_masks=bool(config.get("use_reference_masks"))
     )
@@ -83,7 +115,7 @@ def check_trainable(session: Session, project: Project, config: dict[str, Any]) 
             "nothing to train on: give hints on at least one slice (or set project priors)",
             code="no_hints",
         )
-    return len(pb.slices)
+    return pb
 
 
 def submit_job(
@@ -97,7 +129,7 @@ def submit_job(
 ) -> Job:
     """Validate, write the job row (queued), commit, enqueue its id. Nothing is queued on error."""
     if kind == "train":
-        validate_train_config(config)
+        resolve_train(session, settings, project, config)
         if model_version_id is not None:
             version = _version_of(session, project, model_version_id)
             names = [c.name for c in project_classes(session, project.id)]
@@ -107,7 +139,6 @@ def submit_job(
                     f"the project now has {names}, so it cannot be warm-started",
                     code="class_mismatch",
                 )
-        check_trainable(session, project, config)
     elif kind == "predict":
         if config:
             raise unprocessable(
@@ -130,6 +161,8 @@ def submit_job(
         cancel_requested=False,
         created_by=user.id,
     )
+    # Committed with ``enqueued_at`` NULL, sent, then marked sent: if this process dies in
+    # between, the reconciler (worker.reaper) finds a queued job with no message and sends it.
     session.add(job)
     session.commit()
     try:
@@ -140,6 +173,10 @@ def submit_job(
         job.finished_at = utcnow()
         session.commit()
         raise ApiError(503, "queue_unavailable", f"the job queue is unreachable: {exc}") from None
+    try:
+        job_state.mark_enqueued(session.get_bind(), job.id)  # type: ignore[arg-type]
+    except Exception:  # the message is out; the reconciler sees it in the broker
+        log.exception("could not record that job %s was sent", job.id)
     session.refresh(job)
     return job
 

@@ -84,12 +84,49 @@ def test_bad_submissions_are_422_and_store_nothing(api: Api, app: FastAPI) -> No
         ({"kind": "train", "config": {}, "model_version_id": 999999}, "999999"),
         ({"kind": "predict", "config": {"epochs": 3}}, "epochs"),
         ({"kind": "train", "config": {}, "priority": 1}, "priority"),
+        ({"kind": "train", "config": {"epochs": 1.5}}, "epochs must be an integer"),
+        ({"kind": "train", "config": {"epochs": 10**100}}, "epochs must be in"),
+        ({"kind": "train", "config": {"seed": "abc"}}, "seed"),
+        ({"kind": "train", "config": {"weights": {"size": "x"}}}, "weights.size"),
+        ({"kind": "train", "config": {"betas": [1, 2, 3]}}, "betas"),
+        ({"kind": "train", "config": {"network_kwargs": {"width": -4}}}, "network_kwargs.width"),
+        ({"kind": "train", "config": {"budget": "forever"}}, "budget"),
+        ({"kind": "train", "config": {"preset": "paper", "budget": "quick"}}, "budget"),
     ]
     for body, named in cases:
         r = _submit(api, project_id, body)
         assert r.status_code == 422, (body, r.text)
         assert named in r.json()["detail"]["message"], (body, r.text)
     assert _job_count(app, project_id) == 0
+
+
+def test_the_plan_shows_what_a_config_resolves_to_and_queues_nothing(
+    api: Api, app: FastAPI
+) -> None:
+    project_id, _ = _hinted_project(api)
+    url = f"/api/projects/{project_id}/jobs/plan"
+    plans = {}
+    for budget in ("quick", "standard", "thorough"):
+        r = api.client.post(url, json={"config": {"budget": budget}}, headers=api.headers)
+        assert r.status_code == 200, r.text
+        plans[budget] = r.json()
+    default = api.client.post(url, json={}, headers=api.headers).json()
+    assert default["config"] == plans["standard"]["config"]
+    assert default["config"]["budget"] == "standard" and default["device"] == "cpu"
+    assert default["num_slices"] == 1 and default["smallest_structure_px"] > 0
+    assert 0 < plans["quick"]["estimated_seconds"] <= 120 < default["estimated_seconds"] <= 600
+    epochs = [plans[b]["config"]["epochs"] for b in ("quick", "standard", "thorough")]
+    assert epochs == sorted(epochs) and epochs[0] < epochs[2]  # capped at MAX_EPOCHS
+    # One field changes one field of the resolved default.
+    fixed = api.client.post(url, json={"config": {"epochs": 9}}, headers=api.headers).json()
+    assert fixed["config"]["epochs"] == 9 and fixed["config"]["budget"] is None
+    assert fixed["config"]["grid"] == default["config"]["grid"]
+    assert fixed["config"]["network_kwargs"] == default["config"]["network_kwargs"]
+    bad = api.client.post(url, json={"config": {"epochs": 1.5}}, headers=api.headers)
+    assert bad.status_code == 422 and "epochs must be an integer" in bad.text
+    assert _job_count(app, project_id) == 0
+    r = api.client.post(url, json={}, headers=api.new_user("viewer", project_id))
+    assert r.status_code == 403
 
 
 def test_nothing_to_train_on_and_no_model_to_predict_with(api: Api, app: FastAPI) -> None:

@@ -21,7 +21,6 @@ from models.train import (
     TrainConfig,
     TrainingStopped,
     TrainSample,
-    default_config,
     prepare,
     train,
 )
@@ -54,9 +53,6 @@ def test_config_presets_and_unknown_fields() -> None:
         TrainConfig.from_dict({"bogus": 1})
     with pytest.raises(ValueError, match="preset"):
         TrainConfig.from_dict({"preset": "slow"})
-    d = default_config(8, "cpu")
-    assert d.preset == "cpu-fast" and d.grid == 64
-    assert default_config(800, "cpu").epochs < d.epochs
 
 
 def test_prepare_rescales_bounds_to_grid() -> None:
@@ -140,9 +136,9 @@ def test_metrics_dice_hd95() -> None:
 def test_end_to_end_hints_only_reaches_dice(tmp_path: Path) -> None:
     """Seeded training on synthetic data with size + centroid hints only (no masks)."""
     train_set = _samples(24, 48, 1, seed=0, masks=False)
-    # cpu-fast with a shorter schedule (about 90 steps) to keep the suite quick.
+    # cpu-fast with a shorter schedule (about 120 steps) to keep the suite quick.
     cfg = TrainConfig.from_dict(
-        {"preset": "cpu-fast", "grid": 48, "epochs": 30, "mu": 1.2, "val_every": 30}
+        {"preset": "cpu-fast", "grid": 48, "epochs": 40, "mu": 1.15, "val_every": 40}
     )
     res = train(train_set, 2, cfg, device="cpu", out_dir=tmp_path)
     pred = load_predictor(res.checkpoint, device="cpu")

@@ -153,3 +153,29 @@ def test_shutdown_after_the_model_is_stored_finishes_the_job(
         f"/api/projects/{project['id']}/models", headers=stack.api.headers
     ).json()
     assert versions["total"] == 1
+
+
+def test_a_train_job_reports_per_class_quality_and_warns_when_a_class_is_missed(
+    stack: Stack,
+) -> None:
+    project, ids, _ = synthetic_project(stack.api, images=3, size=32, seed=21)
+    trained = TINY_CONFIG | {"epochs": 80, "val_every": 80, "lr": 5e-3}
+    done = _run(stack, stack.submit(project["id"], config=trained))
+    assert done["status"] == "succeeded", done
+    quality, warnings = done["result"]["quality"], done["result"]["warnings"]
+    lv = quality["classes"]["LV"]
+    assert lv["hinted_slices"] == lv["present_slices"] == 3
+    assert 0 <= lv["meeting_bounds"] <= 3 and lv["empty_where_present"] == 0, quality
+    assert set(quality["images"]) == {str(i) for i in ids}
+    assert quality["images"][str(ids[0])]["LV"]["dice"] is None  # no reference mask
+    assert warnings == [] or lv["fraction_meeting_bounds"] < 0.5
+
+    # A model that learned nothing (one step at a vanishing learning rate from the class
+    # prior's bias) predicts background everywhere: the job says so instead of just succeeding.
+    untrained = TINY_CONFIG | {"epochs": 1, "lr": 1e-8, "seed": 3}
+    done = _run(stack, stack.submit(project["id"], config=untrained))
+    assert done["status"] == "succeeded", done
+    assert done["result"]["quality"]["classes"]["LV"]["empty_where_present"] == 3
+    assert done["result"]["warnings"] == [
+        "LV: predicted empty on 3 of 3 hinted slices where it was hinted present"
+    ]

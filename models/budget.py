@@ -1,0 +1,171 @@
+"""The default training run: a time budget turned into grid, network and steps (numpy, no torch).
+
+A job config may name a ``budget`` (``quick``, ``standard``, ``thorough`` or seconds). From it,
+the device, the number of training slices and the smallest hinted structure,
+:func:`resolve_config` derives the whole :class:`~models.config.TrainConfig`; fields the user
+gave explicitly replace the derived ones one by one. Before the run, the step time is a cost
+model's estimate (:func:`estimate_step_seconds`); the trainer times its first steps and
+re-plans the number of epochs so the run fits the budget (:func:`plan_epochs`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from models.config import MAX_EPOCHS, PRESETS, TrainConfig, check_budget
+from models.units import COMPONENT_INDEX
+
+BUDGET_SECONDS: dict[str, dict[str, float]] = {
+    # Wall-clock seconds of training (prediction comes on top), per device type.
+    "cpu": {"quick": 120.0, "standard": 600.0, "thorough": 1800.0},
+    "cuda": {"quick": 60.0, "standard": 300.0, "thorough": 900.0},
+}
+DEFAULT_BUDGET = "standard"
+
+# Seconds per (image x px^2) of a training step of the UNet below at width 16, measured on one
+# thread of the 2-core reference CPU (96 px, batch 8: ~0.15 s) and on an H100-class GPU
+# (throughput benchmark order of magnitude). Only the first guess: the trainer re-plans after
+# timing its own warm-up steps.
+_SECONDS_PER_PX = {"cpu": 0.15 / (8 * 96 * 96), "cuda": 0.004 / (8 * 128 * 128)}
+MIN_STRUCTURE_PX = 10.0
+"""Smallest hinted structure's equivalent diameter (px) the training grid must keep."""
+GRIDS: dict[str, tuple[int, ...]] = {"cpu": (64, 96, 128, 160), "cuda": (128, 192, 256)}
+MIN_EPOCHS = 4
+
+
+@dataclass(frozen=True)
+class ProjectFacts:
+    """What the default depends on: ``num_slices`` training slices, their largest side
+    ``max_side`` (px) and the equivalent diameter ``smallest_structure`` (px, native grid) of the
+    smallest structure hinted present (None: no size known)."""
+
+    num_slices: int
+    max_side: int = 256
+    smallest_structure: float | None = None
+
+
+def facts_from_bounds(
+    bounds: Sequence[tuple[np.ndarray, np.ndarray]], shapes: Sequence[tuple[int, int]]
+) -> ProjectFacts:
+    """Facts of a set of training slices: their ``(lo, hi)`` bounds ``(K, M)`` (px; row 0 the
+    background) and ``(H, W)`` shapes. The smallest structure is the equivalent diameter of
+    the geometric middle of the smallest size interval hinted present (finite, above 0)."""
+    size = COMPONENT_INDEX["size"]
+    smallest: float | None = None
+    for lo, hi in bounds:
+        a, b = np.asarray(lo)[1:, size], np.asarray(hi)[1:, size]
+        known = np.isfinite(b) & (a > 0)
+        if known.any():
+            d = float(np.sqrt(4.0 * np.sqrt(a[known] * b[known]).min() / np.pi))
+            smallest = d if smallest is None else min(smallest, d)
+    max_side = max((max(s) for s in shapes), default=256)
+    return ProjectFacts(len(bounds), int(max_side), smallest)
+
+
+def budget_seconds(budget: str | float | int, device: str) -> float:
+    """Training seconds of a budget name or a number of seconds. ValueError if neither."""
+    check_budget(budget)
+    if not isinstance(budget, str):
+        return float(budget)
+    dev = "cuda" if device.startswith("cuda") else "cpu"
+    return BUDGET_SECONDS[dev][budget]
+
+
+def choose_grid(facts: ProjectFacts, device: str) -> int:
+    """The smallest grid (of the device's choices) on which the smallest hinted structure still
+    spans ``MIN_STRUCTURE_PX``; the largest choice when none does; never above the images' own
+    side (rounded up to a choice)."""
+    dev = "cuda" if device.startswith("cuda") else "cpu"
+    grids = GRIDS[dev]
+    cap = next((g for g in grids if g >= facts.max_side), grids[-1])
+    if facts.smallest_structure is None or facts.smallest_structure <= 0:
+        return min(grids[1] if len(grids) > 1 else grids[0], cap)
+    for g in grids:
+        if facts.smallest_structure * g / max(1, facts.max_side) >= MIN_STRUCTURE_PX:
+            return min(g, cap)
+    return cap
+
+
+def estimate_step_seconds(cfg: TrainConfig, device: str) -> float:
+    """Cost-model seconds of one training step (batch x grid^2 x width^2 / 16^2)."""
+    dev = "cuda" if device.startswith("cuda") else "cpu"
+    width = float(cfg.network_kwargs.get("width", 16))
+    return _SECONDS_PER_PX[dev] * cfg.batch_size * cfg.grid**2 * (width / 16.0) ** 2
+
+
+def plan_epochs(train_seconds: float, step_seconds: float, steps_per_epoch: int) -> int:
+    """Epochs that fit ``train_seconds`` at ``step_seconds`` per step, in MIN_EPOCHS..MAX_EPOCHS
+    (a tiny project stops at MAX_EPOCHS before its budget is spent)."""
+    steps = train_seconds / max(step_seconds, 1e-6)
+    return min(MAX_EPOCHS, max(MIN_EPOCHS, int(steps // max(1, steps_per_epoch))))
+
+
+def barrier_mu(cfg: TrainConfig) -> float:
+    """Growth of the log-barrier's t per epoch so it reaches ``t_max`` after 70 % of the run."""
+    return float(cfg.t_max / cfg.t0) ** (1.0 / max(1, int(cfg.epochs * 0.7)))
+
+
+def default_for(facts: ProjectFacts, device: str, budget: str | float) -> TrainConfig:
+    """The product's recipe for ``budget`` on ``device`` (see the module docstring).
+
+    Descriptor bounds in length units, partial cross-entropy on the hints' sure pixels, zoom
+    and intensity augmentation (no flips), a UNet
+    (width 16 on CPU, 32 on a GPU) on the grid of :func:`choose_grid`, cosine schedule, and as
+    many epochs as the budget allows at the estimated step time.
+    """
+    dev = "cuda" if device.startswith("cuda") else "cpu"
+    cfg = dataclasses.replace(PRESETS["cpu-fast"])
+    cfg.budget = budget
+    cfg.loss_units = "length"
+    cfg.weights = {"length": 0.1}
+    cfg.sure_weight = 1.0
+    cfg.lr = 2e-3
+    # Flips and transposes cost a small network most of its fit to the user's own images
+    # (Kvasir, 60 images, CE on masks: training-set Dice 0.90 without augmentation, 0.65 with
+    # flips only, 0.87 zoom only, 0.90 intensity only) and gained nothing on held-out images
+    # (0.49 / 0.50 / 0.51): the user wants masks for the images they hinted.
+    cfg.p_flip = 0.0
+    cfg.p_transpose = 0.0
+    cfg.grid = choose_grid(facts, device)
+    cfg.network_kwargs = {"width": 16, "depth": 3} if dev == "cpu" else {"width": 32, "depth": 4}
+    cfg.num_threads = None if dev == "cuda" else cfg.num_threads
+    steps_per_epoch = math.ceil(max(1, facts.num_slices) / cfg.batch_size)
+    seconds = budget_seconds(budget, device)
+    cfg.epochs = plan_epochs(seconds, estimate_step_seconds(cfg, device), steps_per_epoch)
+    cfg.mu = barrier_mu(cfg)
+    cfg.val_every = max(1, cfg.epochs // 10)
+    return cfg
+
+
+def resolve_config(
+    config: Mapping[str, Any], facts: ProjectFacts, device: str
+) -> tuple[TrainConfig, float]:
+    """A job's training config -> ``(TrainConfig, estimated training seconds)``.
+
+    Without a ``preset``, the budget's default (``budget`` defaults to ``standard``) is the
+    base; with one, that preset is. Every other given field replaces the base's one; ``mu``
+    follows a changed ``epochs`` unless given too. Raises ValueError / TypeError on a bad field.
+    """
+    d = dict(config)
+    budget = d.pop("budget", None)
+    if "preset" in d:
+        if budget is not None:
+            raise ValueError("give either a preset or a budget, not both")
+        cfg = TrainConfig.from_dict(d)
+    else:
+        base = default_for(facts, device, DEFAULT_BUDGET if budget is None else budget)
+        merged = {**base.to_dict(), **d}
+        if "epochs" in d and "mu" not in d:
+            merged["mu"] = barrier_mu(dataclasses.replace(base, epochs=int(d["epochs"])))
+        if "epochs" in d:
+            merged["budget"] = None  # a fixed number of epochs: no re-planning
+        cfg = TrainConfig.from_dict(merged)
+    steps_per_epoch = cfg.steps_per_epoch or math.ceil(max(1, facts.num_slices) / cfg.batch_size)
+    estimate = cfg.epochs * steps_per_epoch * estimate_step_seconds(cfg, device)
+    return cfg, estimate

@@ -1,0 +1,121 @@
+"""Does a prediction honour the hints it was trained from? (numpy only, no torch)
+
+After training, every hinted slice's predicted label map is measured (``models.bounds.measure``)
+and compared with that slice's bounds. Per class this gives the number of hinted slices, how
+many of them meet every finite bound, and on how many the class is predicted empty although it
+was hinted present. :func:`report` sums them and words warnings a user can act on, so a run
+that learned nothing for a class never passes as a success.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.bounds import measure
+from models.units import COMPONENT_INDEX
+
+SIZE = COMPONENT_INDEX["size"]
+RELATIVE_SLACK = 0.05
+"""A binary prediction's descriptor may miss a bound by this fraction of the bound's magnitude
+(at least ``ABSOLUTE_SLACK`` px): the bounds were met by soft maps, the argmax rounds them."""
+ABSOLUTE_SLACK = 0.5
+LOW_FRACTION = 0.5
+"""Below this fraction of hinted slices meeting their bounds a class gets a warning."""
+
+
+@dataclass
+class ClassTally:
+    """One class over some slices: ``hinted_slices`` with any finite bound for it,
+    ``meeting_bounds`` of those whose prediction meets them all, ``present_slices`` hinted
+    present and ``empty_where_present`` of those predicted empty."""
+
+    hinted_slices: int = 0
+    meeting_bounds: int = 0
+    present_slices: int = 0
+    empty_where_present: int = 0
+
+    def add(self, other: ClassTally) -> None:
+        self.hinted_slices += other.hinted_slices
+        self.meeting_bounds += other.meeting_bounds
+        self.present_slices += other.present_slices
+        self.empty_where_present += other.empty_where_present
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        frac = self.meeting_bounds / self.hinted_slices if self.hinted_slices else None
+        return {
+            "hinted_slices": self.hinted_slices,
+            "meeting_bounds": self.meeting_bounds,
+            "fraction_meeting_bounds": frac,
+            "present_slices": self.present_slices,
+            "empty_where_present": self.empty_where_present,
+        }
+
+
+def _within(value: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
+    ends = np.concatenate([lo[np.isfinite(lo)], hi[np.isfinite(hi)]])
+    if ends.size == 0:
+        return True
+    slack_lo = np.maximum(ABSOLUTE_SLACK, RELATIVE_SLACK * np.abs(lo))
+    slack_hi = np.maximum(ABSOLUTE_SLACK, RELATIVE_SLACK * np.abs(hi))
+    ok_lo = ~np.isfinite(lo) | (value >= lo - slack_lo)
+    ok_hi = ~np.isfinite(hi) | (value <= hi + slack_hi)
+    return bool(np.all(ok_lo & ok_hi))
+
+
+def slice_tallies(labels: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[ClassTally]:
+    """Tallies of one slice: ``labels (H, W)`` integer prediction, ``lo``/``hi`` ``(K, M)``
+    bounds in px of that grid (row 0 the background, not checked). Returns K - 1 tallies."""
+    out = []
+    for k in range(1, lo.shape[0]):
+        t = ClassTally()
+        finite = np.isfinite(lo[k]) | np.isfinite(hi[k])
+        if finite.any():
+            t.hinted_slices = 1
+            d = measure(labels == k)
+            present = lo[k, SIZE] > 0
+            t.present_slices = int(present)
+            empty = d[SIZE] <= 0
+            t.empty_where_present = int(present and empty)
+            if empty:
+                # An empty mask has no centroid or spread: only its size is checked.
+                size = slice(SIZE, SIZE + 1)
+                t.meeting_bounds = int(_within(d[size], lo[k, size], hi[k, size]))
+            else:
+                t.meeting_bounds = int(_within(d, lo[k], hi[k]))
+        out.append(t)
+    return out
+
+
+def _warnings(per_class: Mapping[str, ClassTally]) -> list[str]:
+    out = []
+    for name, t in per_class.items():
+        if t.empty_where_present:
+            out.append(
+                f"{name}: predicted empty on {t.empty_where_present} of {t.present_slices} "
+                "hinted slices where it was hinted present"
+            )
+        elif t.hinted_slices and t.meeting_bounds / t.hinted_slices < LOW_FRACTION:
+            out.append(
+                f"{name}: only {t.meeting_bounds} of {t.hinted_slices} hinted slices "
+                f"({round(100 * t.meeting_bounds / t.hinted_slices)} %) meet the hint's bounds"
+            )
+    return out
+
+
+def report(
+    per_image: Mapping[int, Sequence[ClassTally]], class_names: Sequence[str]
+) -> tuple[dict[str, dict[str, dict[str, float | int | None]]], list[str]]:
+    """``per_image``: each image's tallies per class (summed over its hinted slices) ->
+    ``({"classes": {name: tally}, "images": {image_id: {name: tally}}}, warnings)``: plain
+    dicts for a job result, and sentences for the classes a user should look at."""
+    total = {name: ClassTally() for name in class_names}
+    images = {}
+    for image_id, tallies in per_image.items():
+        images[str(image_id)] = {n: t.to_dict() for n, t in zip(class_names, tallies, strict=True)}
+        for name, t in zip(class_names, tallies, strict=True):
+            total[name].add(t)
+    summary = {"classes": {n: t.to_dict() for n, t in total.items()}, "images": images}
+    return summary, _warnings(total)
