@@ -1,5 +1,6 @@
-// Training: a form (preset + main options + warm start), submit, live progress from the job's
-// event stream (epoch, loss curve, validation Dice), cancel; the project's jobs and model versions.
+// Training: a form (time budget or preset + main options + warm start) with a preview of the
+// resolved plan (POST /api/projects/{id}/jobs/plan), submit, live progress from the job's event
+// stream (epoch, loss curve, validation Dice, time left), cancel; the project's jobs and models.
 
 import * as api from "./api.js";
 import { LineChart } from "./chart.js";
@@ -14,8 +15,57 @@ export const OPTIONS = [
   { key: "lr", label: "Learning rate", type: "number", min: 0, step: "any" },
 ];
 
+/** Time budgets (config.budget): training seconds per device type, as the server plans them. */
+export const BUDGETS = [
+  { value: "quick", label: "Quick", seconds: { cpu: 120, cuda: 60 } },
+  { value: "standard", label: "Standard", seconds: { cpu: 600, cuda: 300 } },
+  { value: "thorough", label: "Thorough", seconds: { cpu: 1800, cuda: 900 } },
+];
+export const DEFAULT_BUDGET = "standard";
+
+const budgetLabel = (b, device = "cpu") => `${b.label} (~${fmtDuration(b.seconds[device] || b.seconds.cpu)} on ${device === "cuda" ? "GPU" : "CPU"})`;
+
+/** A duration in seconds as a reader says it: "40 s", "3 min", "1 h 20 min". */
+export function fmtDuration(seconds) {
+  if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0) return "?";
+  if (seconds < 60) return `${Math.max(1, Math.round(seconds))} s`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  return minutes % 60 ? `${hours} h ${minutes % 60} min` : `${hours} h`;
+}
+
+/** Elapsed time as a clock: "0:42", "12:05", "1:02:05". */
+export function fmtClock(seconds) {
+  const s = Math.max(0, Math.floor(Number(seconds) || 0));
+  const two = (n) => String(n).padStart(2, "0");
+  const hh = Math.floor(s / 3600);
+  const mm = Math.floor((s % 3600) / 60);
+  return hh ? `${hh}:${two(mm)}:${two(s % 60)}` : `${mm}:${two(s % 60)}`;
+}
+
+/** "about 3 min left · 1:20 elapsed" from a training job's progress, or "" when it has neither. */
+export function fmtTimeLeft(progress) {
+  const p = progress || {};
+  const parts = [];
+  if (typeof p.eta_s === "number" && Number.isFinite(p.eta_s)) parts.push(p.eta_s < 1 ? "almost done" : `about ${fmtDuration(p.eta_s)} left`);
+  if (typeof p.elapsed_s === "number" && Number.isFinite(p.elapsed_s)) parts.push(`${fmtClock(p.elapsed_s)} elapsed`);
+  return parts.join(" · ");
+}
+
+/** One line for a plan answer: "Will train 96 px UNet width 16, 40 epochs, about 9 min on cpu (12 slices)". */
+export function planSummary(plan) {
+  const cfg = (plan && plan.config) || {};
+  const kw = cfg.network_kwargs || {};
+  const net = !cfg.network || cfg.network === "unet" ? "UNet" : cfg.network;
+  const what = [cfg.grid ? `${cfg.grid} px` : null, net, kw.width ? `width ${kw.width}` : null].filter(Boolean).join(" ");
+  const slices = typeof plan.num_slices === "number" ? ` (${plan.num_slices} slice${plan.num_slices === 1 ? "" : "s"})` : "";
+  const epochs = typeof cfg.epochs === "number" ? `, ${cfg.epochs} epoch${cfg.epochs === 1 ? "" : "s"}` : "";
+  return `Will train ${what}${epochs}, about ${fmtDuration(plan.estimated_seconds)} on ${plan.device || "?"}${slices}`;
+}
+
 export const PRESETS = [
-  ["", "Automatic (suits the project and device)"],
+  ["", "None: planned from the time budget"],
   ["cpu-fast", "cpu-fast: small network, quick"],
   ["paper", "paper: the method's full setting"],
 ];
@@ -47,6 +97,9 @@ export function configFromForm(form) {
   const config = {};
   const preset = form.querySelector("[name=preset]").value;
   if (preset) config.preset = preset;
+  // A time budget plans the run unless a preset does (the server refuses both together).
+  const budget = form.querySelector("[name=budget]");
+  if (!preset && budget && budget.value) config.budget = budget.value;
   for (const opt of OPTIONS) {
     const el = form.querySelector(`[name=${opt.key}]`);
     if (el && el.value !== "") config[opt.key] = Number(el.value);
@@ -62,8 +115,18 @@ export function configFromForm(form) {
     }
     if (!extra || typeof extra !== "object" || Array.isArray(extra)) throw new Error("Advanced options must be a JSON object");
     Object.assign(config, extra);
+    if ("preset" in extra && !("budget" in extra)) delete config.budget;
   }
   return config;
+}
+
+/** The jobs table's progress cell: "epoch 3/10 · about 2 min left". */
+function jobProgressText(job) {
+  const p = job.progress || {};
+  const parts = [];
+  if (p.epoch) parts.push(`epoch ${p.epoch}/${p.epochs || "?"}`);
+  if ((job.status === "running" || job.status === "queued") && typeof p.eta_s === "number" && p.phase !== "predicting") parts.push(`about ${fmtDuration(p.eta_s)} left`);
+  return parts.join(" · ");
 }
 
 export async function render(panel, project) {
@@ -78,6 +141,11 @@ export async function render(panel, project) {
   const warm = h("select", { name: "warm" }, h("option", { value: "" }, "No (train from scratch)"));
   const error = h("p", { class: "error", role: "alert", hidden: true, "data-testid": "train-error" });
   const qualityBox = h("div", { "data-testid": "job-quality" });
+  const timeLeft = h("p", { class: "muted time-left", "data-testid": "job-eta", hidden: true });
+  const budgetSelect = h("select", { name: "budget" }, BUDGETS.map((b) => h("option", { value: b.value, selected: b.value === DEFAULT_BUDGET }, budgetLabel(b))));
+  const planText = h("span", { "data-testid": "plan-summary" }, "Planning…");
+  const planConfig = h("pre", { class: "plan-config", "data-testid": "plan-config", hidden: true });
+  const plan = h("details", { class: "train-plan muted", "data-testid": "train-plan" }, h("summary", {}, planText), planConfig);
   const colorOf = (name) => (project.classes.find((c) => c.name === name) || {}).color || "#888";
   let follow = null;
   let current = null;
@@ -86,15 +154,17 @@ export async function render(panel, project) {
     "form",
     { class: "card stack", "data-testid": "train-form", onsubmit: (e) => (e.preventDefault(), submit()) },
     h("h2", {}, "Train a model"),
+    h("label", {}, "Time budget", budgetSelect),
     h("label", {}, "Preset", h("select", { name: "preset" }, PRESETS.map(([v, l]) => h("option", { value: v }, l)))),
     h(
       "div",
       { class: "grid3" },
-      OPTIONS.map((o) => h("label", {}, o.label, h("input", { name: o.key, type: o.type, min: o.min, step: o.step, placeholder: "preset" }))),
+      OPTIONS.map((o) => h("label", {}, o.label, h("input", { name: o.key, type: o.type, min: o.min, step: o.step, placeholder: "planned" }))),
     ),
     h("label", {}, "Warm start from", warm),
     h("label", { class: "check" }, h("input", { type: "checkbox", name: "use_reference_masks" }), "Also train on reference masks where an image has one"),
     h("details", {}, h("summary", {}, "Advanced options (JSON)"), h("textarea", { name: "advanced", rows: 3, placeholder: '{"seed": 1}' })),
+    plan,
     error,
     h("button", { type: "submit", class: "primary", "data-testid": "start-training" }, "Start training"),
   );
@@ -111,6 +181,7 @@ export async function render(panel, project) {
         h("h2", {}, "Progress"),
         jobStatus,
         progressBar,
+        timeLeft,
         jobDetail,
         qualityBox,
         chart,
@@ -144,13 +215,17 @@ export async function render(panel, project) {
     if (p.epoch) parts.push(`epoch ${p.epoch}${p.epochs ? ` / ${p.epochs}` : ""}`);
     if (p.step && p.steps) parts.push(`step ${p.step} / ${p.steps}`);
     jobStatus.textContent = parts.join(" · ");
+    const left = running && p.phase !== "predicting" ? fmtTimeLeft(p) : "";
+    timeLeft.textContent = left;
+    timeLeft.hidden = !left;
     const warned = job.status === "succeeded" && warningsOf(job.result).length > 0;
-    jobStatus.className = `job-status ${warned ? "warned" : job.status}`;
+    jobStatus.className = `job-status ${job.status}${warned ? " warned" : ""}`; // "warned": succeeded, with warnings
     const details = [];
     const metrics = fmtMetrics(p.metrics);
     if (metrics !== "—") details.push(metrics);
     if (job.error) details.push(`error: ${job.error}`);
     if (job.result && job.result.version) details.push(`model version ${job.result.version} saved`);
+    if (job.result && job.result.reference_slices) details.push(`${job.result.reference_slices} slice(s) supervised by reference masks`);
     if (job.model_version_id && job.kind === "train") details.push(`warm start from ${versionLabel(job.model_version_id)}`);
     jobDetail.textContent = details.join(" — ");
     mount(qualityBox, job.status === "succeeded" ? qualityPanel(job.result, colorOf) : null);
@@ -181,8 +256,7 @@ export async function render(panel, project) {
     try {
       config = configFromForm(form);
     } catch (err) {
-      error.textContent = err.message;
-      error.hidden = false;
+      showError(err.message);
       return;
     }
     const body = { kind: "train", config };
@@ -193,10 +267,81 @@ export async function render(panel, project) {
       watch(job);
       refreshLists();
     } catch (err) {
-      error.textContent = err.message;
-      error.hidden = false;
+      showError(err.message);
     }
   }
+
+  // ---- plan preview: what the form's config resolves to, re-asked when the form changes
+  let planTimer = null;
+  let planAbort = null;
+  let planSeq = 0;
+  let device = "cpu";
+
+  function showError(message) {
+    error.textContent = message;
+    error.hidden = false;
+  }
+
+  function syncBudget() {
+    // A preset fixes the whole run: the budget does not apply then.
+    const preset = form.querySelector("[name=preset]").value;
+    budgetSelect.disabled = Boolean(preset);
+    budgetSelect.title = preset ? "A preset fixes the run; choose no preset to plan by the time budget" : "";
+  }
+
+  async function refreshPlan() {
+    const seq = ++planSeq;
+    if (planAbort) planAbort.abort();
+    planAbort = null;
+    let config;
+    try {
+      config = configFromForm(form);
+    } catch (err) {
+      planText.textContent = "No plan: the form has a problem.";
+      planConfig.textContent = "";
+      planConfig.hidden = true;
+      plan.dataset.state = "error";
+      showError(err.message);
+      return;
+    }
+    planAbort = new AbortController();
+    plan.dataset.state = "loading";
+    try {
+      const answer = await api.post(`/api/projects/${project.id}/jobs/plan`, { config }, { signal: planAbort.signal });
+      if (seq !== planSeq) return;
+      if (!answer || typeof answer !== "object" || !answer.config) throw new Error("the server sent no plan");
+      planText.textContent = planSummary(answer);
+      planConfig.textContent = JSON.stringify(answer.config, null, 2);
+      planConfig.hidden = false;
+      plan.hidden = false;
+      plan.dataset.state = "ok";
+      plan.dataset.epochs = String(answer.config.epochs ?? "");
+      if (answer.device && answer.device !== device) {
+        device = answer.device;
+        for (const opt of budgetSelect.options) opt.textContent = budgetLabel(BUDGETS.find((b) => b.value === opt.value), device);
+      }
+      // The form as it is now trains: an earlier complaint about it is stale.
+      error.hidden = true;
+    } catch (err) {
+      if (seq !== planSeq || err.name === "AbortError") return;
+      planConfig.textContent = "";
+      planConfig.hidden = true;
+      plan.dataset.state = "error";
+      // A viewer may not plan (nor train): no preview, and nothing to complain about.
+      plan.hidden = err.status === 403;
+      if (err.status === 403) return;
+      planText.textContent = err.status === 422 ? "No plan: the server refuses this configuration." : `No plan: ${err.message}`;
+      if (err.status === 422) showError(err.message);
+    }
+  }
+
+  function schedulePlan() {
+    syncBudget();
+    clearTimeout(planTimer);
+    planTimer = setTimeout(refreshPlan, 300);
+  }
+  form.addEventListener("input", schedulePlan);
+  form.addEventListener("change", schedulePlan);
 
   cancelButton.addEventListener("click", async () => {
     if (!current || !(await confirmDialog(`Cancel job ${current.id}?`, { ok: "Cancel job", cancel: "Keep running" }))) return;
@@ -246,7 +391,7 @@ export async function render(panel, project) {
             h("td", {}, j.kind),
             h("td", {}, j.status === "succeeded" && warningsOf(j.result).length ? h("span", { class: "warn", "data-testid": "job-warned", title: warningsOf(j.result).join("\n") }, "succeeded ⚠") : j.status),
             h("td", {}, new Date(j.created_at).toLocaleString()),
-            h("td", {}, j.error || (j.progress && j.progress.epoch ? `epoch ${j.progress.epoch}/${j.progress.epochs || "?"}` : "")),
+            h("td", {}, j.error || jobProgressText(j)),
           ),
         ),
       );
@@ -261,5 +406,12 @@ export async function render(panel, project) {
   }
   await refreshLists();
   sessionStorage.removeItem("shapehint.warm-start");
-  return () => follow && follow.close();
+  syncBudget();
+  refreshPlan();
+  return () => {
+    clearTimeout(planTimer);
+    if (planAbort) planAbort.abort();
+    planSeq += 1;
+    if (follow) follow.close();
+  };
 }
