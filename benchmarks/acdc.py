@@ -38,19 +38,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (
     PAPER_TRAIN,
+    SERVICE_METHODS,
     SMOKE_TRAIN,
     TIMING_NOTE,
     Annotator,
     Benchmark,
+    HintedItem,
     Preset,
     Scores,
+    ServiceBench,
     add_common_args,
+    add_service_args,
     bounds_hold,
     cpu_train,
+    hint_payload,
     item_rng,
     method_train,
     parse_overrides,
+    ring_payload,
     run,
+    run_service,
     selected_methods,
     unconstrained,
 )
@@ -67,6 +74,9 @@ CLASSES: tuple[str, ...] = ("RV", "Myo", "LV")
 NUM_CLASSES = len(CLASSES) + 1
 MYO, LV = CLASSES.index("Myo") + 1, CLASSES.index("LV") + 1
 METHODS: tuple[str, ...] = ("full", "paper", "ellipse", "sparse", "size", "size+centroid")
+ALL_METHODS: tuple[str, ...] = (*METHODS, "hints-as-masks", "default")  # + service runs
+SERVICE_VOLUMES = 5
+"""Service runs: hinted training volumes (seeded choice, every slice hinted) unless --limit."""
 
 PIXEL_MM = 1.5
 """In-plane spacing (mm) assumed for every ACDC slice: the data keep none, ACDC's is 1.4-1.7."""
@@ -323,13 +333,101 @@ class Acdc:
         return scores
 
 
+def slice_hints(label: np.ndarray, name: str, seed: int) -> list[dict[str, Any]]:
+    """The ``ellipse`` method's hints of one slice as hint JSON (same draws): RV and LV
+    ellipses, Myo a ring around Myo + LV with the LV's ellipse as its hole."""
+    lv = ANNOTATOR.draw(label == LV, item_rng(seed, "ellipse", name, "LV"))
+    out = []
+    for k, cname in enumerate(CLASSES, start=1):
+        rng = item_rng(seed, "ellipse", name, cname)
+        if k == MYO:
+            out.append(ring_payload(ANNOTATOR, (label == MYO) | (label == LV), lv, rng))
+        else:
+            out.append(hint_payload(ANNOTATOR, label == k, rng))
+    return out
+
+
+def service_bench(args: argparse.Namespace) -> ServiceBench:
+    """``--limit`` (5) seeded training volumes, every slice hinted, uncropped (as a user's
+    project holds them); scored per volume in 3D; validation: ``--val-limit`` volumes."""
+    from models.metrics import dice, hd95
+
+    root = args.data_dir / "acdc"
+    names = read_list(root / "train_slices.list")
+    volumes = sorted({_SLICE_NAME.match(n).group(1) for n in names})  # type: ignore[union-attr]
+    chosen = choose(volumes, args.limit or SERVICE_VOLUMES, args.seed)
+    by_volume: dict[str, list[int]] = {v: [] for v in chosen}
+    items = []
+    for n in sorted(names, key=lambda n: (n.rsplit("_", 1)[0], int(n.rsplit("_", 1)[1]))):
+        volume = _SLICE_NAME.match(n).group(1)  # type: ignore[union-attr]
+        if volume in by_volume:
+            image, label = read_h5(root / "data" / f"{n}.h5")
+            by_volume[volume].append(len(items))
+            items.append(HintedItem(n, image[None], label, slice_hints(label, n, args.seed)))
+    val = read_list(root / "val.list")[: args.val_limit]
+
+    def score(pred: np.ndarray, label: np.ndarray, scores: Scores) -> None:
+        d, h = dice(pred, label, NUM_CLASSES), hd95(pred, label, NUM_CLASSES, SPACING_3D)
+        scores.add(
+            {c: d[k] for k, c in enumerate(CLASSES, 1)}, {c: h[k] for k, c in enumerate(CLASSES, 1)}
+        )
+
+    def score_hinted(predict: Any) -> Scores:
+        scores = Scores()
+        for idx in by_volume.values():
+            pred = np.stack([predict(i) for i in idx])
+            score(pred, np.stack([items[i].mask for i in idx]), scores)
+        return scores
+
+    def score_val(predictor: Any) -> Scores:
+        scores = Scores()
+        for n in val:
+            image, label = read_h5(root / "data" / f"{n}.h5")
+            score(predictor.predict_volume(image[:, None]), label, scores)
+        return scores
+
+    return ServiceBench(
+        key="acdc",
+        title="ACDC: what a user gets (hints as masks, full masks, the service default)",
+        classes=CLASSES,
+        items=items,
+        score_hinted=score_hinted,
+        score_val=score_val if val else None,
+        facts={
+            "hinted volumes": f"{len(chosen)} training volumes (seeded, seed {args.seed}): "
+            f"{', '.join(chosen)}; all {len(items)} slices hinted; rows without [val] are "
+            "scored on these",
+            "validation": f"[val] rows: the first {len(val)} volumes of val.list",
+            "evaluation": "3D Dice / HD95 per volume on the original grid (no crop: a "
+            "project holds whole slices), mean over volumes",
+            "spacing assumed": f"{PIXEL_MM} mm in-plane, {SLICE_MM} mm between slices (HD95)",
+        },
+        notes=[
+            "hints-as-masks: the simulated ellipses and rings (the ellipse method's) rasterised "
+            "with models.regions.ellipse_mask (ring: outer minus hole; LV painted over Myo, "
+            "over RV), no training.",
+            "default / full: worker.training_data.resolve_job_config with the budget (full: "
+            "cross-entropy on the masks, no bounds, no sure map, no entropy term), trained on "
+            "the hinted slices at their own size (the trainer resizes), last epoch evaluated.",
+        ],
+        hd95_unit="mm",
+        dice_kind="3D Dice per volume, mean over volumes",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_args(p, PRESETS, METHODS)
+    add_common_args(p, PRESETS, ALL_METHODS, default=METHODS)
+    add_service_args(p)
     args = p.parse_args(argv)
-    methods = selected_methods(args.methods, METHODS)
+    methods = selected_methods(args.methods, ALL_METHODS)
     overrides = parse_overrides(args.overrides)
+    if any(m in SERVICE_METHODS and m != "full" for m in methods):
+        if set(methods) - set(SERVICE_METHODS):
+            raise SystemExit(f"a service run takes only {','.join(SERVICE_METHODS)}")
+        bench = service_bench(args)
+        return run_service(bench, methods, args.budget, overrides, args, argv, Path(__file__))
     base = PRESETS[args.preset]
     preset = base.with_overrides(overrides, args.limit, args.val_limit)
     label = preset.label(overrides, (args.limit, args.val_limit) != (None, None))

@@ -33,19 +33,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (
     PAPER_TRAIN,
+    SERVICE_METHODS,
     SMOKE_TRAIN,
     TIMING_NOTE,
     Annotator,
     Benchmark,
+    HintedItem,
     Preset,
     Scores,
+    ServiceBench,
     add_common_args,
+    add_service_args,
     bounds_hold,
     cpu_train,
+    hint_payload,
     item_rng,
     method_train,
     parse_overrides,
     run,
+    run_service,
     selected_methods,
     unconstrained,
 )
@@ -54,6 +60,9 @@ from models.bounds import stack
 CLASSES: tuple[str, ...] = ("polyp",)
 NUM_CLASSES = 2
 METHODS: tuple[str, ...] = ("full", "ellipse")
+ALL_METHODS: tuple[str, ...] = (*METHODS, "hints-as-masks", "default")  # + service runs
+SERVICE_HINTED = 100
+"""Service runs: hinted training-split images (the first of the seeded split) unless --limit."""
 TRAIN_FRACTION = 0.8
 JITTER_FRACTION = 0.01
 """Centroid error of the drawn ellipse, as a fraction of the image's shorter side: ACDC's 3 mm
@@ -216,13 +225,78 @@ class Kvasir:
         return scores
 
 
+def service_bench(args: argparse.Namespace) -> ServiceBench:
+    """The first ``--limit`` (100) images of the training split, each with one simulated ellipse
+    (the ``ellipse`` method's, same seed), at their own size; validation: ``--val-limit``."""
+    from models.metrics import dice, hd95
+
+    root = args.data_dir / "kvasir_seg"
+    train, val = split(list_images(root), args.seed)
+    items = []
+    for stem in train[: args.limit or SERVICE_HINTED]:
+        image, mask = read_pair(root, stem)
+        hint = hint_payload(
+            annotator_for(mask.shape), mask == 1, item_rng(args.seed, "ellipse", stem)
+        )
+        items.append(HintedItem(stem, image, mask, [hint]))
+    val = val[: args.val_limit]
+
+    def score(pred: np.ndarray, mask: np.ndarray, scores: Scores) -> None:
+        scores.add(
+            {"polyp": dice(pred, mask, NUM_CLASSES)[1]}, {"polyp": hd95(pred, mask, NUM_CLASSES)[1]}
+        )
+
+    def score_hinted(predict: Any) -> Scores:
+        scores = Scores()
+        for i, it in enumerate(items):
+            score(predict(i), it.mask, scores)
+        return scores
+
+    def score_val(predictor: Any) -> Scores:
+        scores = Scores()
+        for stem in val:
+            image, mask = read_pair(root, stem)
+            score(predictor.predict_image(image), mask, scores)
+        return scores
+
+    return ServiceBench(
+        key="kvasir",
+        title="Kvasir-SEG: what a user gets (hints as masks, full masks, the service default)",
+        classes=CLASSES,
+        items=items,
+        score_hinted=score_hinted,
+        score_val=score_val if val else None,
+        facts={
+            "hinted images": f"the first {len(items)} images of the seeded training split "
+            f"(seed {args.seed}); rows without [val] are scored on these",
+            "validation": f"[val] rows: the first {len(val)} images of the validation split",
+            "evaluation": "2D Dice / HD95 per image on its original grid, mean over images",
+        },
+        notes=[
+            "hints-as-masks: the simulated ellipse (the ellipse method's) rasterised with "
+            "models.regions.ellipse_mask, no training.",
+            "default / full: worker.training_data.resolve_job_config with the budget (full: "
+            "cross-entropy on the masks, no bounds, no sure map, no entropy term), trained on "
+            "the hinted images at their own size (the trainer resizes), last epoch evaluated.",
+        ],
+        hd95_unit="px",
+        dice_kind="2D Dice per image, mean over images",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_args(p, PRESETS, METHODS)
+    add_common_args(p, PRESETS, ALL_METHODS, default=METHODS)
+    add_service_args(p)
     args = p.parse_args(argv)
-    methods = selected_methods(args.methods, METHODS)
+    methods = selected_methods(args.methods, ALL_METHODS)
     overrides = parse_overrides(args.overrides)
+    if any(m in SERVICE_METHODS and m != "full" for m in methods):
+        if set(methods) - set(SERVICE_METHODS):
+            raise SystemExit(f"a service run takes only {','.join(SERVICE_METHODS)}")
+        bench = service_bench(args)
+        return run_service(bench, methods, args.budget, overrides, args, argv, Path(__file__))
     preset = PRESETS[args.preset].with_overrides(overrides, args.limit, args.val_limit)
     label = preset.label(overrides, (args.limit, args.val_limit) != (None, None))
     data = Kvasir(args.data_dir, preset, args.seed)
