@@ -20,6 +20,7 @@ COPY pyproject.toml README.md ./
 COPY shapehint ./shapehint
 COPY api ./api
 COPY worker ./worker
+COPY jobs ./jobs
 COPY models ./models
 COPY store ./store
 COPY migrations ./migrations

@@ -406,7 +406,7 @@ def service_bench(args: argparse.Namespace) -> ServiceBench:
             "hints-as-masks: the simulated ellipses and rings (the ellipse method's) rasterised "
             "with models.regions.ellipse_mask (ring: outer minus hole; LV painted over Myo, "
             "over RV), no training.",
-            "default / full: worker.training_data.resolve_job_config with the budget (full: "
+            "default / full: jobs.training_data.resolve_job_config with the budget (full: "
             "cross-entropy on the masks, no bounds, no sure map, no entropy term), trained on "
             "the hinted slices at their own size (the trainer resizes), last epoch evaluated.",
         ],

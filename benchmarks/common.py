@@ -937,7 +937,7 @@ def _logger() -> Callable[[str], None]:
 SERVICE_METHODS: tuple[str, ...] = ("hints-as-masks", "full", "default")
 """Methods of a service run (``--methods`` naming ``hints-as-masks`` or ``default``): the
 annotator's shapes scored as masks; cross-entropy on the masks and the service's default, both
-through ``worker.training_data.resolve_job_config`` with the same budget and project facts."""
+through ``jobs.training_data.resolve_job_config`` with the same budget and project facts."""
 
 
 def ellipse_payload(e: Ellipse) -> dict[str, float]:
@@ -1057,9 +1057,9 @@ def run_service(
 
     ``overrides``: config fields merged into the default (ablations, e.g. ``sure_weight=0``);
     ``full`` keeps the same ones except its own :data:`FULL_AT_BUDGET`."""
+    from jobs.training_data import resolve_job_config
     from models.budget import facts_from_bounds
     from models.infer import load_predictor
-    from worker.training_data import resolve_job_config
 
     log = _logger()
     device = args.device or "cpu"

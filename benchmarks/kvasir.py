@@ -275,7 +275,7 @@ def service_bench(args: argparse.Namespace) -> ServiceBench:
         notes=[
             "hints-as-masks: the simulated ellipse (the ellipse method's) rasterised with "
             "models.regions.ellipse_mask, no training.",
-            "default / full: worker.training_data.resolve_job_config with the budget (full: "
+            "default / full: jobs.training_data.resolve_job_config with the budget (full: "
             "cross-entropy on the masks, no bounds, no sure map, no entropy term), trained on "
             "the hinted images at their own size (the trainer resizes), last epoch evaluated.",
         ],

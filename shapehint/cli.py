@@ -28,7 +28,7 @@ def serve(
     embedded_worker: bool = typer.Option(True, help="Run one Celery worker beside the API"),
 ) -> None:
     """Migrate the database, then run the API (and an embedded worker); prints the URL."""
-    from api.server import serve as run_serve
+    from shapehint.serve import serve as run_serve
 
     run_serve(host=host, port=port, embedded_worker=embedded_worker)
 
@@ -79,7 +79,7 @@ def demo(
     token: str | None = typer.Option(None, help="Bearer token for --url"),
 ) -> None:
     """Synthetic project end to end through the REST API: hints, training, masks, Dice."""
-    from worker.demo import run_demo
+    from shapehint.demo import run_demo
 
     run_demo(images=images, size=size, seed=seed, url=url, token=token)
 

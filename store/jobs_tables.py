@@ -62,7 +62,7 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # When the job's queue message was last sent (NULL: none is known to exist, e.g. the API
     # died between the commit and the send) and how many times in a row it was sent; the
-    # reconciler (worker.reaper) re-sends a queued job whose message the broker lost.
+    # reconciler (jobs.reaper) re-sends a queued job whose message the broker lost.
     enqueued_at: Mapped[datetime | None] = mapped_column(nullable=True)
     enqueue_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 

@@ -9,7 +9,7 @@ import pytest
 
 from models.metrics import dice
 from models.synthetic import make_dataset
-from worker.demo import run_demo
+from shapehint.demo import run_demo
 
 # Small enough for the test budget on 2 CPU cores; the `shapehint demo` defaults are larger.
 # 24 images cost no more than 8 (the step count is what costs) and learn much better.

@@ -7,18 +7,14 @@ when a task runs.
 from __future__ import annotations
 
 import logging
-import threading
 
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready, worker_shutting_down
 
-from worker.celery_app import PREDICT_TASK, TRAIN_TASK
+from jobs.queue import PREDICT_TASK, TRAIN_TASK
+from worker.shutdown import SHUTTING_DOWN
 
 log = logging.getLogger(__name__)
-
-# Set when this worker process is asked to shut down: the running job stops at its next step and
-# goes back to the queue (see runner), so a restart does not cost a job.
-SHUTTING_DOWN = threading.Event()
 
 
 @worker_shutting_down.connect

@@ -9,7 +9,7 @@ monitoring reads ``status``.
 
 Cheap under load: the checks run at most once per ``HEALTH_TTL_S`` per app (other callers get
 the cached answer), in parallel, each bounded by ``CHECK_TIMEOUT_S``; the broker check reuses
-one Redis connection pool (``worker.celery_app.broker_status``), never a new connection per call.
+one Redis connection pool (``jobs.queue.broker_status``), never a new connection per call.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import Engine, text
 
+from jobs.queue import broker_status
 from store.blobs import BlobStore
 from store.settings import Settings
-from worker.celery_app import broker_status
 
 router = APIRouter(tags=["health"])
 

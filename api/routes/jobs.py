@@ -28,15 +28,15 @@ from api.pagination import PageDep
 from api.schemas.common import Page
 from api.schemas.jobs import JobCreate, JobOut, JobStatus, TrainPlanIn, TrainPlanOut
 from api.services import jobs as service
+from jobs.reaper import reaper_loop
 from store.jobs_tables import TERMINAL_STATUSES, Job
 from store.tables import User
-from worker.reaper import reaper_loop
 
 
 @contextlib.asynccontextmanager
 async def reaper_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """While the API runs, every few seconds fail jobs whose worker died and send again queued
-    jobs whose broker message was lost (worker.reaper), so they do not wait for someone to
+    jobs whose broker message was lost (jobs.reaper), so they do not wait for someone to
     look at them."""
     settings = app.state.settings
     task = asyncio.create_task(

@@ -14,21 +14,21 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError, conflict, not_found, unprocessable
-from models.budget import ProjectFacts
-from store.db import utcnow
-from store.jobs_tables import Job, ModelVersion
-from store.settings import Settings
-from store.tables import Project, User
-from worker import job_state
-from worker.celery_app import enqueue_job
-from worker.reaper import reap_stale_jobs
-from worker.training_data import (
+from jobs import state as job_state
+from jobs.queue import enqueue_job
+from jobs.reaper import reap_stale_jobs
+from jobs.training_data import (
     ProjectBounds,
     project_bounds,
     project_classes,
     project_facts,
     resolve_job_config,
 )
+from models.budget import ProjectFacts
+from store.db import utcnow
+from store.jobs_tables import Job, ModelVersion
+from store.settings import Settings
+from store.tables import Project, User
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def submit_job(
         created_by=user.id,
     )
     # Committed with ``enqueued_at`` NULL, sent, then marked sent: if this process dies in
-    # between, the reconciler (worker.reaper) finds a queued job with no message and sends it.
+    # between, the reconciler (jobs.reaper) finds a queued job with no message and sends it.
     session.add(job)
     session.commit()
     try:
@@ -182,7 +182,7 @@ def submit_job(
 
 
 def reap(session: Session, settings: Settings, **where: Any) -> None:
-    """Fail dead jobs before showing them (see worker.reaper)."""
+    """Fail dead jobs before showing them (see jobs.reaper)."""
     bind = session.get_bind()
     reap_stale_jobs(bind, settings.job_heartbeat_timeout_s, **where)  # type: ignore[arg-type]
 

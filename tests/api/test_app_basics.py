@@ -51,7 +51,7 @@ def test_web_page_lists_projects_through_the_api(client: TestClient) -> None:
 
 def test_the_api_process_does_not_import_torch(tmp_path) -> None:  # type: ignore[no-untyped-def]
     code = (
-        "import sys; from api.app import create_app; import api.server; "
+        "import sys; from api.app import create_app; import shapehint.serve; "
         "from store.settings import Settings; "
         f"create_app(Settings(data_dir={str(tmp_path)!r})); print('torch' in sys.modules)"
     )

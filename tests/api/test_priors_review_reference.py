@@ -132,7 +132,7 @@ def _volume_image(api: Api, project_id: int, slices: int = 4) -> dict:
 
 def test_reference_slices_from_review(api: Api, app) -> None:  # type: ignore[no-untyped-def]
     """A slice corrected in Review becomes a reference slice; only labelled slices supervise."""
-    from worker.training_data import project_bounds
+    from jobs.training_data import project_bounds
 
     p = api.create_project(classes=("LV", "RV"))
     img = _volume_image(api, p["id"])

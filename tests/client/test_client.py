@@ -28,8 +28,8 @@ from shapehint.client import (
     read_hints_file,
     resolve_connection,
 )
+from shapehint.demo import local_server
 from tests.worker.helpers import TINY_CONFIG, png
-from worker.demo import local_server
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -155,7 +155,7 @@ def test_worker_device_option_pins_the_jobs_to_that_gpu(
 
     from shapehint.cli import app, use_device
     from store.settings import get_settings
-    from worker.runner import _resolved_device
+    from worker.context import resolved_device
 
     monkeypatch.setenv("SHAPEHINT_DATA_DIR", str(tmp_path))
     # Recorded by monkeypatch first, so the variable use_device sets is undone afterwards.
@@ -163,8 +163,8 @@ def test_worker_device_option_pins_the_jobs_to_that_gpu(
     use_device("cuda:1")
     try:
         assert get_settings().device == "cuda:1"
-        assert _resolved_device(get_settings()) == "cuda:1"
-        assert _resolved_device(Settings(data_dir=tmp_path, device="cpu")) == "cpu"
+        assert resolved_device(get_settings()) == "cuda:1"
+        assert resolved_device(Settings(data_dir=tmp_path, device="cpu")) == "cpu"
         with pytest.raises(ValueError):
             use_device("gpu1")
         assert CliRunner().invoke(app, ["worker", "--device", "cuda:1", "--help"]).exit_code == 0

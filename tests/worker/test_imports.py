@@ -13,11 +13,12 @@ CODE = """
 import sys
 from api.app import create_app
 import api.services.jobs, api.services.predictions
-import worker.celery_app, worker.tasks, worker.reaper, worker.embedded, worker.training_data
+import jobs.queue, jobs.reaper, jobs.state, jobs.training_data
+import worker.celery_app, worker.tasks, worker.embedded
 from store.settings import Settings
 app = create_app(Settings(data_dir=sys.argv[1]))
 api.services.jobs.validate_train_config({"epochs": 3, "grid": 32})
-worker.celery_app.get_celery()
+jobs.queue.get_celery()
 heavy = sorted(m for m in ("torch", "monai", "models.train", "models.infer") if m in sys.modules)
 print(",".join(heavy))
 """

@@ -10,12 +10,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from jobs import state as job_state
+from jobs.reaper import reap_stale_jobs
 from store.db import session_scope, utcnow
 from store.jobs_tables import Job
 from tests.api_helpers import Api
 from tests.worker.helpers import make_stack, synthetic_project
-from worker import job_state
-from worker.reaper import reap_stale_jobs
 
 
 def _job(app: FastAPI, project_id: int) -> int:

@@ -14,12 +14,12 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from jobs.queue import job_id_of_message, queued_job_ids
+from jobs.reaper import QueuedJob, lost_jobs, reconcile_queued_jobs
 from store.db import session_scope, utcnow
 from store.jobs_tables import Job
 from tests.requirements import REPO_ROOT, need_redis
 from tests.worker.helpers import Stack, make_stack, private_redis_db, synthetic_project
-from worker.celery_app import job_id_of_message, queued_job_ids
-from worker.reaper import QueuedJob, lost_jobs, reconcile_queued_jobs
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -217,7 +217,7 @@ def test_health_with_an_unreachable_redis_answers_fast_and_says_degraded(tmp_pat
 
 @pytest.mark.redis
 def test_health_reuses_its_redis_connection(redis_stack: Stack) -> None:
-    from worker.celery_app import redis_client
+    from jobs.queue import redis_client
 
     stack = redis_stack
     code, body = _health(stack)

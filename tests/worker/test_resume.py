@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from jobs.reaper import reap_stale_jobs
 from store.db import get_engine, session_scope, utcnow
 from store.jobs_tables import Job
 from tests.worker.helpers import Stack, long_config, make_stack, synthetic_project
 from worker import scratch
-from worker.reaper import reap_stale_jobs
 from worker.runner import run_job
 
 pytestmark = pytest.mark.timeout(240)
@@ -80,7 +80,7 @@ def test_a_requeued_job_resumes_from_its_last_checkpoint(
 ) -> None:
     """A warm shutdown mid-training requeues the job; run again, it continues at the epoch of
     its last.pt instead of epoch 0, and its scratch directory is gone once it succeeded."""
-    from worker.tasks import SHUTTING_DOWN
+    from worker.shutdown import SHUTTING_DOWN
 
     project, _, _ = synthetic_project(stack.api, images=2, size=32, seed=21)
     job = stack.submit(project["id"], config=long_config(epochs=6))

@@ -113,14 +113,15 @@ def test_a_job_that_is_not_queued_is_skipped(stack: Stack, tmp_path: Path) -> No
 def test_a_prediction_that_cannot_be_stored_leaves_no_blob(stack: Stack) -> None:
     from sqlalchemy.exc import IntegrityError
 
-    from worker.runner import _JobContext, _store_prediction
+    from worker.context import JobContext
+    from worker.predict_pipeline import store_prediction
 
     engine = get_engine(stack.settings.resolved_database_url)
-    ctx = _JobContext(engine, 2**31 - 1, stack.settings)
+    ctx = JobContext(engine, 2**31 - 1, stack.settings)
     before = sorted(p for p in ctx.blobs.root.rglob("*") if p.is_file())
     labels = np.zeros((1, 4, 4), dtype=np.uint8)
     with pytest.raises(IntegrityError):  # no such image, version or job: foreign keys fail
-        _store_prediction(ctx, 2**31 - 1, 2**31 - 1, labels, None)
+        store_prediction(ctx, 2**31 - 1, 2**31 - 1, labels, None)
     assert sorted(p for p in ctx.blobs.root.rglob("*") if p.is_file()) == before
 
 
@@ -129,18 +130,18 @@ def test_shutdown_after_the_model_is_stored_finishes_the_job(
 ) -> None:
     """A warm shutdown that arrives once the version exists (while predicting) must not requeue
     the job: the next worker would train a second version of the same job."""
-    import worker.runner as runner
-    from worker.tasks import SHUTTING_DOWN
+    import worker.train_pipeline as train_pipeline
+    from worker.shutdown import SHUTTING_DOWN
 
     project, ids, _ = synthetic_project(stack.api, images=2, size=32)
     job = stack.submit(project["id"], config=TINY_CONFIG)
-    real_predict = runner.predict_images
+    real_predict = train_pipeline.predict_images
 
     def predict_during_shutdown(*args: object, **kwargs: object) -> dict:
         SHUTTING_DOWN.set()  # the worker got SIGTERM right after storing the version
         return real_predict(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "predict_images", predict_during_shutdown)
+    monkeypatch.setattr(train_pipeline, "predict_images", predict_during_shutdown)
     try:
         assert run_job(job["id"], worker="in-process@test", settings=stack.settings) == (
             "succeeded"

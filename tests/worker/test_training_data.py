@@ -1,13 +1,13 @@
-"""Hints and priors -> bound arrays per training slice (worker.training_data), on both databases."""
+"""Hints and priors -> bound arrays per training slice (jobs.training_data), on both databases."""
 
 from __future__ import annotations
 
 import numpy as np
 from fastapi import FastAPI
 
+from jobs.training_data import project_bounds
 from models.bounds import COMPONENTS
 from tests.api_helpers import Api
-from worker.training_data import project_bounds
 
 SIZE = COMPONENTS.index("size")
 CX = COMPONENTS.index("centroid_x")

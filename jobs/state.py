@@ -2,7 +2,7 @@
 
 Lifecycle: ``queued`` -> ``running`` (claimed by exactly one worker) -> ``succeeded`` | ``failed`` |
 ``cancelled``; a queued job can be cancelled directly; a running job whose heartbeat stops is
-failed by ``worker.reaper``. Every transition out of a state is a conditional UPDATE on that
+failed by ``jobs.reaper``. Every transition out of a state is a conditional UPDATE on that
 state, so two workers, the reaper and a cancel request cannot both win.
 """
 

@@ -25,13 +25,13 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select, update
 
+from jobs import state as job_state
+from jobs.queue import BrokerUnavailable, enqueue_job, queued_job_ids
+from jobs.state import heartbeat_age_s
 from store.db import session_scope, utcnow
 from store.jobs_tables import Job
 from store.settings import Settings
 from store.tables import as_utc
-from worker import job_state
-from worker.celery_app import BrokerUnavailable, enqueue_job, queued_job_ids
-from worker.job_state import heartbeat_age_s
 
 log = logging.getLogger(__name__)
 

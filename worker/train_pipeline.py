@@ -1,0 +1,176 @@
+"""A train job: hints + priors -> bounds per slice (``jobs.training_data``) ->
+``models.train.train`` (progress written to the job row, cancel flag polled every step, checkpoints
+in the job's scratch directory) -> checkpoint blob and a new immutable model version ->
+prediction of every image of the project (``worker.predict_pipeline``) with a quality check."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from jobs.training_data import project_bounds, project_facts, resolve_job_config
+from models.regions import sure_map
+from store.db import session_scope
+from store.jobs_tables import Job, ModelVersion
+from store.tables import ReferenceMask
+from worker import scratch
+from worker.arrays import load_labels, load_volume
+from worker.context import JobContext, JobError, resolved_device
+from worker.payloads import config_dict, jsonable, progress_dict
+from worker.predict_pipeline import predict_images
+
+
+def train_job(ctx: JobContext) -> dict[str, Any]:
+    """Train from hints, save a model version, predict every image; returns the job result."""
+    from models.train import TrainSample, train
+
+    with session_scope(ctx.engine) as session:
+        job = session.get(Job, ctx.job_id)
+        assert job is not None
+        project_id, config = job.project_id, dict(job.config or {})
+        warm_id = job.model_version_id
+        use_refs = bool(config.get("use_reference_masks", False))
+        pb = project_bounds(session, project_id, use_reference_masks=use_refs)
+        warm: tuple[str, list[str]] | None = None
+        if warm_id is not None:
+            mv = session.get(ModelVersion, warm_id)
+            if mv is None or mv.project_id != project_id:
+                raise JobError(f"model version {warm_id} of the warm start no longer exists")
+            warm = (mv.checkpoint_key, list(mv.class_names))
+        ref_keys = {
+            r.image_id: r.mask_key
+            for r in session.scalars(
+                select(ReferenceMask).where(ReferenceMask.image_id.in_([im.id for im in pb.images]))
+            )
+        }
+    if pb.problems:
+        first = "; ".join(p.message for p in pb.problems[:3])
+        raise JobError(f"{len(pb.problems)} hint/prior problem(s): {first}")
+    if not pb.slices:
+        raise JobError("nothing to train on: no slice has a hint (and the project has no prior)")
+    if warm is not None and warm[1] != pb.classes:
+        raise JobError(
+            f"the warm-start model has classes {warm[1]}, the project now has {pb.classes}"
+        )
+    device = resolved_device(ctx.settings)
+    try:
+        cfg, _ = resolve_job_config(config, project_facts(pb), device)
+    except (ValueError, TypeError) as exc:
+        raise JobError(f"invalid training config: {exc}") from None
+
+    # Pixels: only the slices that carry bounds are read (memory-mapped, copied per slice).
+    by_image: dict[int, list[Any]] = {}
+    for sb in pb.slices:
+        by_image.setdefault(sb.image_id, []).append(sb)
+    samples: list[Any] = []
+    key_of = {im.id: im.volume_key for im in pb.images}
+    for image_id, sbs in by_image.items():
+        ctx.check_stop()
+        volume = load_volume(ctx.blobs, key_of[image_id], mmap=True)
+        ref = None
+        if use_refs and image_id in ref_keys:
+            ref = load_labels(ctx.blobs, ref_keys[image_id], mmap=True)
+        for sb in sbs:
+            mask = np.array(ref[sb.z]) if ref is not None and sb.has_reference else None
+            sure = sure_map([[], *sb.hints], sb.shape)
+            samples.append(TrainSample(np.array(volume[sb.z]), sb.lo, sb.hi, mask, sure))
+
+    def on_progress(p: Any) -> None:
+        d = progress_dict(p)
+        d["phase"] = "training"
+        ctx.report(d, force=_epoch_end(d))
+
+    ctx.report({"phase": "training", "slices": len(samples)}, force=True)
+    # A durable scratch directory (worker.scratch), not a temporary one: a requeued job, or one
+    # submitted again after its worker was killed, resumes from the last.pt left there when its
+    # inputs are unchanged; dead jobs' directories are swept.
+    scratch.sweep(ctx.engine, ctx.settings)
+    fingerprint = scratch.inputs_fingerprint(
+        {
+            "project": project_id,
+            "classes": pb.classes,
+            "config": {k: v for k, v in config_dict(cfg).items() if k != "resume"},
+            "warm": warm[0] if warm is not None else None,
+            "slices": [(sb.image_id, key_of[sb.image_id], sb.z, sb.lo, sb.hi) for sb in pb.slices],
+            "references": {i: ref_keys[i] for i in by_image if use_refs and i in ref_keys},
+        }
+    )
+    tmp, resume_from = scratch.prepare_job_dir(ctx.engine, ctx.settings, ctx.job_id, fingerprint)
+    init, train_cfg = None, cfg
+    if resume_from is not None:  # last.pt holds weights, optimiser state, epoch and t
+        init, train_cfg = resume_from, dataclasses.replace(cfg, resume=True)
+    elif warm is not None:
+        init = tmp / "init.pt"
+        ctx.blobs.download(warm[0], init)
+    result = train(
+        samples,
+        len(pb.classes) + 1,
+        train_cfg,
+        device=device,
+        progress=on_progress,
+        should_stop=ctx.should_stop,
+        init_checkpoint=init,
+        out_dir=tmp / "out",
+    )
+    ctx.check_stop()
+    checkpoint_key = ctx.blobs.put_file(Path(result.checkpoint), ".pt")
+    metrics = jsonable(dict(result.metrics or {}))
+    try:
+        version = _create_version(
+            ctx,
+            project_id=project_id,
+            checkpoint_key=checkpoint_key,
+            config=jsonable(config_dict(cfg)) | {"job_options": {"use_reference_masks": use_refs}},
+            metrics=metrics,
+            class_names=pb.classes,
+            epochs=int(result.epochs),
+            parent_id=warm_id,
+        )
+    except BaseException:
+        ctx.blobs.delete(checkpoint_key)  # no version row points at it
+        raise
+    ctx.keep_on_shutdown = True
+    predicted = predict_images(ctx, project_id, version, check=by_image)
+    return {
+        "model_version_id": version.id,
+        "version": version.version,
+        "slices": len(samples),
+        "warnings": predicted["warnings"],
+        "quality": predicted["quality"],
+        # slices supervised by a reference mask (uploaded, or corrected in Review)
+        "reference_slices": sum(s.mask is not None for s in samples),
+        "predictions": predicted["count"],
+        "metrics": metrics,
+        "reference_metrics": predicted["reference_metrics"],
+    }
+
+
+def _epoch_end(d: dict[str, Any]) -> bool:
+    step, steps = d.get("step"), d.get("steps")
+    return step is not None and steps is not None and step == steps
+
+
+def _create_version(ctx: JobContext, **fields: Any) -> ModelVersion:
+    """A new immutable version numbered after the project's last one (retried on a race)."""
+    for _ in range(5):
+        try:
+            with session_scope(ctx.engine) as session:
+                last = session.scalar(
+                    select(func.max(ModelVersion.version)).where(
+                        ModelVersion.project_id == fields["project_id"]
+                    )
+                )
+                mv = ModelVersion(version=(last or 0) + 1, job_id=ctx.job_id, **fields)
+                session.add(mv)
+                session.flush()
+                session.refresh(mv)
+                session.expunge(mv)
+                return mv
+        except IntegrityError:
+            continue
+    raise JobError("could not number the new model version (too many concurrent trainings)")
