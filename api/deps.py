@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -30,9 +30,17 @@ from api.errors import ApiError, forbidden, not_found, unauthorized
 from store.blobs import BlobStore
 from store.db import utcnow
 from store.settings import Settings
-from store.tables import ROLES, ApiToken, Image, Project, ProjectMember, User, WebSession, as_utc
-
-Role = Literal["viewer", "annotator", "owner"]
+from store.tables import (
+    ROLES,
+    ApiToken,
+    Image,
+    Project,
+    ProjectMember,
+    Role,
+    User,
+    WebSession,
+    as_utc,
+)
 
 MAX_ID = 2**31 - 1
 # Path ids are bounded to what every database's INTEGER holds, so a huge id is a 422, not a 500.

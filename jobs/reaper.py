@@ -29,7 +29,7 @@ from jobs import state as job_state
 from jobs.queue import BrokerUnavailable, enqueue_job, queued_job_ids
 from jobs.state import heartbeat_age_s
 from store.db import session_scope, utcnow
-from store.jobs_tables import Job
+from store.jobs_tables import Job, JobStatus
 from store.settings import Settings
 from store.tables import as_utc
 
@@ -57,7 +57,7 @@ def reap_stale_jobs(
     now = now or utcnow()
     reaped: list[int] = []
     with session_scope(engine) as session:
-        query = select(Job).where(Job.status == "running")
+        query = select(Job).where(Job.status == JobStatus.RUNNING)
         if project_id is not None:
             query = query.where(Job.project_id == project_id)
         if job_id is not None:
@@ -73,10 +73,12 @@ def reap_stale_jobs(
             res = session.execute(
                 update(Job)
                 .where(
-                    Job.id == job.id, Job.status == "running", Job.heartbeat_at == job.heartbeat_at
+                    Job.id == job.id,
+                    Job.status == JobStatus.RUNNING,
+                    Job.heartbeat_at == job.heartbeat_at,
                 )
                 .values(
-                    status="failed",
+                    status=JobStatus.FAILED,
                     error=dead_worker_error(job, age, timeout_s),
                     finished_at=now,
                     updated_at=now,
@@ -140,7 +142,7 @@ def reconcile_queued_jobs(
         rows = session.execute(
             select(
                 Job.id, Job.kind, Job.enqueued_at, Job.updated_at, Job.created_at, Job.enqueue_count
-            ).where(Job.status == "queued", Job.cancel_requested.is_(False))
+            ).where(Job.status == JobStatus.QUEUED, Job.cancel_requested.is_(False))
         ).all()
     jobs = [
         QueuedJob(

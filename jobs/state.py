@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from store.db import session_scope, utcnow
-from store.jobs_tables import Job
+from store.jobs_tables import TERMINAL_STATUSES, Job, JobStatus
 
 
 def claim(engine: Engine, job_id: int, worker: str) -> bool:
@@ -23,9 +23,11 @@ def claim(engine: Engine, job_id: int, worker: str) -> bool:
     with session_scope(engine) as session:
         result = session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status == "queued", Job.cancel_requested.is_(False))
+            .where(
+                Job.id == job_id, Job.status == JobStatus.QUEUED, Job.cancel_requested.is_(False)
+            )
             .values(
-                status="running",
+                status=JobStatus.RUNNING,
                 worker=worker,
                 started_at=now,
                 heartbeat_at=now,
@@ -42,7 +44,7 @@ def heartbeat(engine: Engine, job_id: int) -> bool:
     with session_scope(engine) as session:
         result = session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status == "running")
+            .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
             .values(heartbeat_at=utcnow())
         )
         return result.rowcount == 1
@@ -54,7 +56,7 @@ def write_progress(engine: Engine, job_id: int, progress: dict[str, Any]) -> Non
     with session_scope(engine) as session:
         session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status == "running")
+            .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
             .values(progress=progress, heartbeat_at=now, updated_at=now)
         )
 
@@ -78,7 +80,7 @@ def finish(
     progress: dict[str, Any] | None = None,
 ) -> bool:
     """``running`` -> a terminal status; False if someone else (reaper, cancel) got there first."""
-    assert status in {"succeeded", "failed", "cancelled"}, status
+    assert status in TERMINAL_STATUSES, status
     now = utcnow()
     values: dict[str, Any] = {
         "status": status,
@@ -91,7 +93,7 @@ def finish(
         values["progress"] = progress
     with session_scope(engine) as session:
         res = session.execute(
-            update(Job).where(Job.id == job_id, Job.status == "running").values(**values)
+            update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING).values(**values)
         )
         return res.rowcount == 1
 
@@ -105,9 +107,9 @@ def requeue(engine: Engine, job_id: int) -> bool:
     with session_scope(engine) as session:
         res = session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status == "running")
+            .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
             .values(
-                status="queued",
+                status=JobStatus.QUEUED,
                 worker=None,
                 started_at=None,
                 heartbeat_at=None,
@@ -142,7 +144,9 @@ def take_resend(engine: Engine, job_id: int, seen_count: int) -> bool:
     with session_scope(engine) as session:
         res = session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status == "queued", Job.enqueue_count == seen_count)
+            .where(
+                Job.id == job_id, Job.status == JobStatus.QUEUED, Job.enqueue_count == seen_count
+            )
             .values(enqueued_at=now, enqueue_count=seen_count + 1, updated_at=now)
         )
         return res.rowcount == 1
@@ -152,7 +156,9 @@ def forget_enqueue(engine: Engine, job_id: int) -> None:
     """The send failed: no message is known to exist for the queued job (retried later)."""
     with session_scope(engine) as session:
         session.execute(
-            update(Job).where(Job.id == job_id, Job.status == "queued").values(enqueued_at=None)
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+            .values(enqueued_at=None)
         )
 
 
@@ -162,8 +168,8 @@ def fail_queued(engine: Engine, job_id: int, error: str) -> bool:
     with session_scope(engine) as session:
         res = session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status == "queued")
-            .values(status="failed", error=error, finished_at=now, updated_at=now)
+            .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+            .values(status=JobStatus.FAILED, error=error, finished_at=now, updated_at=now)
         )
         return res.rowcount == 1
 
@@ -178,9 +184,9 @@ def request_cancel(engine: Engine, job_id: int) -> str | None:
     with session_scope(engine) as session:
         res = session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status == "queued")
+            .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
             .values(
-                status="cancelled",
+                status=JobStatus.CANCELLED,
                 cancel_requested=True,
                 finished_at=now,
                 updated_at=now,
@@ -188,13 +194,13 @@ def request_cancel(engine: Engine, job_id: int) -> str | None:
             )
         )
         if res.rowcount == 1:
-            return "cancelled"
+            return JobStatus.CANCELLED
         res = session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status == "running")
+            .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
             .values(cancel_requested=True, updated_at=now)
         )
-        return "running" if res.rowcount == 1 else None
+        return JobStatus.RUNNING if res.rowcount == 1 else None
 
 
 def heartbeat_age_s(job: Job, now: datetime | None = None) -> float | None:

@@ -32,6 +32,11 @@ JOB_OPTIONS: dict[str, type] = {"use_reference_masks": bool}
 """Job-level options of a train config (the worker's, not ``TrainConfig`` fields) and types."""
 
 
+def job_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The job options of a train config, each with its default (false) when not given."""
+    return {key: typ(config.get(key, typ())) for key, typ in JOB_OPTIONS.items()}
+
+
 @dataclass(frozen=True)
 class SliceBounds:
     """Bounds of one training slice: ``lo``/``hi`` float32 ``(K, M)``, K = classes + background."""
@@ -187,6 +192,7 @@ def resolve_job_config(
             raise ValueError(f"{key} must be a {typ.__name__}")
     overrides = {k: v for k, v in config.items() if k not in JOB_OPTIONS}
     cfg, seconds = resolve_config(overrides, facts, device)
-    if config.get("use_reference_masks") and "ce_weight" not in overrides and cfg.ce_weight <= 0:
+    uses_references = job_options(config)["use_reference_masks"]
+    if uses_references and "ce_weight" not in overrides and cfg.ce_weight <= 0:
         cfg.ce_weight = 1.0
     return cfg, seconds

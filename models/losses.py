@@ -20,22 +20,22 @@ import torch
 import torch.nn.functional as F
 
 from models.descriptors import all_descriptors
-from models.units import COMPONENT_SPECS, COMPONENTS, DESCRIPTORS
+from models.units import (
+    AREA_LIKE,
+    COMPONENT_INDEX,
+    COMPONENT_SPECS,
+    DESCRIPTORS,
+    NONNEGATIVE,
+    axis_scale,
+)
 
 DESCRIPTOR_OF: tuple[str, ...] = tuple(c.descriptor for c in COMPONENT_SPECS)
 """Descriptor name of each component (the loss terms reported in progress)."""
 TERMS: tuple[str, ...] = DESCRIPTORS
 REFERENCE_GRID = 256
-_NONNEGATIVE = torch.tensor(
-    [
-        c.key in {"size", "spread_x", "spread_y", "cov_xx", "cov_yy", "length"}
-        for c in COMPONENT_SPECS
-    ]
-)
-_LENGTH_INDEX = COMPONENTS.index("length")
-_AREA_LIKE = torch.tensor(
-    [c.key in {"size", "cov_xx", "cov_yy", "cov_xy"} for c in COMPONENT_SPECS]
-)
+_NONNEGATIVE = torch.tensor([c.key in NONNEGATIVE for c in COMPONENT_SPECS])
+_LENGTH_INDEX = COMPONENT_INDEX["length"]
+_AREA_LIKE = torch.tensor([c.key in AREA_LIKE for c in COMPONENT_SPECS])
 LOSS_UNITS: tuple[str, ...] = ("paper", "length")
 
 
@@ -69,18 +69,7 @@ def quadratic_penalty(z: torch.Tensor) -> torch.Tensor:
 
 def scales(h: int, w: int, device: torch.device | None = None) -> torch.Tensor:
     """Natural scale ``(M,)`` of each component on an ``(H, W)`` grid (area, widths, ...)."""
-    s = {
-        "size": h * w,
-        "centroid_x": w,
-        "centroid_y": h,
-        "spread_x": w,
-        "spread_y": h,
-        "cov_xx": w * w,
-        "cov_yy": h * h,
-        "cov_xy": h * w,
-        "length": math.sqrt(h * w),
-    }
-    return torch.tensor([float(s[k]) for k in COMPONENTS], device=device)
+    return torch.tensor([float(axis_scale(c.axes, h, w)) for c in COMPONENT_SPECS], device=device)
 
 
 def constraint_loss(

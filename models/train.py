@@ -22,6 +22,7 @@ from models.budget import barrier_mu, budget_seconds, plan_epochs
 from models.config import TrainConfig
 from models.device import resolve_device
 from models.losses import constraint_loss, masked_cross_entropy, pairwise_loss, sure_region_loss
+from models.metrics import dice
 from models.networks import build_network
 from models.transforms import (
     AugmentConfig,
@@ -31,7 +32,7 @@ from models.transforms import (
     resize_image,
     resize_mask,
 )
-from models.units import COMPONENTS
+from models.units import COMPONENT_INDEX, COMPONENTS
 
 clock: Callable[[], float] = time.monotonic
 """Seconds (monotonic) for budgets and time estimates; tests replace it with a fake timer."""
@@ -152,7 +153,8 @@ def class_prior(data: _Prepared) -> torch.Tensor:
     where both ends are finite, else an equal share of what is left), summing to 1."""
     n, _k, _ = data.lo.shape
     area = float(data.images.shape[-1] * data.images.shape[-2])
-    lo, hi = data.lo[..., 0], data.hi[..., 0]
+    size = COMPONENT_INDEX["size"]
+    lo, hi = data.lo[..., size], data.hi[..., size]
     known = torch.isfinite(lo) & torch.isfinite(hi)
     mid = torch.where(known, (lo.clamp_min(0) + hi) / 2, torch.zeros_like(lo)) / area
     frac = mid.sum(0) / n  # mean over samples, unknown counted as 0
@@ -191,15 +193,6 @@ def save_checkpoint(
     tmp.replace(path)  # atomic: readers never see half a checkpoint
 
 
-def _dice_on_grid(pred: torch.Tensor, ref: torch.Tensor, k: int) -> dict[int, float]:
-    out = {}
-    for c in range(1, k):
-        p, r = pred == c, ref == c
-        denom = int(p.sum() + r.sum())
-        out[c] = 1.0 if denom == 0 else float(2 * (p & r).sum()) / denom
-    return out
-
-
 def _validate(
     net: torch.nn.Module, data: _Prepared, k: int, device: torch.device, batch: int
 ) -> dict[str, Any]:
@@ -213,7 +206,7 @@ def _validate(
             sel = idx[start : start + batch]
             pred = net(data.images[sel].to(device)).argmax(1).cpu()
             for j, i in enumerate(sel.tolist()):
-                for c, d in _dice_on_grid(pred[j], data.masks[i], k).items():
+                for c, d in dice(pred[j].numpy(), data.masks[i].numpy(), k).items():
                     per_class[c].append(d)
     net.train()
     means = {c: float(np.mean(v)) for c, v in per_class.items()}

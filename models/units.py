@@ -47,6 +47,13 @@ COMPONENTS: tuple[str, ...] = tuple(c.key for c in COMPONENT_SPECS)
 COMPONENT_INDEX: dict[str, int] = {k: i for i, k in enumerate(COMPONENTS)}
 BY_KEY: dict[str, Component] = {c.key: c for c in COMPONENT_SPECS}
 
+NONNEGATIVE: frozenset[str] = frozenset(
+    {"size", "spread_x", "spread_y", "cov_xx", "cov_yy", "length"}
+)
+"""Components that no shape can make negative (a lower bound <= 0 on them constrains nothing)."""
+AREA_LIKE: frozenset[str] = frozenset(c.key for c in COMPONENT_SPECS if len(c.axes) == 2)
+"""Components that scale with an area (px^2): size and the covariances."""
+
 DESCRIPTORS: tuple[str, ...] = ("size", "centroid", "spread", "covariance", "length")
 """Descriptor names as they appear in hint / prior JSON."""
 
@@ -117,7 +124,12 @@ def mm_per_px(key: str, spacing: Spacing) -> float:
     ``interval_to_px`` which is conservative).
     """
     row, col = check_spacing(spacing)
-    axes = BY_KEY[key].axes
+    return axis_scale(BY_KEY[key].axes, row, col)
+
+
+def axis_scale(axes: str, row: float, col: float) -> float:
+    """How a value with pixel ``axes`` (``Component.axes``) scales when a row counts ``row`` and a
+    column ``col``: mm per px for a spacing, or a component's natural size on an (H, W) grid."""
     return {
         "": 1.0,
         "x": col,

@@ -8,6 +8,7 @@ writes progress and a heartbeat, and finishes it. Model versions are immutable o
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -24,10 +25,29 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from store.db import Base, utcnow
 
-JOB_KINDS: tuple[str, ...] = ("train", "predict")
-JOB_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
-TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
-ACTIVE_STATUSES: frozenset[str] = frozenset({"queued", "running"})
+
+class JobKind(StrEnum):
+    """What a job does (``jobs.kind``); the API's ``kind`` field takes these values."""
+
+    TRAIN = "train"
+    PREDICT = "predict"
+
+
+class JobStatus(StrEnum):
+    """Where a job stands (``jobs.status``): queued -> running -> succeeded | failed | cancelled.
+    Members are ``str``s, so rows, queries and JSON hold the plain values."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_STATUSES: frozenset[JobStatus] = frozenset(
+    {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
+)
+ACTIVE_STATUSES: frozenset[JobStatus] = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
 
 class Job(Base):
@@ -39,7 +59,7 @@ class Job(Base):
         ForeignKey("projects.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value, index=True)
     # The validated job configuration as submitted (train: TrainConfig overrides + job options).
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Warm start (train) or the version to predict with (predict); None = none / latest.

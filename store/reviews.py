@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from store.jobs_tables import ModelVersion, Prediction
+from store.model_versions import NEWEST_FIRST
 from store.tables import Image, Review
 
 
@@ -20,7 +21,7 @@ def current_version_id(session: Session, image_id: int) -> int | None:
         select(ModelVersion.id)
         .join(Prediction, Prediction.model_version_id == ModelVersion.id)
         .where(Prediction.image_id == image_id)
-        .order_by(ModelVersion.version.desc())
+        .order_by(NEWEST_FIRST)
         .limit(1)
     )
 

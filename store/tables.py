@@ -11,6 +11,7 @@ Annotations keep history: ``hints`` and ``reviews`` are append-only; the latest 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -26,7 +27,17 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from store.db import Base, utcnow
 
-ROLES: tuple[str, ...] = ("viewer", "annotator", "owner")
+
+class Role(StrEnum):
+    """Project roles (``project_members.role``), weakest first: a role includes the rights of
+    those before it. Members are ``str``s."""
+
+    VIEWER = "viewer"
+    ANNOTATOR = "annotator"
+    OWNER = "owner"
+
+
+ROLES: tuple[Role, ...] = tuple(Role)
 """Project roles, weakest first (a role includes the rights of those before it)."""
 
 REVIEW_STATUSES: tuple[str, ...] = ("accepted", "rejected", "needs-hints")

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from jobs import state as job_state
 from store.blobs import open_blob_store
+from store.jobs_tables import JobStatus
 from store.settings import Settings
 from worker.shutdown import shutting_down
 
@@ -84,7 +85,7 @@ class JobContext:
             return False
         self._last_poll = now
         status, cancel = job_state.status_and_cancel(self.engine, self.job_id)
-        if cancel or status != "running":
+        if cancel or status != JobStatus.RUNNING:
             self.stop_reason = JobCancelled(
                 "cancelled by request" if cancel else f"job is {status} elsewhere"
             )

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from jobs.training_data import SliceBounds
 from store.db import session_scope
 from store.jobs_tables import Job, ModelVersion, Prediction
+from store.model_versions import latest_version
 from store.reviews import refresh_review_status
 from store.tables import Image, ReferenceMask
 from worker.arrays import load_labels, load_volume, save_npy
@@ -30,10 +31,7 @@ def predict_job(ctx: JobContext) -> dict[str, Any]:
         job = session.get(Job, ctx.job_id)
         assert job is not None
         project_id = job.project_id
-        query = select(ModelVersion).where(ModelVersion.project_id == project_id)
-        if job.model_version_id is not None:
-            query = query.where(ModelVersion.id == job.model_version_id)
-        version = session.scalars(query.order_by(ModelVersion.version.desc())).first()
+        version = latest_version(session, project_id, job.model_version_id)
         if version is None:
             raise JobError(
                 "no model version to predict with: train the project first"

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from jobs import state as job_state
 from jobs.queue import enqueue_job
 from store.db import get_engine, session_scope
-from store.jobs_tables import Job
+from store.jobs_tables import Job, JobStatus
 from store.settings import Settings, get_settings
 from worker import scratch
 from worker.context import Heartbeat, JobCancelled, JobContext, JobError, WorkerShuttingDown
@@ -36,11 +36,11 @@ def run_job(
     if shutting_down():
         # Received while this worker stops: leave the job queued for the next worker.
         status, _ = job_state.status_and_cancel(engine, job_id)
-        if status == "queued":
+        if status == JobStatus.QUEUED:
             with session_scope(engine) as session:
                 job = session.get(Job, job_id)
                 enqueue_job(job_id, job.kind if job else (kind or "train"), settings)
-            return "queued"
+            return JobStatus.QUEUED
         return "skipped"
     if not job_state.claim(engine, job_id, worker):
         status, _ = job_state.status_and_cancel(engine, job_id)
@@ -58,12 +58,12 @@ def run_job(
         if kind is not None and kind != job_kind:
             raise JobError(f"job {job_id} is a {job_kind} job, but the {kind} task received it")
         result = train_job(ctx) if job_kind == "train" else predict_job(ctx)
-        job_state.finish(engine, job_id, "succeeded", result=result, progress=ctx.progress)
-        return "succeeded"
+        job_state.finish(engine, job_id, JobStatus.SUCCEEDED, result=result, progress=ctx.progress)
+        return JobStatus.SUCCEEDED
     except JobCancelled as exc:
         log.info("job %s stopped: %s", job_id, exc)
-        job_state.finish(engine, job_id, "cancelled", error=None, progress=ctx.progress)
-        return "cancelled"
+        job_state.finish(engine, job_id, JobStatus.CANCELLED, error=None, progress=ctx.progress)
+        return JobStatus.CANCELLED
     except WorkerShuttingDown:
         return _requeue(engine, job_id, settings)
     except Exception as exc:
@@ -71,12 +71,12 @@ def run_job(
         if stopped and isinstance(ctx.stop_reason, WorkerShuttingDown):
             return _requeue(engine, job_id, settings)
         if stopped:
-            job_state.finish(engine, job_id, "cancelled", progress=ctx.progress)
-            return "cancelled"
+            job_state.finish(engine, job_id, JobStatus.CANCELLED, progress=ctx.progress)
+            return JobStatus.CANCELLED
         log.error("job %s failed:\n%s", job_id, traceback.format_exc())
         message = str(exc) if isinstance(exc, JobError) else f"{type(exc).__name__}: {exc}"
-        job_state.finish(engine, job_id, "failed", error=message, progress=ctx.progress)
-        return "failed"
+        job_state.finish(engine, job_id, JobStatus.FAILED, error=message, progress=ctx.progress)
+        return JobStatus.FAILED
     finally:
         beat.stopped.set()
         _drop_scratch_unless_queued(engine, job_id, settings)
@@ -86,7 +86,7 @@ def _drop_scratch_unless_queued(engine: Engine, job_id: int, settings: Settings)
     """A job that ended here needs its checkpoints no more; a requeued one resumes from them."""
     try:
         status, _ = job_state.status_and_cancel(engine, job_id)
-        if status != "queued":
+        if status != JobStatus.QUEUED:
             scratch.remove_job_dir(settings, job_id)
     except Exception:  # the sweep removes it later
         log.exception("could not clean the scratch directory of job %s", job_id)
@@ -108,5 +108,5 @@ def _requeue(engine: Engine, job_id: int, settings: Settings) -> str:
         enqueue_job(job_id, kind, settings)
         job_state.mark_enqueued(engine, job_id)  # a crash before this: the reconciler re-sends
         log.info("job %s put back on the queue: this worker is shutting down", job_id)
-        return "queued"
+        return JobStatus.QUEUED
     return "skipped"

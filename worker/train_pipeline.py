@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from jobs.training_data import project_bounds, project_facts, resolve_job_config
+from jobs.training_data import job_options, project_bounds, project_facts, resolve_job_config
 from models.regions import sure_map
 from store.db import session_scope
 from store.jobs_tables import Job, ModelVersion
@@ -34,7 +34,8 @@ def train_job(ctx: JobContext) -> dict[str, Any]:
         assert job is not None
         project_id, config = job.project_id, dict(job.config or {})
         warm_id = job.model_version_id
-        use_refs = bool(config.get("use_reference_masks", False))
+        options = job_options(config)
+        use_refs = options["use_reference_masks"]
         pb = project_bounds(session, project_id, use_reference_masks=use_refs)
         warm: tuple[str, list[str]] | None = None
         if warm_id is not None:
@@ -125,7 +126,7 @@ def train_job(ctx: JobContext) -> dict[str, Any]:
             ctx,
             project_id=project_id,
             checkpoint_key=checkpoint_key,
-            config=jsonable(config_dict(cfg)) | {"job_options": {"use_reference_masks": use_refs}},
+            config=jsonable(config_dict(cfg)) | {"job_options": options},
             metrics=metrics,
             class_names=pb.classes,
             epochs=int(result.epochs),

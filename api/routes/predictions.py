@@ -22,6 +22,7 @@ from api.errors import ERROR_RESPONSES, unprocessable
 from api.schemas.jobs import PredictionOut
 from api.services import predictions as service
 from store.jobs_tables import ModelVersion, Prediction
+from store.model_versions import NEWEST_FIRST
 
 router = APIRouter(tags=["predictions"], responses=ERROR_RESPONSES)
 
@@ -73,7 +74,7 @@ def list_image_predictions(
         select(Prediction)
         .join(ModelVersion, Prediction.model_version_id == ModelVersion.id)
         .where(Prediction.image_id == image_id)
-        .order_by(ModelVersion.version.desc())
+        .order_by(NEWEST_FIRST)
     )
     return [PredictionOut.model_validate(p) for p in rows]
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ConfigDict, Field, field_serializer
 
 from api.deps import MAX_ID
 from api.schemas.common import OrmModel, StrictModel, UtcDatetime
-
-JobKind = Literal["train", "predict"]
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+from store.jobs_tables import JobKind, JobStatus
 
 
 class JobCreate(StrictModel):

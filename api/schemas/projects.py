@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
 from api.schemas.common import OrmModel, StrictModel, UtcDatetime
+from store.tables import Role
 
 CLASS_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.()+-]{0,63}$"
 COLOR_PATTERN = r"^#[0-9a-fA-F]{6}$"
-RoleName = Literal["viewer", "annotator", "owner"]
 
 
 class ClassIn(StrictModel):
@@ -52,22 +50,22 @@ class ProjectOut(OrmModel):
     name: str
     description: str
     classes: list[ClassOut]
-    role: RoleName = Field(description="Your role in this project")
+    role: Role = Field(description="Your role in this project")
     image_count: int
     created_at: UtcDatetime
 
 
 class MemberIn(StrictModel):
     username: str = Field(max_length=64, examples=["bob"])
-    role: RoleName = "annotator"
+    role: Role = Role.ANNOTATOR
 
 
 class MemberUpdate(StrictModel):
-    role: RoleName
+    role: Role
 
 
 class MemberOut(StrictModel):
     user_id: int
     username: str
-    role: RoleName
+    role: Role
     created_at: UtcDatetime

@@ -19,6 +19,7 @@ from jobs.queue import enqueue_job
 from jobs.reaper import reap_stale_jobs
 from jobs.training_data import (
     ProjectBounds,
+    job_options,
     project_bounds,
     project_classes,
     project_facts,
@@ -26,7 +27,8 @@ from jobs.training_data import (
 )
 from models.budget import ProjectFacts
 from store.db import utcnow
-from store.jobs_tables import Job, ModelVersion
+from store.jobs_tables import Job, JobStatus, ModelVersion
+from store.model_versions import NEWEST_FIRST, latest_version
 from store.settings import Settings
 from store.tables import Project, User
 
@@ -85,18 +87,10 @@ def _version_of(session: Session, project: Project, version_id: int) -> ModelVer
     return version
 
 
-def latest_version(session: Session, project_id: int) -> ModelVersion | None:
-    return session.scalars(
-        select(ModelVersion)
-        .where(ModelVersion.project_id == project_id)
-        .order_by(ModelVersion.version.desc())
-    ).first()
-
-
 def check_trainable(session: Session, project: Project, config: dict[str, Any]) -> ProjectBounds:
     """Hints and priors usable as they are; returns the project's bounds. 422 if not."""
     pb = project_bounds(
-        session, project.id, use_reference_masks=bool(config.get("use_reference_masks"))
+        session, project.id, use_reference_masks=job_options(config)["use_reference_masks"]
     )
     if pb.problems:
         raise unprocessable(
@@ -154,7 +148,7 @@ def submit_job(
     job = Job(
         project_id=project.id,
         kind=kind,
-        status="queued",
+        status=JobStatus.QUEUED,
         config=config,
         model_version_id=model_version_id,
         progress={},
@@ -169,7 +163,7 @@ def submit_job(
         enqueue_job(job.id, kind, settings)
     except Exception as exc:
         # The row must not sit "queued" with no message behind it.
-        job.status, job.error = "failed", f"could not reach the job queue: {exc}"
+        job.status, job.error = JobStatus.FAILED, f"could not reach the job queue: {exc}"
         job.finished_at = utcnow()
         session.commit()
         raise ApiError(503, "queue_unavailable", f"the job queue is unreachable: {exc}") from None
@@ -221,7 +215,7 @@ def list_versions(
 ) -> tuple[list[ModelVersion], int]:
     query = select(ModelVersion).where(ModelVersion.project_id == project_id)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(ModelVersion.version.desc()).offset(offset).limit(limit))
+    rows = session.scalars(query.order_by(NEWEST_FIRST).offset(offset).limit(limit))
     return list(rows), int(total)
 
 

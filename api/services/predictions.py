@@ -27,6 +27,7 @@ from api.imaging.export import (
 )
 from store.blobs import BlobStore
 from store.jobs_tables import ModelVersion, Prediction
+from store.model_versions import NEWEST_FIRST, latest_version
 from store.reviews import accepted_image_ids
 from store.tables import Image
 
@@ -49,7 +50,7 @@ def find_prediction(
     )
     if model_version_id is not None:
         query = query.where(ModelVersion.id == model_version_id)
-    row = session.execute(query.order_by(ModelVersion.version.desc()).limit(1)).first()
+    row = session.execute(query.order_by(NEWEST_FIRST).limit(1)).first()
     if row is None:
         if model_version_id is not None:
             raise ApiError(
@@ -118,10 +119,7 @@ def project_version(
     session: Session, project_id: int, model_version_id: int | None
 ) -> ModelVersion:
     """The given version of the project, or its newest one."""
-    query = select(ModelVersion).where(ModelVersion.project_id == project_id)
-    if model_version_id is not None:
-        query = query.where(ModelVersion.id == model_version_id)
-    version = session.scalars(query.order_by(ModelVersion.version.desc())).first()
+    version = latest_version(session, project_id, model_version_id)
     if version is None:
         if model_version_id is not None:
             raise not_found("model version", model_version_id)
