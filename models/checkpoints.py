@@ -1,0 +1,120 @@
+"""Model files: one self-contained checkpoint (``model.pt``: best or final weights) and the
+resumable one (``last.pt``: plus optimiser state, epoch, barrier ``t`` and best score), written
+atomically; reading an initial checkpoint back for a warm start or a resume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models.config import TrainConfig
+
+CHECKPOINT_NAME = "model.pt"
+LAST_NAME = "last.pt"
+
+
+def save_checkpoint(
+    path: Path,
+    net: torch.nn.Module,
+    cfg: TrainConfig,
+    num_classes: int,
+    channels: int,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """One self-contained file: network name + kwargs + weights, classes, channels, grid,
+    normalisation and config (plus optional resume state in ``extra``)."""
+    state = {
+        "format": "shapehint-model-1",
+        "network": cfg.network,
+        "network_kwargs": dict(cfg.network_kwargs),
+        "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+        "num_classes": num_classes,
+        "channels": channels,
+        "grid": cfg.grid,
+        "normalisation": "minmax",
+        "config": cfg.to_dict(),
+    }
+    if extra:
+        state.update(extra)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # atomic: readers never see half a checkpoint
+
+
+def save_last(
+    path: Path,
+    net: torch.nn.Module,
+    cfg: TrainConfig,
+    num_classes: int,
+    channels: int,
+    opt: torch.optim.Optimizer,
+    *,
+    epoch: int,
+    t: float,
+    best: float | None,
+    best_epoch: int,
+) -> None:
+    """``last.pt``: the weights after ``epoch`` epochs plus what a resumed run continues from."""
+    save_checkpoint(
+        path,
+        net,
+        cfg,
+        num_classes,
+        channels,
+        {
+            "epoch": epoch,
+            "resume": {
+                "optimizer": opt.state_dict(),
+                "epoch": epoch,
+                "t": t,
+                "best": best,
+                "best_epoch": best_epoch,
+            },
+        },
+    )
+
+
+@dataclass
+class ResumeState:
+    """Where an interrupted run stopped (``last.pt``'s ``resume`` entry) and its config."""
+
+    epoch: int
+    t: float
+    best: float | None
+    best_epoch: int
+    config: dict[str, Any]
+
+
+def load_init(
+    path: Path | str,
+    net: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    cfg: TrainConfig,
+    num_classes: int,
+    channels: int,
+) -> ResumeState | None:
+    """Load an initial checkpoint's weights into ``net`` (ValueError when network, classes or
+    channels differ); with ``cfg.resume`` and resume state in the file, also the optimiser's,
+    and return where that run stopped (else None: a warm start)."""
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    if (ck["network"], ck["num_classes"], ck["channels"]) != (
+        cfg.network,
+        num_classes,
+        channels,
+    ):
+        raise ValueError(
+            "init_checkpoint does not match: "
+            f"{ck['network']}/{ck['num_classes']} classes/{ck['channels']} channels vs "
+            f"{cfg.network}/{num_classes}/{channels}"
+        )
+    net.load_state_dict(ck["state_dict"])
+    if not (cfg.resume and "resume" in ck):
+        return None
+    r = ck["resume"]
+    opt.load_state_dict(r["optimizer"])
+    return ResumeState(
+        int(r["epoch"]), float(r["t"]), r.get("best"), int(r.get("best_epoch", -1)), ck["config"]
+    )

@@ -1,0 +1,136 @@
+"""Training samples: one slice in its own pixel grid (``TrainSample``), brought onto the square
+training grid (``prepare``), the class proportions its size bounds imply (``class_prior``), and
+augmented batches (``batch``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from models.transforms import (
+    AugmentConfig,
+    augment,
+    normalise_image,
+    resize_bounds,
+    resize_image,
+    resize_mask,
+)
+from models.units import COMPONENT_INDEX, COMPONENTS
+
+M = len(COMPONENTS)
+
+
+@dataclass
+class TrainSample:
+    """One training slice in its own pixel grid.
+
+    ``image (C, H, W)`` float32 (C in {1, 3}); ``lo``, ``hi`` ``(K, M)`` bounds in px of this
+    image (``models.bounds.stack``); ``mask (H, W)`` uint8 reference labels or None; ``sure``
+    ``(K, H, W)`` int8 pixels the hints are sure about (``models.regions.sure_map``) or None.
+    """
+
+    image: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    mask: np.ndarray | None = None
+    sure: np.ndarray | None = None
+
+
+@dataclass
+class Prepared:
+    images: torch.Tensor  # (N, C, G, G) in [0, 1]
+    lo: torch.Tensor  # (N, K, M)
+    hi: torch.Tensor
+    masks: torch.Tensor  # (N, G, G) int64, zeros where no mask
+    has_mask: torch.Tensor  # (N,) bool
+    sure: torch.Tensor | None = None  # (N, K, G, G) int8, zeros where no hint is sure; None: none
+
+
+def prepare(samples: Sequence[TrainSample], num_classes: int, grid: int) -> Prepared:
+    """Validate samples and bring them onto the ``grid x grid`` training grid."""
+    if not samples:
+        raise ValueError("no training samples")
+    channels = samples[0].image.shape[0]
+    imgs, los, his, masks, has, sures = [], [], [], [], [], []
+    any_sure = any(s.sure is not None for s in samples)
+    for i, s in enumerate(samples):
+        if s.image.ndim != 3 or s.image.shape[0] not in (1, 3):
+            raise ValueError(f"sample {i}: image must be (C, H, W) with C in 1 or 3")
+        if s.image.shape[0] != channels:
+            raise ValueError(f"sample {i}: {s.image.shape[0]} channels, others have {channels}")
+        if s.lo.shape != (num_classes, M) or s.hi.shape != (num_classes, M):
+            raise ValueError(f"sample {i}: bounds must be ({num_classes}, {M})")
+        h, w = s.image.shape[1:]
+        img = torch.from_numpy(np.array(s.image, dtype=np.float32, copy=True))[None]
+        imgs.append(resize_image(normalise_image(img), (grid, grid))[0])
+        lo, hi = resize_bounds(
+            torch.from_numpy(np.asarray(s.lo, np.float32)),
+            torch.from_numpy(np.asarray(s.hi, np.float32)),
+            (h, w),
+            (grid, grid),
+        )
+        los.append(lo)
+        his.append(hi)
+        if s.mask is not None:
+            if s.mask.shape != (h, w):
+                raise ValueError(f"sample {i}: mask shape {s.mask.shape} != image {(h, w)}")
+            if int(s.mask.max()) >= num_classes:
+                raise ValueError(f"sample {i}: mask label {int(s.mask.max())} >= {num_classes}")
+            m = torch.from_numpy(np.asarray(s.mask, dtype=np.int64))[None]
+            masks.append(resize_mask(m, (grid, grid))[0])
+            has.append(True)
+        else:
+            masks.append(torch.zeros(grid, grid, dtype=torch.int64))
+            has.append(False)
+        if s.sure is not None:
+            if s.sure.shape != (num_classes, h, w):
+                raise ValueError(f"sample {i}: sure map must be ({num_classes}, {h}, {w})")
+            sure = torch.from_numpy(np.asarray(s.sure, dtype=np.int64))
+            sures.append(resize_mask(sure, (grid, grid)).to(torch.int8))
+        elif any_sure:
+            sures.append(torch.zeros(num_classes, grid, grid, dtype=torch.int8))
+    return Prepared(
+        torch.stack(imgs),
+        torch.stack(los),
+        torch.stack(his),
+        torch.stack(masks),
+        torch.tensor(has),
+        torch.stack(sures) if any_sure else None,
+    )
+
+
+def class_prior(data: Prepared) -> torch.Tensor:
+    """Expected area fraction ``(K,)`` of each class from the size bounds (interval midpoints
+    where both ends are finite, else an equal share of what is left), summing to 1."""
+    n, _k, _ = data.lo.shape
+    area = float(data.images.shape[-1] * data.images.shape[-2])
+    size = COMPONENT_INDEX["size"]
+    lo, hi = data.lo[..., size], data.hi[..., size]
+    known = torch.isfinite(lo) & torch.isfinite(hi)
+    mid = torch.where(known, (lo.clamp_min(0) + hi) / 2, torch.zeros_like(lo)) / area
+    frac = mid.sum(0) / n  # mean over samples, unknown counted as 0
+    unknown = (~known).float().mean(0)  # share of samples where the class size is unknown
+    rest = (1.0 - frac.sum()).clamp_min(0.05)
+    frac = frac + unknown * rest / unknown.sum().clamp_min(1e-6)
+    frac = frac.clamp_min(1e-3)
+    return frac / frac.sum()
+
+
+def batch(
+    data: Prepared, idx: np.ndarray, rng: np.random.Generator, aug: AugmentConfig | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """Images, masks, sure maps (or None), lo, hi of the samples ``idx``, augmented alike."""
+    ti = torch.from_numpy(idx)
+    imgs, masks, los, his = data.images[ti], data.masks[ti], data.lo[ti], data.hi[ti]
+    sure = None if data.sure is None else data.sure[ti]
+    if aug is None:
+        return imgs, masks, sure, los, his
+    # Mask and sure maps are label maps on the same grid: one stack, one set of transforms.
+    labels = masks[:, None] if sure is None else torch.cat([masks[:, None], sure.long()], 1)
+    out = [augment(imgs[j], labels[j], los[j], his[j], rng, aug) for j in range(len(idx))]
+    imgs, labels, los, his = (torch.stack([o[i] for o in out]) for i in range(4))
+    sure = None if sure is None else labels[:, 1:].to(torch.int8)
+    return imgs, labels[:, 0], sure, los, his
