@@ -9,7 +9,7 @@ Methods (bounds are computed on each slice's native grid; ``models.train`` resiz
 - ``full``: cross-entropy on the full masks, no descriptor term (the upper bound);
 - ``paper``: the four descriptors around each slice's own mask, the paper's margins
   (``models.bounds.PAPER_MARGINS``);
-- ``ellipse``: one simulated ellipse per structure and slice (``common.Annotator``), converted
+- ``ellipse``: one simulated ellipse per structure and slice (``annotator.Annotator``), converted
   with ``from_ellipse(..., tolerance)``; absent structures marked absent;
 - ``sparse``: the same ellipses on one slice in three of each volume, plus project priors per
   class (size range in mm^2 and presence, from the training-set statistics) on every slice;
@@ -36,30 +36,25 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (
+from benchmarks.annotator import Annotator, bounds_hold, item_rng, unconstrained
+from benchmarks.command_line import add_common_args, add_service_args, selected_methods
+from benchmarks.driver import TIMING_NOTE, Benchmark, run
+from benchmarks.presets import (
     PAPER_TRAIN,
-    SERVICE_METHODS,
     SMOKE_TRAIN,
-    TIMING_NOTE,
-    Annotator,
-    Benchmark,
-    HintedItem,
     Preset,
-    Scores,
-    ServiceBench,
-    add_common_args,
-    add_service_args,
-    bounds_hold,
     cpu_train,
-    hint_payload,
-    item_rng,
     method_train,
     parse_overrides,
+)
+from benchmarks.reporting import Scores
+from benchmarks.service_runs import (
+    SERVICE_METHODS,
+    HintedItem,
+    ServiceBench,
+    hint_payload,
     ring_payload,
-    run,
     run_service,
-    selected_methods,
-    unconstrained,
 )
 from models.bounds import (
     BoundsError,

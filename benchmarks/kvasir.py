@@ -5,7 +5,7 @@ preprocessing, budget and seed for both methods; Dice and HD95 (px: the images c
 spacing) per validation image on its original grid, averaged over images.
 
 - ``full``: cross-entropy on the full masks;
-- ``ellipse``: one simulated ellipse per image (``common.Annotator``: the mask's moment
+- ``ellipse``: one simulated ellipse per image (``annotator.Annotator``: the mask's moment
   ellipse, centre off by up to 1 % of the image's shorter side, semi-axes +-20 %, angle +-15
   degrees) through ``from_ellipse(..., tolerance)``; images without a polyp marked absent.
 
@@ -31,29 +31,24 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (
+from benchmarks.annotator import Annotator, bounds_hold, item_rng, unconstrained
+from benchmarks.command_line import add_common_args, add_service_args, selected_methods
+from benchmarks.driver import TIMING_NOTE, Benchmark, run
+from benchmarks.presets import (
     PAPER_TRAIN,
-    SERVICE_METHODS,
     SMOKE_TRAIN,
-    TIMING_NOTE,
-    Annotator,
-    Benchmark,
-    HintedItem,
     Preset,
-    Scores,
-    ServiceBench,
-    add_common_args,
-    add_service_args,
-    bounds_hold,
     cpu_train,
-    hint_payload,
-    item_rng,
     method_train,
     parse_overrides,
-    run,
+)
+from benchmarks.reporting import Scores
+from benchmarks.service_runs import (
+    SERVICE_METHODS,
+    HintedItem,
+    ServiceBench,
+    hint_payload,
     run_service,
-    selected_methods,
-    unconstrained,
 )
 from models.bounds import stack
 

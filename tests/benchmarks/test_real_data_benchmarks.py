@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import common
-from benchmarks.common import Annotator, Scores, item_rng, moment_ellipse, train_method
+from benchmarks import command_line, paths
+from benchmarks.annotator import Annotator, item_rng, moment_ellipse
+from benchmarks.method_training import train_method
+from benchmarks.reporting import Scores
 from models.bounds import measure
 from tests.requirements import need_shared_data
 
@@ -251,7 +253,7 @@ def test_kvasir_script_end_to_end(tmp_path: Path) -> None:
     )
     data = check_outputs(tmp_path, "kvasir-smoke", ["full", "ellipse"], ["polyp"], "smoke")
     assert data["hd95_unit"] == "px"
-    train, val = kvasir.split(kvasir.list_images(common.DATA_ROOT / "kvasir_seg"), 0)
+    train, val = kvasir.split(kvasir.list_images(paths.DATA_ROOT / "kvasir_seg"), 0)
     assert len(train) == 800 and len(val) == 200 and not set(train) & set(val)
 
 
@@ -279,7 +281,7 @@ def test_acdc_centre_crop_keeps_labels_and_predictions_are_pasted_back() -> None
     need_shared_data("acdc", "train_slices.list")
     from benchmarks import acdc
 
-    root = common.DATA_ROOT / "acdc"
+    root = paths.DATA_ROOT / "acdc"
     name = acdc.read_list(root / "train_slices.list")[0]
     image, label = acdc.read_h5(root / "data" / f"{name}.h5")
     img_c, lab_c = acdc.read_cropped(root / "data" / f"{name}.h5")
@@ -291,4 +293,4 @@ def test_acdc_centre_crop_keeps_labels_and_predictions_are_pasted_back() -> None
 
 def test_unknown_method_is_rejected() -> None:
     with pytest.raises(SystemExit, match="unknown method"):
-        common.selected_methods("full,nope", ("full", "ellipse"))
+        command_line.selected_methods("full,nope", ("full", "ellipse"))

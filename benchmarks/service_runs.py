@@ -1,0 +1,279 @@
+"""The service's default on real data: hints as the service stores them, through
+``jobs.training_data.resolve_job_config`` at a time budget, and hints-as-masks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.annotator import Annotator, Ellipse, unconstrained
+from benchmarks.command_line import budget_value, command_line, git_commit, machine
+from benchmarks.driver import logger
+from benchmarks.method_training import fingerprint, read_json, train_method, write_json
+from benchmarks.reporting import Scores, write_results
+from models.bounds import stack
+
+SERVICE_METHODS: tuple[str, ...] = ("hints-as-masks", "full", "default")
+"""Methods of a service run (``--methods`` naming ``hints-as-masks`` or ``default``): the
+annotator's shapes scored as masks; cross-entropy on the masks and the service's default, both
+through ``jobs.training_data.resolve_job_config`` with the same budget and project facts."""
+
+
+def ellipse_payload(e: Ellipse) -> dict[str, float]:
+    return {"cx": e.cx, "cy": e.cy, "a": e.a, "b": e.b, "angle": e.angle}
+
+
+def hint_payload(annotator: Annotator, mask: np.ndarray, rng: np.random.Generator) -> dict:
+    """The hint JSON a person gives for one class on one slice (``Annotator.hint_bounds``'s
+    ellipse, same draws): ``{"ellipse": ..., "tolerance": t}`` or ``{"present": false}``."""
+    e = annotator.draw(mask, rng)
+    if e is None:
+        return {"present": False}
+    return {"ellipse": ellipse_payload(e), "tolerance": annotator.tolerance}
+
+
+def ring_payload(
+    annotator: Annotator, filled: np.ndarray, hole: Ellipse | None, rng: np.random.Generator
+) -> dict:
+    """``Annotator.ring_bounds`` as hint JSON: the outer ellipse, with ``hole`` when it fits."""
+    outer = annotator.draw(filled, rng)
+    if outer is None:
+        return {"present": False}
+    out: dict[str, Any] = {"ellipse": ellipse_payload(outer), "tolerance": annotator.tolerance}
+    if hole is not None and hole.a * hole.b < outer.a * outer.b:
+        out["hole"] = ellipse_payload(hole)
+    return out
+
+
+def _ellipse_tuple(d: Mapping[str, float]) -> tuple[float, float, float, float, float]:
+    return (d["cx"], d["cy"], d["a"], d["b"], d.get("angle", 0.0))
+
+
+def hints_as_labels(hints: Sequence[Mapping[str, Any]], shape: tuple[int, int]) -> np.ndarray:
+    """The hints of one slice (class 1, 2, ...) rasterised as a label map with
+    ``models.regions.ellipse_mask`` (a ring: outer minus hole); later classes paint over
+    earlier ones where shapes overlap."""
+    from models.regions import ellipse_mask
+
+    labels = np.zeros(shape, dtype=np.uint8)
+    for k, hint in enumerate(hints, start=1):
+        if hint.get("present", True) is False or hint.get("ellipse") is None:
+            continue
+        inside = ellipse_mask(shape, _ellipse_tuple(hint["ellipse"]))
+        if hint.get("hole") is not None:
+            inside &= ~ellipse_mask(shape, _ellipse_tuple(hint["hole"]))
+        labels[inside] = k
+    return labels
+
+
+@dataclass
+class HintedItem:
+    """One hinted training slice: ``image (C, H, W)`` native, reference ``mask (H, W)``, and per
+    class (background excluded) the hint payload the simulated person gave."""
+
+    name: str
+    image: np.ndarray
+    mask: np.ndarray
+    hints: list[dict[str, Any]]
+
+
+@dataclass
+class ServiceBench:
+    """What a dataset provides to :func:`run_service`. ``score_hinted(predict) -> Scores`` and
+    ``score_val(predictor) -> Scores`` evaluate; ``predict(item_index) -> (H, W)`` labels of a
+    hinted item (the scorer groups slices into volumes where it needs to)."""
+
+    key: str
+    title: str
+    classes: tuple[str, ...]
+    items: list[HintedItem]
+    score_hinted: Callable[[Callable[[int], np.ndarray]], Scores]
+    score_val: Callable[[Any], Scores] | None
+    facts: dict[str, Any]
+    notes: list[str]
+    hd95_unit: str
+    dice_kind: str
+    version: int = 1
+
+
+def service_samples(items: Sequence[HintedItem], classes: Sequence[str], method: str) -> list:
+    """What ``worker/runner.py::train_job`` builds: per slice the hints' bounds (``parse_hint``,
+    several classes stacked) and sure map; ``full``: the mask, no bounds, no sure map."""
+    from models.bounds import parse_hint
+    from models.regions import sure_map
+    from models.train import TrainSample
+
+    out = []
+    for it in items:
+        shape = it.mask.shape
+        if method == "full":
+            lo, hi = unconstrained(len(classes) + 1)
+            out.append(TrainSample(it.image, lo, hi, it.mask, None))
+            continue
+        per_class = [parse_hint(c, h, shape=shape) for c, h in zip(classes, it.hints, strict=True)]
+        lo, hi = stack([None, *per_class])
+        sure = sure_map([[], *[[h] for h in it.hints]], shape)
+        out.append(TrainSample(it.image, lo, hi, None, sure))
+    return out
+
+
+FULL_AT_BUDGET = {"ce_weight": 1.0, "entropy_weight": 0.0, "sure_weight": 0.0}
+"""``full`` in a service run: the default's resolved grid, network and budget, learning from
+cross-entropy on the masks only (``method_train``'s reasoning for dropping the entropy term)."""
+
+
+def run_service(
+    bench: ServiceBench,
+    methods: Sequence[str],
+    budget: str | float,
+    overrides: Mapping[str, Any],
+    args: argparse.Namespace,
+    argv: Sequence[str],
+    script: Path,
+) -> dict[str, Any]:
+    """Score the hints as masks, and train ``full`` / ``default`` the way a job does
+    (``resolve_job_config({"budget": budget, **overrides}, facts, device)``); write results.
+
+    ``overrides``: config fields merged into the default (ablations, e.g. ``sure_weight=0``);
+    ``full`` keeps the same ones except its own :data:`FULL_AT_BUDGET`."""
+    from jobs.training_data import resolve_job_config
+    from models.budget import facts_from_bounds
+    from models.infer import load_predictor
+
+    log = logger()
+    device = args.device or "cpu"
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    commit = git_commit()
+    hinted = service_samples(bench.items, bench.classes, "default")
+    facts = facts_from_bounds([(s.lo, s.hi) for s in hinted], [it.mask.shape for it in bench.items])
+    names = [it.name for it in bench.items]
+    results: dict[str, Any] = {}
+    threads = None
+    for method in methods:
+        key = {
+            "bench": bench.key,
+            "method": method,
+            "items": names,
+            "budget": budget,
+            "overrides": dict(overrides),
+            "seed": args.seed,
+            "device": device,
+            "val": bool(bench.score_val) and method != "hints-as-masks",
+            "version": bench.version,
+        }
+        work = Path(args.cache_dir) / f"{bench.key}-service" / f"{method}-{fingerprint(key)}"
+        if args.fresh:
+            for p in work.iterdir() if work.exists() else ():
+                p.unlink()
+        cached = read_json(work / "result.json")
+        if cached is not None:
+            log(f"{method}: cached result from {work}")
+            results[method] = cached
+            continue
+        work.mkdir(parents=True, exist_ok=True)
+        write_json(work / "key.json", key)
+        if method == "hints-as-masks":
+            t0 = time.monotonic()
+            scores = bench.score_hinted(
+                lambda i: hints_as_labels(bench.items[i].hints, bench.items[i].mask.shape)
+            )
+            res = scores.summary(bench.classes)
+            res.update(seconds=time.monotonic() - t0, train_seconds=0.0)
+        else:
+            config = {"budget": budget_value(str(budget)), **overrides}
+            if method == "full":
+                config.update(FULL_AT_BUDGET)
+            cfg, estimate = resolve_job_config(config, facts, device)
+            threads = cfg.num_threads
+            samples = (
+                hinted
+                if method == "default"
+                else service_samples(bench.items, bench.classes, "full")
+            )
+            ckpt, timing = train_method(
+                samples,
+                len(bench.classes) + 1,
+                cfg.to_dict(),
+                work,
+                desc=f"{bench.key}/{method}",
+                device=device,
+                show_progress=not args.no_progress,
+                log=log,
+            )
+            predictor = load_predictor(ckpt, device)
+            t_eval = time.monotonic()
+            cache: dict[int, np.ndarray] = {}
+
+            def predict(i: int, p: Any = predictor, c: dict = cache) -> np.ndarray:
+                if i not in c:
+                    c[i] = p.predict_image(bench.items[i].image)
+                return c[i]
+
+            res = bench.score_hinted(predict).summary(bench.classes)
+            if bench.score_val is not None:
+                res["val"] = bench.score_val(predictor).summary(bench.classes)
+            ck = _torch_load_config(ckpt)
+            res.update(
+                seconds=timing.seconds + time.monotonic() - t_eval,
+                train_seconds=timing.seconds,
+                eval_seconds=time.monotonic() - t_eval,
+                seconds_per_epoch=timing.seconds_per_epoch,
+                seconds_per_step=timing.seconds_per_step,
+                epochs=timing.epochs,
+                steps=timing.steps,
+                estimated_train_seconds=round(estimate, 1),
+                grid=ck.get("grid"),
+                network=f"{ck.get('network')} {ck.get('network_kwargs')}",
+                config={k: ck.get(k) for k in sorted({*config, "ce_weight", "entropy_weight"})},
+            )
+        write_json(work / "result.json", res)
+        results[method] = res
+        log(f"{method}: Dice {res['dice']['mean']:.3f} | {res['train_seconds']:.0f} s training")
+    rows: dict[str, Any] = {m: results[m] for m in methods}
+    for m in methods:  # validation rows, after the hinted ones
+        if "val" in results[m]:
+            rows[f"{m} [val]"] = {**results[m]["val"], "ratio_to": "full [val]"}
+    payload = {
+        "title": bench.title,
+        "methods": rows,
+        "preset": f"service budget={budget}"
+        + "".join(f",{k}={v}" for k, v in sorted(overrides.items())),
+        "budget": budget,
+        "overrides": dict(overrides),
+        "project_facts": asdict(facts),
+        "command": command_line(script, argv),
+        "commit": commit,
+        "machine": machine(threads, 1),
+        "date": started,
+        "seed": args.seed,
+        "classes": list(bench.classes),
+        "hd95_unit": bench.hd95_unit,
+        "dice_kind": bench.dice_kind,
+        "facts": {**bench.facts, "project facts (models.budget)": asdict(facts)},
+        "notes": bench.notes,
+    }
+    name = args.name or f"{bench.key}-" + re.sub(
+        r"[^A-Za-z0-9_.,=+-]", "_", payload["preset"].replace("service ", "service-")
+    )
+    paths = write_results(Path(args.out_dir), name, payload, bench.classes)
+    log("wrote " + ", ".join(str(p) for p in paths))
+    return payload
+
+
+def _torch_load_config(ckpt: Path) -> dict[str, Any]:
+    import torch
+
+    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+    return {**(ck.get("config") or {}), "grid": ck.get("grid"), "network": ck.get("network")}
