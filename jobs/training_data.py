@@ -14,7 +14,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,6 +169,38 @@ def project_bounds(
                 has_ref = image.id in referenced and (labelled is None or z in labelled)
                 slices.append(SliceBounds(image.id, z, lo, hi, has_ref, payloads, shape))
     return ProjectBounds(names, slices, problems, images)
+
+
+class NotTrainable(ValueError):
+    """A project that cannot be trained as it is. ``code``: ``hint_conflict`` (``problems``
+    lists them), ``no_hints`` (no training slice) or ``class_mismatch`` (the warm-start model's
+    classes, ``warm_classes``, are not the project's now). The API and the worker word it for
+    their readers (a 422, a failed job)."""
+
+    def __init__(
+        self,
+        code: str,
+        problems: Sequence[BoundsProblem] = (),
+        warm_classes: Sequence[str] = (),
+    ) -> None:
+        super().__init__(code)
+        self.code, self.problems, self.warm_classes = code, list(problems), list(warm_classes)
+
+
+def check_trainable(pb: ProjectBounds) -> None:
+    """The preconditions of training: every hint and prior usable, at least one training slice.
+    Raises :class:`NotTrainable` (``hint_conflict`` before ``no_hints``)."""
+    if pb.problems:
+        raise NotTrainable("hint_conflict", pb.problems)
+    if not pb.slices:
+        raise NotTrainable("no_hints")
+
+
+def check_warm_start(warm_classes: Sequence[str], classes: Sequence[str]) -> None:
+    """A model warm-starts a training only with the project's classes, in label order.
+    Raises :class:`NotTrainable` (``class_mismatch``)."""
+    if list(warm_classes) != list(classes):
+        raise NotTrainable("class_mismatch", warm_classes=warm_classes)
 
 
 def project_facts(pb: ProjectBounds) -> ProjectFacts:

@@ -13,7 +13,16 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from jobs.training_data import job_options, project_bounds, project_facts, resolve_job_config
+from jobs.training_data import (
+    NotTrainable,
+    ProjectBounds,
+    check_trainable,
+    check_warm_start,
+    job_options,
+    project_bounds,
+    project_facts,
+    resolve_job_config,
+)
 from models.regions import sure_map
 from store.db import session_scope
 from store.jobs_tables import Job, ModelVersion
@@ -49,15 +58,12 @@ def train_job(ctx: JobContext) -> dict[str, Any]:
                 select(ReferenceMask).where(ReferenceMask.image_id.in_([im.id for im in pb.images]))
             )
         }
-    if pb.problems:
-        first = "; ".join(p.message for p in pb.problems[:3])
-        raise JobError(f"{len(pb.problems)} hint/prior problem(s): {first}")
-    if not pb.slices:
-        raise JobError("nothing to train on: no slice has a hint (and the project has no prior)")
-    if warm is not None and warm[1] != pb.classes:
-        raise JobError(
-            f"the warm-start model has classes {warm[1]}, the project now has {pb.classes}"
-        )
+    try:
+        check_trainable(pb)
+        if warm is not None:
+            check_warm_start(warm[1], pb.classes)
+    except NotTrainable as exc:
+        raise JobError(_not_trainable_message(exc, pb)) from None
     device = resolved_device(ctx.settings)
     try:
         cfg, _ = resolve_job_config(config, project_facts(pb), device)
@@ -154,6 +160,16 @@ def train_job(ctx: JobContext) -> dict[str, Any]:
 def _epoch_end(d: dict[str, Any]) -> bool:
     step, steps = d.get("step"), d.get("steps")
     return step is not None and steps is not None and step == steps
+
+
+def _not_trainable_message(exc: NotTrainable, pb: ProjectBounds) -> str:
+    """The failed job's error for a project that cannot be trained (``jobs.training_data``)."""
+    if exc.code == "hint_conflict":
+        first = "; ".join(p.message for p in exc.problems[:3])
+        return f"{len(exc.problems)} hint/prior problem(s): {first}"
+    if exc.code == "no_hints":
+        return "nothing to train on: no slice has a hint (and the project has no prior)"
+    return f"the warm-start model has classes {exc.warm_classes}, the project now has {pb.classes}"
 
 
 def _create_version(ctx: JobContext, **fields: Any) -> ModelVersion:

@@ -18,7 +18,10 @@ from jobs import state as job_state
 from jobs.queue import enqueue_job
 from jobs.reaper import reap_stale_jobs
 from jobs.training_data import (
+    NotTrainable,
     ProjectBounds,
+    check_trainable,
+    check_warm_start,
     job_options,
     project_bounds,
     project_classes,
@@ -67,7 +70,7 @@ def resolve_train(
 ) -> ResolvedTrain:
     """Validate a train config against the project (422 naming the problem) and resolve it."""
     validate_train_config(config)
-    pb = check_trainable(session, project, config)
+    pb = trainable_bounds(session, project, config)
     facts = project_facts(pb)
     device = estimate_device(settings)
     try:
@@ -87,28 +90,27 @@ def _version_of(session: Session, project: Project, version_id: int) -> ModelVer
     return version
 
 
-def check_trainable(session: Session, project: Project, config: dict[str, Any]) -> ProjectBounds:
+def trainable_bounds(session: Session, project: Project, config: dict[str, Any]) -> ProjectBounds:
     """Hints and priors usable as they are; returns the project's bounds. 422 if not."""
     pb = project_bounds(
         session, project.id, use_reference_masks=job_options(config)["use_reference_masks"]
     )
-    if pb.problems:
-        raise unprocessable(
-            f"{len(pb.problems)} hint/prior problem(s), e.g. "
-            + (
-                f"image {pb.problems[0].image_name!r} slice {pb.problems[0].z}: "
-                if pb.problems[0].z is not None
-                else ""
-            )
-            + pb.problems[0].message,
-            code="hint_conflict",
-            problems=[p.to_dict() for p in pb.problems[:100]],
-        )
-    if not pb.slices:
+    try:
+        check_trainable(pb)
+    except NotTrainable as exc:
+        if exc.code == "hint_conflict":
+            first = exc.problems[0]
+            raise unprocessable(
+                f"{len(exc.problems)} hint/prior problem(s), e.g. "
+                + (f"image {first.image_name!r} slice {first.z}: " if first.z is not None else "")
+                + first.message,
+                code="hint_conflict",
+                problems=[p.to_dict() for p in exc.problems[:100]],
+            ) from None
         raise unprocessable(
             "nothing to train on: give hints on at least one slice (or set project priors)",
             code="no_hints",
-        )
+        ) from None
     return pb
 
 
@@ -127,12 +129,14 @@ def submit_job(
         if model_version_id is not None:
             version = _version_of(session, project, model_version_id)
             names = [c.name for c in project_classes(session, project.id)]
-            if list(version.class_names) != names:
+            try:
+                check_warm_start(version.class_names, names)
+            except NotTrainable:
                 raise unprocessable(
                     f"model version {version.id} was trained on classes {version.class_names}; "
                     f"the project now has {names}, so it cannot be warm-started",
                     code="class_mismatch",
-                )
+                ) from None
     elif kind == "predict":
         if config:
             raise unprocessable(
