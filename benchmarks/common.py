@@ -448,6 +448,7 @@ def train_method(
     log: Callable[[str], None] = print,
     should_stop: Callable[[], bool] | None = None,
     position: int = 0,
+    unions: Sequence[Sequence[int]] = (),
 ) -> tuple[Path, TrainTiming]:
     """Train (or resume, or reuse) one method's network; returns ``(checkpoint, timing)``.
 
@@ -519,6 +520,7 @@ def train_method(
             should_stop=should_stop,
             init_checkpoint=last if start_epoch else None,
             out_dir=work_dir,
+            unions=unions,
         )
     finally:
         bar.close()
@@ -1017,25 +1019,32 @@ class ServiceBench:
     version: int = 1
 
 
-def service_samples(items: Sequence[HintedItem], classes: Sequence[str], method: str) -> list:
+def service_samples(
+    items: Sequence[HintedItem], classes: Sequence[str], method: str
+) -> tuple[list, list[tuple[int, int]]]:
     """What ``worker/runner.py::train_job`` builds: per slice the hints' bounds (``parse_hint``,
-    several classes stacked) and sure map; ``full``: the mask, no bounds, no sure map."""
+    several classes stacked), the bounds on rings and the class in their hole together
+    (``worker.training_data.slice_unions``) and sure map; ``full``: the mask, no bounds, no sure
+    map. Returns ``(samples, unions)`` (unions as pairs of class labels)."""
     from models.bounds import parse_hint
     from models.regions import sure_map
     from models.train import TrainSample
+    from worker.training_data import slice_unions
 
+    if method == "full":
+        lo, hi = unconstrained(len(classes) + 1)
+        return [TrainSample(it.image, lo, hi, it.mask, None) for it in items], []
+    pairs = [slice_unions({c: [h] for c, h in zip(classes, it.hints, strict=True)}) for it in items]
+    names = sorted({pair for p in pairs for pair in p})
     out = []
-    for it in items:
+    for it, p in zip(items, pairs, strict=True):
         shape = it.mask.shape
-        if method == "full":
-            lo, hi = unconstrained(len(classes) + 1)
-            out.append(TrainSample(it.image, lo, hi, it.mask, None))
-            continue
         per_class = [parse_hint(c, h, shape=shape) for c, h in zip(classes, it.hints, strict=True)]
-        lo, hi = stack([None, *per_class])
+        lo, hi = stack([None, *per_class, *[p.get(pair) for pair in names]])
         sure = sure_map([[], *[[h] for h in it.hints]], shape)
         out.append(TrainSample(it.image, lo, hi, None, sure))
-    return out
+    label = {c: k for k, c in enumerate(classes, start=1)}
+    return out, [(label[r], label[c]) for r, c in names]
 
 
 FULL_AT_BUDGET = {"ce_weight": 1.0, "entropy_weight": 0.0, "sure_weight": 0.0}
@@ -1069,8 +1078,11 @@ def run_service(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     commit = git_commit()
-    hinted = service_samples(bench.items, bench.classes, "default")
-    facts = facts_from_bounds([(s.lo, s.hi) for s in hinted], [it.mask.shape for it in bench.items])
+    hinted, unions = service_samples(bench.items, bench.classes, "default")
+    k = len(bench.classes) + 1
+    facts = facts_from_bounds(
+        [(s.lo[:k], s.hi[:k]) for s in hinted], [it.mask.shape for it in bench.items]
+    )
     names = [it.name for it in bench.items]
     results: dict[str, Any] = {}
     threads = None
@@ -1085,6 +1097,7 @@ def run_service(
             "device": device,
             "val": bool(bench.score_val) and method != "hints-as-masks",
             "version": bench.version,
+            "unions": [list(u) for u in unions] if method == "default" else [],
         }
         work = Path(args.cache_dir) / f"{bench.key}-service" / f"{method}-{fingerprint(key)}"
         if args.fresh:
@@ -1113,7 +1126,7 @@ def run_service(
             samples = (
                 hinted
                 if method == "default"
-                else service_samples(bench.items, bench.classes, "full")
+                else service_samples(bench.items, bench.classes, "full")[0]
             )
             ckpt, timing = train_method(
                 samples,
@@ -1124,6 +1137,7 @@ def run_service(
                 device=device,
                 show_progress=not args.no_progress,
                 log=log,
+                unions=unions if method == "default" else (),
             )
             predictor = load_predictor(ckpt, device)
             t_eval = time.monotonic()

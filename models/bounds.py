@@ -49,6 +49,7 @@ __all__ = [
     "from_mask",
     "from_ring",
     "hint_shapes",
+    "hole_fillers",
     "intersect",
     "measure",
     "parse_hint",
@@ -708,6 +709,57 @@ def union(parts: Sequence[ClassBounds]) -> ClassBounds:
     between_xy = half_range["x"] * half_range["y"]
     out_lo[xy], out_hi[xy] = out_lo[xy] - between_xy, out_hi[xy] + between_xy
     return ClassBounds(True, tuple(float(v) for v in out_lo), tuple(float(v) for v in out_hi))
+
+
+def same_contour(a: Ellipse, b: Ellipse, px: float = 1.0) -> bool:
+    """Whether two drawn ellipses are one contour (e.g. the Myo hole linked to the LV ellipse):
+    centres and semi-axes within ``px`` pixels, and the same orientation unless nearly round."""
+    if abs(a[0] - b[0]) > px or abs(a[1] - b[1]) > px:
+        return False
+    if abs(a[2] - b[2]) > px or abs(a[3] - b[3]) > px:
+        # The same ellipse may be drawn with its axes named the other way round.
+        if abs(a[2] - b[3]) > px or abs(a[3] - b[2]) > px:
+            return False
+        b = (b[0], b[1], b[3], b[2], b[4] + 90.0)
+    if abs(a[2] - a[3]) <= px:
+        return True  # a circle has no orientation
+    turn = (a[4] - b[4] + 90.0) % 180.0 - 90.0
+    return abs(math.radians(turn)) * max(a[2], a[3]) <= 2.0 * px
+
+
+def hole_fillers(
+    hints: Mapping[str, Mapping[str, Any]],
+) -> list[tuple[str, str, ClassBounds]]:
+    """Rings whose holes another class fills, on one slice: ``(ring class, filling class,
+    bounds on the two together)``.
+
+    A ring's own bounds are loose when its wall is thin, because each contour may be off by the
+    tolerance. But when each hole is the same contour as an ellipse of one other class on the
+    slice (a myocardium's hole is the LV), the ring plus that class fill the outer ellipses:
+    their union is bounded like any drawn ellipse (:func:`from_ellipse` on the outer contours),
+    which keeps the information of the outer contour. ``hints``: class name -> one hint (already
+    accepted by :func:`parse_hint`).
+    """
+    shapes = {
+        name: hint_shapes(name, h) for name, h in hints.items() if h.get("present", True) is True
+    }
+    out = []
+    for ring, ring_shapes in shapes.items():
+        holes = [hole for _, hole in ring_shapes if hole is not None]
+        if not ring_shapes or len(holes) != len(ring_shapes):
+            continue
+        for other, other_shapes in shapes.items():
+            fill = [e for e, hole in other_shapes if hole is None]
+            if other == ring or len(fill) != len(other_shapes) or len(fill) != len(holes):
+                continue
+            if all(any(same_contour(h, e) for e in fill) for h in holes) and all(
+                any(same_contour(h, e) for h in holes) for e in fill
+            ):
+                tol = _num(hints[ring].get("tolerance", DEFAULT_TOLERANCE))
+                both = union([from_ellipse(*outer, tol) for outer, _ in ring_shapes])
+                out.append((ring, other, both))
+                break
+    return out
 
 
 def measure(mask: np.ndarray) -> np.ndarray:

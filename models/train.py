@@ -94,8 +94,11 @@ class _Prepared:
     sure: torch.Tensor | None = None  # (N, K, G, G) int8, zeros where no hint is sure; None: none
 
 
-def prepare(samples: Sequence[TrainSample], num_classes: int, grid: int) -> _Prepared:
-    """Validate samples and bring them onto the ``grid x grid`` training grid."""
+def prepare(
+    samples: Sequence[TrainSample], num_classes: int, grid: int, num_unions: int = 0
+) -> _Prepared:
+    """Validate samples and bring them onto the ``grid x grid`` training grid (bounds ``(K + U,
+    M)``: the classes', then ``num_unions`` unions of classes, see :func:`train`)."""
     if not samples:
         raise ValueError("no training samples")
     channels = samples[0].image.shape[0]
@@ -106,8 +109,9 @@ def prepare(samples: Sequence[TrainSample], num_classes: int, grid: int) -> _Pre
             raise ValueError(f"sample {i}: image must be (C, H, W) with C in 1 or 3")
         if s.image.shape[0] != channels:
             raise ValueError(f"sample {i}: {s.image.shape[0]} channels, others have {channels}")
-        if s.lo.shape != (num_classes, M) or s.hi.shape != (num_classes, M):
-            raise ValueError(f"sample {i}: bounds must be ({num_classes}, {M})")
+        rows = num_classes + num_unions
+        if s.lo.shape != (rows, M) or s.hi.shape != (rows, M):
+            raise ValueError(f"sample {i}: bounds must be ({rows}, {M})")
         h, w = s.image.shape[1:]
         img = torch.from_numpy(np.array(s.image, dtype=np.float32, copy=True))[None]
         imgs.append(resize_image(normalise_image(img), (grid, grid))[0])
@@ -147,12 +151,12 @@ def prepare(samples: Sequence[TrainSample], num_classes: int, grid: int) -> _Pre
     )
 
 
-def class_prior(data: _Prepared) -> torch.Tensor:
+def class_prior(data: _Prepared, num_classes: int) -> torch.Tensor:
     """Expected area fraction ``(K,)`` of each class from the size bounds (interval midpoints
     where both ends are finite, else an equal share of what is left), summing to 1."""
-    n, _k, _ = data.lo.shape
+    n = data.lo.shape[0]
     area = float(data.images.shape[-1] * data.images.shape[-2])
-    lo, hi = data.lo[..., 0], data.hi[..., 0]
+    lo, hi = data.lo[:, :num_classes, 0], data.hi[:, :num_classes, 0]
     known = torch.isfinite(lo) & torch.isfinite(hi)
     mid = torch.where(known, (lo.clamp_min(0) + hi) / 2, torch.zeros_like(lo)) / area
     frac = mid.sum(0) / n  # mean over samples, unknown counted as 0
@@ -230,8 +234,13 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     init_checkpoint: Path | str | None = None,
     out_dir: Path,
+    unions: Sequence[Sequence[int]] = (),
 ) -> TrainResult:
     """Train a network on ``samples`` (K = ``num_classes`` including background).
+
+    ``unions``: groups of class labels whose probabilities are also constrained summed (a ring
+    and the class that fills its hole); the samples' bounds then have ``K + len(unions)`` rows,
+    the classes' first.
 
     Writes ``out_dir/model.pt`` (best validation Dice where masks exist, else the last epoch)
     and ``out_dir/last.pt`` (with optimiser state, for ``resume``). ``init_checkpoint``: warm
@@ -249,7 +258,15 @@ def train(
         torch.set_num_threads(cfg.num_threads)
     try:
         return _train(
-            samples, num_classes, cfg, dev, progress, should_stop, init_checkpoint, Path(out_dir)
+            samples,
+            num_classes,
+            cfg,
+            dev,
+            progress,
+            should_stop,
+            init_checkpoint,
+            Path(out_dir),
+            union_matrix(unions, num_classes),
         )
     finally:
         torch.set_num_threads(threads)  # the setting is process-wide: give it back
@@ -264,13 +281,15 @@ def _train(
     should_stop: Callable[[], bool] | None,
     init_checkpoint: Path | str | None,
     out_dir: Path,
+    unions: torch.Tensor,
 ) -> TrainResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     started = clock()
 
-    data = prepare(samples, num_classes, cfg.grid)
+    data = prepare(samples, num_classes, cfg.grid, len(unions))
+    unions = unions.to(dev)
     n, channels = data.images.shape[0], data.images.shape[1]
     net = build_network(cfg.network, channels, num_classes, **cfg.network_kwargs).to(dev)
     opt = torch.optim.Adam(
@@ -310,7 +329,7 @@ def _train(
         bias = getattr(net.output_layer, "bias", None)
         if bias is not None:
             with torch.no_grad():
-                bias.copy_(torch.log(class_prior(data)).to(bias.device))
+                bias.copy_(torch.log(class_prior(data, num_classes)).to(bias.device))
     sched = None
     if cfg.lr_schedule == "cosine":
         offset = start_epoch * steps_per_epoch  # a resumed run continues the same curve
@@ -374,8 +393,17 @@ def _train(
                 logits = net(imgs)
             logits = logits.float()
             probs = torch.softmax(logits, 1)
+            constrained = probs
+            if len(unions):
+                constrained = torch.cat([probs, torch.einsum("uk,bkhw->buhw", unions, probs)], 1)
             loss, terms = constraint_loss(
-                probs, los, his, t=t, kind=cfg.loss, weights=cfg.weights, units=cfg.loss_units
+                constrained,
+                los,
+                his,
+                t=t,
+                kind=cfg.loss,
+                weights=cfg.weights,
+                units=cfg.loss_units,
             )
             if cfg.entropy_weight > 0:
                 ramp = min(1.0, step / max(1.0, 0.5 * total_steps))
@@ -447,6 +475,19 @@ def _train(
     final["seconds"] = clock() - started
     final["steps"] = step
     return TrainResult(checkpoint=best_path, metrics=final, epochs=cfg.epochs)
+
+
+def union_matrix(unions: Sequence[Sequence[int]], num_classes: int) -> torch.Tensor:
+    """Membership ``(U, K)`` float32 of each union of class labels (1..K-1; background 0 is
+    never part of one)."""
+    out = torch.zeros(len(unions), num_classes)
+    for u, labels in enumerate(unions):
+        if len(set(labels)) < 2 or not all(0 < int(k) < num_classes for k in labels):
+            raise ValueError(
+                f"union {list(labels)}: needs two or more class labels in 1..{num_classes - 1}"
+            )
+        out[u, [int(k) for k in labels]] = 1.0
+    return out
 
 
 def _batch(

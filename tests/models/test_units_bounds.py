@@ -290,3 +290,48 @@ def test_sure_regions_cover_every_instance() -> None:
     assert sure_in[34, 30] and sure_in[80, 90]  # both centres are surely inside
     assert not sure_out[34, 30] and not sure_out[80, 90]
     assert sure_out[5, 120] and not sure_in[5, 120]
+
+
+def test_a_ring_and_the_class_in_its_hole_are_bounded_together() -> None:
+    """The ring in issue 10 (Myo outer 28.5 x 27.7 px, hole 22.7 x 21.7 px, tolerance 0.2): its
+    own area bounds are nearly vacuous, the outer contour keeps Myo + LV within +-44 %."""
+    outer = {"cx": 64.0, "cy": 60.0, "a": 28.5, "b": 27.7, "angle": 10.0}
+    hole = {"cx": 65.0, "cy": 60.5, "a": 22.7, "b": 21.7, "angle": 10.0}
+    hints = {"Myo": {"ellipse": outer, "hole": hole}, "LV": {"ellipse": hole}}
+    ((ring, filler, both),) = B.hole_fillers(hints)
+    assert (ring, filler) == ("Myo", "LV")
+    myo = B.parse_hint("Myo", hints["Myo"])
+    filled = math.pi * 28.5 * 27.7
+    assert both.size == pytest.approx((0.64 * filled, 1.44 * filled))
+    assert myo.size[1] - myo.size[0] > 2.5 * (math.pi * (28.5 * 27.7 - 22.7 * 21.7))
+    assert both.centroid_x[1] - both.centroid_x[0] == pytest.approx(2 * 0.2 * 28.5)
+    # An annotator within the tolerance: the true epicardium is the drawn one scaled by 0.85
+    # and moved 4 px; what it encloses (Myo and LV together) meets the joint bounds.
+    true_outer = (68.0, 60.0, 28.5 * 0.85, 27.7 * 0.85, 14.0)
+    d = B.measure(_raster_ellipse(128, *true_outer))
+    for i, key in enumerate(B.COMPONENTS):
+        lo, hi = both.interval(key)
+        assert lo <= d[i] <= hi, (key, lo, d[i], hi)
+    # The same contour drawn with its axes named the other way round still links.
+    swapped = {**hole, "a": hole["b"], "b": hole["a"], "angle": 100.0}
+    assert B.hole_fillers({**hints, "LV": {"ellipse": swapped}})
+    # Not linked: the LV drawn elsewhere, marked absent, or itself a ring.
+    for lv in (
+        {"ellipse": {**hole, "cx": 60.0}},
+        {"present": False},
+        {"ellipse": hole, "hole": {**hole, "a": 5.0, "b": 5.0}},
+    ):
+        assert B.hole_fillers({**hints, "LV": lv}) == []
+    # Two rings, each around one instance of the filling class.
+    hole2 = {**hole, "cx": 10.0}
+    two = {
+        "Myo": {
+            "instances": [
+                {"ellipse": outer, "hole": hole},
+                {"ellipse": {**outer, "cx": 9.0}, "hole": hole2},
+            ]
+        },
+        "LV": {"instances": [{"ellipse": hole2}, {"ellipse": hole}]},
+    }
+    ((_, _, both2),) = B.hole_fillers(two)
+    assert both2.size == pytest.approx((2 * 0.64 * filled, 2 * 1.44 * filled))
