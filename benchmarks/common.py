@@ -1068,6 +1068,7 @@ def run_service(
     ``full`` keeps the same ones except its own :data:`FULL_AT_BUDGET`."""
     from models.budget import facts_from_bounds
     from models.infer import load_predictor
+    from models.refine import refine_labels
     from worker.training_data import resolve_job_config
 
     log = _logger()
@@ -1098,6 +1099,7 @@ def run_service(
             "val": bool(bench.score_val) and method != "hints-as-masks",
             "version": bench.version,
             "unions": [list(u) for u in unions] if method == "default" else [],
+            "hinted slices scored": "with the hints' vote (models.refine)",
         }
         work = Path(args.cache_dir) / f"{bench.key}-service" / f"{method}-{fingerprint(key)}"
         if args.fresh:
@@ -1149,6 +1151,19 @@ def run_service(
                 return c[i]
 
             res = bench.score_hinted(predict).summary(bench.classes)
+            if method == "default" and cfg.hint_weight > 0:
+                # What the user downloads for the slices they hinted (models.refine); the
+                # model alone is kept beside it.
+                alone = res
+
+                def refined(i: int, p: Any = predictor, w: float = cfg.hint_weight) -> np.ndarray:
+                    it = bench.items[i]
+                    proba = p.predict_proba(it.image[None])[0]
+                    voted = refine_labels(proba, [[], *[[h] for h in it.hints]], w)
+                    return proba.argmax(0).astype(np.uint8) if voted is None else voted
+
+                res = bench.score_hinted(refined).summary(bench.classes)
+                res["model_alone"] = alone
             if bench.score_val is not None:
                 res["val"] = bench.score_val(predictor).summary(bench.classes)
             ck = _torch_load_config(ckpt)
@@ -1169,6 +1184,9 @@ def run_service(
         results[method] = res
         log(f"{method}: Dice {res['dice']['mean']:.3f} | {res['train_seconds']:.0f} s training")
     rows: dict[str, Any] = {m: results[m] for m in methods}
+    for m in methods:
+        if "model_alone" in results[m]:
+            rows[f"{m} (model alone)"] = results[m]["model_alone"]
     for m in methods:  # validation rows, after the hinted ones
         if "val" in results[m]:
             rows[f"{m} [val]"] = {**results[m]["val"], "ratio_to": "full [val]"}

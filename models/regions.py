@@ -69,6 +69,23 @@ def hint_regions(
     return sure_in, sure_out
 
 
+def drawn_mask(hint: Mapping[str, Any], shape: tuple[int, int]) -> np.ndarray | None:
+    """Boolean ``(H, W)`` map of the pixels a hint draws as its class (every instance; a ring
+    without its hole; nothing for a class marked absent), or None when it draws no shape."""
+    if hint.get("present", True) is False:
+        return np.zeros(shape, bool)
+    shapes = hint_shapes("", hint)
+    if not shapes:
+        return None
+    out = np.zeros(shape, bool)
+    for outer, hole in shapes:
+        inside = ellipse_mask(shape, outer)
+        if hole is not None:
+            inside &= ~ellipse_mask(shape, hole)
+        out |= inside
+    return out
+
+
 def sure_map(
     per_class: Sequence[Sequence[Mapping[str, Any]]], shape: tuple[int, int]
 ) -> np.ndarray | None:

@@ -289,6 +289,8 @@ def _train(
     started = clock()
 
     data = prepare(samples, num_classes, cfg.grid, len(unions))
+    if not cfg.ring_unions:  # an ablation: the classes' own bounds only
+        data.lo, data.hi, unions = data.lo[:, :num_classes], data.hi[:, :num_classes], unions[:0]
     unions = unions.to(dev)
     n, channels = data.images.shape[0], data.images.shape[1]
     net = build_network(cfg.network, channels, num_classes, **cfg.network_kwargs).to(dev)

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from models.regions import sure_map
 from store.blobs import BlobStore, open_blob_store
 from store.db import get_engine, session_scope
+from store.hints import hints_by_slice
 from store.jobs_tables import Job, ModelVersion, Prediction
 from store.reviews import refresh_review_status
 from store.settings import Settings, get_settings
@@ -388,6 +389,8 @@ def train_job(ctx: _JobContext) -> dict[str, Any]:
         # slices supervised by a reference mask (uploaded, or corrected in Review)
         "reference_slices": sum(s.mask is not None for s in samples),
         "predictions": predicted["count"],
+        # hinted slices predicted with the hints' vote (models.refine)
+        "hint_refined_slices": predicted["hint_refined_slices"],
         "metrics": metrics,
         "reference_metrics": predicted["reference_metrics"],
     }
@@ -449,6 +452,7 @@ def predict_job(ctx: _JobContext) -> dict[str, Any]:
         "model_version_id": version.id,
         "version": version.version,
         "predictions": predicted["count"],
+        "hint_refined_slices": predicted["hint_refined_slices"],
         "reference_metrics": predicted["reference_metrics"],
     }
 
@@ -461,12 +465,15 @@ def predict_images(
 ) -> dict[str, Any]:
     """Predict every image of the project with ``version``; store masks; evaluate references.
 
-    ``check``: per image the training slices whose predictions are measured against their
-    bounds (``models.quality``); the result then has ``quality`` and ``warnings``.
+    Hinted slices are predicted with the hints' vote (``models.refine``) when the version's
+    config has a ``hint_weight``. ``check``: per image the training slices whose predictions
+    are measured against their bounds (``models.quality``); the result then has ``quality``
+    and ``warnings``.
     """
     from models.infer import load_predictor
     from models.metrics import dice, hd95
     from models.quality import ClassTally, report, slice_tallies
+    from models.refine import refine_labels
 
     with session_scope(ctx.engine) as session:
         images = [
@@ -481,6 +488,11 @@ def predict_images(
                 select(ReferenceMask).where(ReferenceMask.image_id.in_([i[0] for i in images]))
             )
         }
+        hint_weight = float((version.config or {}).get("hint_weight", 0.0))
+        hinted: dict[int, dict[int, dict[str, list[Any]]]] = {}  # image -> z -> class -> hints
+        if hint_weight > 0:
+            for (image_id, z), by_class in hints_by_slice(session, [i[0] for i in images]).items():
+                hinted.setdefault(image_id, {})[z] = by_class
     device = _resolved_device(ctx.settings)
     num_classes = len(version.class_names) + 1
     with tempfile.TemporaryDirectory(prefix=f"shapehint-job{ctx.job_id}-") as tmp:
@@ -490,6 +502,7 @@ def predict_images(
     per_class: dict[str, dict[str, list[float]]] = {"dice": {}, "hd95": {}}
     tallies: dict[int, list[ClassTally]] = {}
     image_dice: dict[int, dict[str, float | None]] = {}
+    refined = 0
     for n, (image_id, volume_key, spacing) in enumerate(images):
         ctx.check_stop()
         ctx.report({"phase": "predicting", "images_done": n, "images": len(images)}, force=n == 0)
@@ -497,6 +510,22 @@ def predict_images(
         labels = np.asarray(predictor.predict_volume(volume), dtype=np.uint8)
         if labels.shape != (volume.shape[0], volume.shape[2], volume.shape[3]):
             raise JobError(f"prediction of image {image_id} has shape {labels.shape}")
+        # The quality check judges the model alone: on hinted slices the hints' vote would
+        # hide a model that learned nothing.
+        for sb in (check or {}).get(image_id, []):
+            per_slice = slice_tallies(labels[sb.z], sb.lo, sb.hi)
+            summed = tallies.setdefault(image_id, [ClassTally() for _ in per_slice])
+            for total, t in zip(summed, per_slice, strict=True):
+                total.add(t)
+        for z, by_class in sorted(hinted.get(image_id, {}).items()):
+            if not 0 <= z < labels.shape[0]:
+                continue
+            proba = predictor.predict_proba(np.asarray(volume[z : z + 1]))[0]
+            votes = [[], *[by_class.get(name, []) for name in version.class_names]]
+            voted = refine_labels(proba, votes, hint_weight)
+            if voted is not None:
+                labels[z] = voted
+                refined += 1
         metrics = None
         if image_id in refs:
             ref = load_labels(ctx.blobs, refs[image_id][0])
@@ -509,11 +538,6 @@ def predict_images(
                     if value is not None:
                         per_class[name].setdefault(cls, []).append(value)
             image_dice[image_id] = metrics["dice"]
-        for sb in (check or {}).get(image_id, []):
-            per_slice = slice_tallies(labels[sb.z], sb.lo, sb.hi)
-            summed = tallies.setdefault(image_id, [ClassTally() for _ in per_slice])
-            for total, t in zip(summed, per_slice, strict=True):
-                total.add(t)
         _store_prediction(ctx, image_id, version.id, labels, metrics)
     ctx.report(
         {"phase": "predicting", "images_done": len(images), "images": len(images)}, force=True
@@ -523,7 +547,11 @@ def predict_images(
         for name, values in per_class.items()
     }
     summary["images"] = len(refs)  # type: ignore[assignment]
-    out: dict[str, Any] = {"count": len(images), "reference_metrics": summary if refs else None}
+    out: dict[str, Any] = {
+        "count": len(images),
+        "reference_metrics": summary if refs else None,
+        "hint_refined_slices": refined,
+    }
     if check is not None:
         quality, warnings = report(tallies, version.class_names)
         for image_id, per_cls in quality["images"].items():

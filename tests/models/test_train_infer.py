@@ -223,5 +223,15 @@ def test_a_union_of_classes_is_constrained_by_its_own_row(tmp_path: Path) -> Non
         res = train([sample], 3, cfg, device="cpu", out_dir=tmp_path / name, unions=unions)
         labels = load_predictor(res.checkpoint, device="cpu").predict_image(img)
         joint_area[name] = int((labels > 0).sum())
+    # The flag that turns the union rows off (an ablation) trains as without them.
+    off = TrainConfig.from_dict({**cfg.to_dict(), "ring_unions": False})
+    res = train(
+        [TrainSample(img, lo, hi)], 3, off, device="cpu", out_dir=tmp_path / "off", unions=[[1, 2]]
+    )
+    joint_area["off"] = int(
+        (load_predictor(res.checkpoint, device="cpu").predict_image(img) > 0).sum()
+    )
     # Of 1024 px: unconstrained, the two classes take most of the image.
-    assert joint_area["with"] <= 130 < 400 <= joint_area["without"], joint_area
+    assert joint_area["with"] <= 130 < 400 <= min(joint_area["without"], joint_area["off"]), (
+        joint_area
+    )
