@@ -21,7 +21,13 @@ import torch
 from models.budget import barrier_mu, budget_seconds, plan_epochs
 from models.config import TrainConfig
 from models.device import resolve_device
-from models.losses import constraint_loss, masked_cross_entropy, pairwise_loss, sure_region_loss
+from models.losses import (
+    constraint_loss,
+    masked_cross_entropy,
+    pairwise_loss,
+    sure_region_loss,
+    violation_share,
+)
 from models.networks import build_network
 from models.transforms import (
     AugmentConfig,
@@ -434,6 +440,7 @@ def _train(
             if progress is not None and (step % cfg.progress_every == 0 or step == total_steps):
                 loss_val = float(loss.detach())
                 term_vals = {k: float(v) for k, v in terms.items()}
+                metrics = {**metrics, "violation": violation_share(constrained, los, his)}
                 progress(timed(epoch, cfg.epochs, step, total_steps, loss_val, term_vals, metrics))
         loss_val = float(loss.detach())
         term_vals = {k: float(v) for k, v in terms.items()}
@@ -441,7 +448,8 @@ def _train(
         last_epoch = epoch + 1 == cfg.epochs
         if (epoch + 1) % cfg.val_every == 0 or last_epoch:
             val = _validate(net, data, num_classes, dev, cfg.batch_size)
-            metrics = {**val, "train_loss": loss_val, "t": t}
+            kept = {k: metrics[k] for k in ("violation",) if k in metrics}  # latest step's
+            metrics = {**val, "train_loss": loss_val, "t": t, **kept}
             improved = "val_dice" in val and (best is None or val["val_dice"] > best)
             if improved:
                 best, best_epoch = val["val_dice"], epoch + 1

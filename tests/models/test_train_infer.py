@@ -78,6 +78,9 @@ def test_train_progress_stop_resume_and_predict(tmp_path: Path) -> None:
     assert seen[-1].epoch == 3 and seen[-1].step == seen[-1].steps == 6
     assert {"size", "centroid"} <= set(seen[-1].terms)
     assert math.isfinite(seen[-1].loss) and "val_dice" in seen[-1].metrics
+    # What the chart plots: the share of the hints' bounds broken, per descriptor (0..1).
+    violation = seen[-1].metrics["violation"]
+    assert {"size", "centroid"} <= set(violation) and all(0 <= v <= 1 for v in violation.values())
     # Stop callback: raised at the first step where it says so.
     calls = {"n": 0}
 
