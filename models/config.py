@@ -24,6 +24,7 @@ NETWORK_KWARGS: dict[str, dict[str, tuple[int, int]]] = {
     # Allowed keyword arguments of each network and their ranges (bounded compute and memory).
     "unet": {"width": (1, MAX_WIDTH), "depth": (1, 6)},
     "enet": {"width": (1, MAX_WIDTH)},
+    "enet-light": {"width": (1, MAX_WIDTH)},
 }
 _INTS: dict[str, tuple[int, int]] = {
     "grid": (16, 1024),
@@ -58,7 +59,7 @@ _FLOATS: dict[str, tuple[float, float]] = {
 }
 _BOOLS = ("augment", "amp", "resume", "tta", "ring_unions")
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "network": ("unet", "enet"),
+    "network": ("unet", "enet", "enet-light"),
     "loss": ("log_barrier", "quadratic"),
     "loss_units": ("paper", "length"),
     "lr_schedule": ("constant", "cosine"),
