@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.budget import barrier_mu, budget_seconds, plan_epochs
+from models.budget import MIN_EPOCHS, barrier_mu, budget_seconds, plan_epochs
 from models.config import TrainConfig
 from models.device import resolve_device
 from models.losses import (
@@ -445,6 +445,11 @@ def _train(
         loss_val = float(loss.detach())
         term_vals = {k: float(v) for k, v in terms.items()}
         t = min(t * cfg.mu, cfg.t_max)
+        if replan_at >= 0 and step > replan_at:  # budgeted: still within the budget?
+            per_step = (clock() - warm_started) / (step - (replan_at - WARMUP_STEPS + 1))
+            left = budget_seconds(cfg.budget, dev.type) - (clock() - started)
+            _shorten_to_budget(cfg, epoch, t, left / max(per_step * steps_per_epoch, 1e-9))
+            total_steps = steps_per_epoch * cfg.epochs
         last_epoch = epoch + 1 == cfg.epochs
         if (epoch + 1) % cfg.val_every == 0 or last_epoch:
             val = _validate(net, data, num_classes, dev, cfg.batch_size)
@@ -485,6 +490,20 @@ def _train(
     final["seconds"] = clock() - started
     final["steps"] = step
     return TrainResult(checkpoint=best_path, metrics=final, epochs=cfg.epochs)
+
+
+def _shorten_to_budget(cfg: TrainConfig, epoch: int, t: float, epochs_left: float) -> None:
+    """After epoch ``epoch`` (0-based) of a budgeted run, with time for ``epochs_left`` more
+    epochs at the pace timed since the warm-up: when the planned epochs no longer fit (a machine
+    that got busy), end earlier, with the barrier's growth and the validation rhythm fitted to
+    the new length. Never lengthens a run, never below ``MIN_EPOCHS``."""
+    fit = epoch + 1 + int(max(0.0, epochs_left))
+    if fit >= cfg.epochs:
+        return
+    cfg.epochs = max(fit, MIN_EPOCHS, epoch + 1)
+    if t < cfg.t_max:  # t still reaches t_max after 70 % of the new length
+        cfg.mu = float(cfg.t_max / t) ** (1.0 / max(1, int(cfg.epochs * 0.7) - (epoch + 1)))
+    cfg.val_every = max(1, cfg.epochs // 10)
 
 
 def union_matrix(unions: Sequence[Sequence[int]], num_classes: int) -> torch.Tensor:
