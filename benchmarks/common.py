@@ -1068,7 +1068,7 @@ def run_service(
     ``full`` keeps the same ones except its own :data:`FULL_AT_BUDGET`."""
     from models.budget import facts_from_bounds
     from models.infer import load_predictor
-    from models.refine import refine_labels
+    from models.refine import hint_bounds, refine_labels
     from worker.training_data import resolve_job_config
 
     log = _logger()
@@ -1159,8 +1159,10 @@ def run_service(
                 def refined(i: int, p: Any = predictor, w: float = cfg.hint_weight) -> np.ndarray:
                     it = bench.items[i]
                     proba = p.predict_proba(it.image[None])[0]
-                    voted = refine_labels(proba, [[], *[[h] for h in it.hints]], w)
-                    return proba.argmax(0).astype(np.uint8) if voted is None else voted
+                    votes = [[], *[[h] for h in it.hints]]
+                    bounds = hint_bounds(votes, bench.classes, it.mask.shape)
+                    voted = refine_labels(proba, votes, w, bounds)
+                    return proba.argmax(0).astype(np.uint8) if voted is None else voted[0]
 
                 res = bench.score_hinted(refined).summary(bench.classes)
                 res["model_alone"] = alone

@@ -8,7 +8,11 @@ model's distribution over the background and the classes not hinted on the slice
 config's ``hint_weight``. So the drawn shape stands where the model is unsure and the model
 corrects it where it is sure: with ``w = 1/3`` the model overrides a hint only where its
 probability of another class exceeds the hinted class's by more than 0.5 (3:1 between two
-classes). Slices nobody hinted keep the model's argmax.
+classes).
+
+The hint's bounds are the contract: when the voted labels of a slice break the bounds of a class
+hinted on it, the slice gets the drawing (``q``'s argmax) instead. Slices nobody hinted keep the
+model's argmax.
 """
 
 from __future__ import annotations
@@ -18,7 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from models.bounds import BoundsError, ClassBounds, intersect, parse_hint, stack
+from models.quality import slice_tallies
 from models.regions import drawn_mask
+from models.units import Spacing
+
+VOTED = "voted"
+DRAWN = "drawn"
 
 
 def hint_vote(proba: np.ndarray, hints: Sequence[Sequence[Mapping[str, Any]]]) -> np.ndarray | None:
@@ -53,15 +63,47 @@ def hint_vote(proba: np.ndarray, hints: Sequence[Sequence[Mapping[str, Any]]]) -
     return q
 
 
+def hint_bounds(
+    hints: Sequence[Sequence[Mapping[str, Any]]],
+    names: Sequence[str],
+    shape: tuple[int, int],
+    spacing: Spacing | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The bounds ``(K, M)`` (px) the hints of one slice set, several authors' intersected;
+    ``names[k - 1]`` names class ``k``. A class whose hints cannot be combined is left
+    unconstrained (the training job reports those)."""
+    per_class: list[ClassBounds | None] = [None]
+    for c, name in enumerate(names, start=1):
+        cb: ClassBounds | None = None
+        try:
+            for hint in hints[c] if c < len(hints) else ():
+                hb = parse_hint(name, hint, spacing=spacing, shape=shape)
+                cb = hb if cb is None else intersect(cb, hb, name)
+        except BoundsError:
+            cb = None
+        per_class.append(cb)
+    return stack(per_class)
+
+
 def refine_labels(
-    proba: np.ndarray, hints: Sequence[Sequence[Mapping[str, Any]]], weight: float
-) -> np.ndarray | None:
-    """Labels ``(H, W)`` uint8 of one hinted slice: argmax of ``(1 - weight) * proba + weight *
-    hint_vote(proba, hints)``; None when ``weight`` is 0 or no hint votes (the model's argmax
-    stands)."""
+    proba: np.ndarray,
+    hints: Sequence[Sequence[Mapping[str, Any]]],
+    weight: float,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, str] | None:
+    """``(labels (H, W) uint8, how)`` of one hinted slice: the argmax of ``(1 - weight) * proba
+    + weight * hint_vote(proba, hints)`` (``how`` = ``VOTED``), or the drawing when those labels
+    break ``bounds`` ``(lo, hi)`` ``(K, M)`` (px) for a class hinted on the slice (``DRAWN``).
+    None when ``weight`` is 0 or no hint votes (the model's argmax stands)."""
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"hint weight must be in [0, 1], got {weight:g}")
     q = hint_vote(proba, hints) if weight > 0 else None
     if q is None:
         return None
-    return np.asarray(((1.0 - weight) * proba + weight * q).argmax(0), dtype=np.uint8)
+    labels = np.asarray(((1.0 - weight) * proba + weight * q).argmax(0), dtype=np.uint8)
+    if bounds is not None:
+        lo, hi = bounds
+        tallies = slice_tallies(labels, lo, hi)
+        if any(t.hinted_slices and not t.meeting_bounds for t in tallies):
+            return np.asarray(q.argmax(0), dtype=np.uint8), DRAWN
+    return labels, VOTED

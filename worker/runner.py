@@ -389,8 +389,10 @@ def train_job(ctx: _JobContext) -> dict[str, Any]:
         # slices supervised by a reference mask (uploaded, or corrected in Review)
         "reference_slices": sum(s.mask is not None for s in samples),
         "predictions": predicted["count"],
-        # hinted slices predicted with the hints' vote (models.refine)
+        # hinted slices predicted with the hints' vote (models.refine); of those, the slices
+        # whose voted labels broke the hint's bounds and got the drawing instead
         "hint_refined_slices": predicted["hint_refined_slices"],
+        "hint_drawn_slices": predicted["hint_drawn_slices"],
         "metrics": metrics,
         "reference_metrics": predicted["reference_metrics"],
     }
@@ -453,6 +455,7 @@ def predict_job(ctx: _JobContext) -> dict[str, Any]:
         "version": version.version,
         "predictions": predicted["count"],
         "hint_refined_slices": predicted["hint_refined_slices"],
+        "hint_drawn_slices": predicted["hint_drawn_slices"],
         "reference_metrics": predicted["reference_metrics"],
     }
 
@@ -473,7 +476,7 @@ def predict_images(
     from models.infer import load_predictor
     from models.metrics import dice, hd95
     from models.quality import ClassTally, report, slice_tallies
-    from models.refine import refine_labels
+    from models.refine import DRAWN, VOTED, hint_bounds, refine_labels
 
     with session_scope(ctx.engine) as session:
         images = [
@@ -502,7 +505,7 @@ def predict_images(
     per_class: dict[str, dict[str, list[float]]] = {"dice": {}, "hd95": {}}
     tallies: dict[int, list[ClassTally]] = {}
     image_dice: dict[int, dict[str, float | None]] = {}
-    refined = 0
+    refined = {VOTED: 0, DRAWN: 0}
     for n, (image_id, volume_key, spacing) in enumerate(images):
         ctx.check_stop()
         ctx.report({"phase": "predicting", "images_done": n, "images": len(images)}, force=n == 0)
@@ -522,10 +525,12 @@ def predict_images(
                 continue
             proba = predictor.predict_proba(np.asarray(volume[z : z + 1]))[0]
             votes = [[], *[by_class.get(name, []) for name in version.class_names]]
-            voted = refine_labels(proba, votes, hint_weight)
+            rows_cols = (float(spacing[1]), float(spacing[2]))
+            bounds = hint_bounds(votes, version.class_names, labels.shape[1:], rows_cols)
+            voted = refine_labels(proba, votes, hint_weight, bounds)
             if voted is not None:
-                labels[z] = voted
-                refined += 1
+                labels[z], how = voted
+                refined[how] += 1
         metrics = None
         if image_id in refs:
             ref = load_labels(ctx.blobs, refs[image_id][0])
@@ -550,13 +555,19 @@ def predict_images(
     out: dict[str, Any] = {
         "count": len(images),
         "reference_metrics": summary if refs else None,
-        "hint_refined_slices": refined,
+        "hint_refined_slices": refined[VOTED] + refined[DRAWN],
+        "hint_drawn_slices": refined[DRAWN],
     }
     if check is not None:
         quality, warnings = report(tallies, version.class_names)
         for image_id, per_cls in quality["images"].items():
             for cls, d in per_cls.items():
                 d["dice"] = image_dice.get(int(image_id), {}).get(cls)
+        if refined[DRAWN]:
+            warnings.append(
+                f"on {refined[DRAWN]} of {refined[VOTED] + refined[DRAWN]} hinted slices the "
+                "model's mask broke the hints' bounds: those slices got the drawn hints instead"
+            )
         for w in warnings:
             log.warning("job %s: %s", ctx.job_id, w)
         out |= {"quality": quality, "warnings": warnings}
