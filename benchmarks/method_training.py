@@ -70,6 +70,7 @@ def train_method(
     log: Callable[[str], None] = print,
     should_stop: Callable[[], bool] | None = None,
     position: int = 0,
+    unions: Sequence[Sequence[int]] = (),
 ) -> tuple[Path, TrainTiming]:
     """Train (or resume, or reuse) one method's network; returns ``(checkpoint, timing)``.
 
@@ -141,6 +142,7 @@ def train_method(
             should_stop=should_stop,
             init_checkpoint=last if start_epoch else None,
             out_dir=work_dir,
+            unions=unions,
         )
     finally:
         bar.close()

@@ -104,25 +104,32 @@ class ServiceBench:
     version: int = 1
 
 
-def service_samples(items: Sequence[HintedItem], classes: Sequence[str], method: str) -> list:
-    """What ``worker/runner.py::train_job`` builds: per slice the hints' bounds (``parse_hint``,
-    several classes stacked) and sure map; ``full``: the mask, no bounds, no sure map."""
+def service_samples(
+    items: Sequence[HintedItem], classes: Sequence[str], method: str
+) -> tuple[list, list[tuple[int, int]]]:
+    """What ``worker/train_pipeline.py::train_job`` builds: per slice the hints' bounds
+    (``parse_hint``, several classes stacked), the bounds on rings and the class in their hole
+    together (``jobs.training_data.slice_unions``) and sure map; ``full``: the mask, no bounds,
+    no sure map. Returns ``(samples, unions)`` (unions as pairs of class labels)."""
+    from jobs.training_data import slice_unions
     from models.bounds import parse_hint
     from models.regions import sure_map
     from models.train import TrainSample
 
+    if method == "full":
+        lo, hi = unconstrained(len(classes) + 1)
+        return [TrainSample(it.image, lo, hi, it.mask, None) for it in items], []
+    pairs = [slice_unions({c: [h] for c, h in zip(classes, it.hints, strict=True)}) for it in items]
+    names = sorted({pair for p in pairs for pair in p})
     out = []
-    for it in items:
+    for it, p in zip(items, pairs, strict=True):
         shape = it.mask.shape
-        if method == "full":
-            lo, hi = unconstrained(len(classes) + 1)
-            out.append(TrainSample(it.image, lo, hi, it.mask, None))
-            continue
         per_class = [parse_hint(c, h, shape=shape) for c, h in zip(classes, it.hints, strict=True)]
-        lo, hi = stack([None, *per_class])
+        lo, hi = stack([None, *per_class, *[p.get(pair) for pair in names]])
         sure = sure_map([[], *[[h] for h in it.hints]], shape)
         out.append(TrainSample(it.image, lo, hi, None, sure))
-    return out
+    label = {c: k for k, c in enumerate(classes, start=1)}
+    return out, [(label[r], label[c]) for r, c in names]
 
 
 FULL_AT_BUDGET = {"ce_weight": 1.0, "entropy_weight": 0.0, "sure_weight": 0.0}
@@ -147,6 +154,7 @@ def run_service(
     from jobs.training_data import resolve_job_config
     from models.budget import facts_from_bounds
     from models.infer import load_predictor
+    from models.refine import hint_bounds, refine_labels
 
     log = logger()
     device = args.device or "cpu"
@@ -156,8 +164,11 @@ def run_service(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     commit = git_commit()
-    hinted = service_samples(bench.items, bench.classes, "default")
-    facts = facts_from_bounds([(s.lo, s.hi) for s in hinted], [it.mask.shape for it in bench.items])
+    hinted, unions = service_samples(bench.items, bench.classes, "default")
+    k = len(bench.classes) + 1
+    facts = facts_from_bounds(
+        [(s.lo[:k], s.hi[:k]) for s in hinted], [it.mask.shape for it in bench.items]
+    )
     names = [it.name for it in bench.items]
     results: dict[str, Any] = {}
     threads = None
@@ -172,6 +183,8 @@ def run_service(
             "device": device,
             "val": bool(bench.score_val) and method != "hints-as-masks",
             "version": bench.version,
+            "unions": [list(u) for u in unions] if method == "default" else [],
+            "hinted slices scored": "with the hints' vote (models.refine)",
         }
         work = Path(args.cache_dir) / f"{bench.key}-service" / f"{method}-{fingerprint(key)}"
         if args.fresh:
@@ -200,7 +213,7 @@ def run_service(
             samples = (
                 hinted
                 if method == "default"
-                else service_samples(bench.items, bench.classes, "full")
+                else service_samples(bench.items, bench.classes, "full")[0]
             )
             ckpt, timing = train_method(
                 samples,
@@ -211,6 +224,7 @@ def run_service(
                 device=device,
                 show_progress=not args.no_progress,
                 log=log,
+                unions=unions if method == "default" else (),
             )
             predictor = load_predictor(ckpt, device)
             t_eval = time.monotonic()
@@ -222,6 +236,21 @@ def run_service(
                 return c[i]
 
             res = bench.score_hinted(predict).summary(bench.classes)
+            if method == "default" and cfg.hint_weight > 0:
+                # What the user downloads for the slices they hinted (models.refine); the
+                # model alone is kept beside it.
+                alone = res
+
+                def refined(i: int, p: Any = predictor, w: float = cfg.hint_weight) -> np.ndarray:
+                    it = bench.items[i]
+                    proba = p.predict_proba(it.image[None])[0]
+                    votes = [[], *[[h] for h in it.hints]]
+                    bounds = hint_bounds(votes, bench.classes, it.mask.shape)
+                    voted = refine_labels(proba, votes, w, bounds)
+                    return proba.argmax(0).astype(np.uint8) if voted is None else voted[0]
+
+                res = bench.score_hinted(refined).summary(bench.classes)
+                res["model_alone"] = alone
             if bench.score_val is not None:
                 res["val"] = bench.score_val(predictor).summary(bench.classes)
             ck = _torch_load_config(ckpt)
@@ -242,6 +271,9 @@ def run_service(
         results[method] = res
         log(f"{method}: Dice {res['dice']['mean']:.3f} | {res['train_seconds']:.0f} s training")
     rows: dict[str, Any] = {m: results[m] for m in methods}
+    for m in methods:
+        if "model_alone" in results[m]:
+            rows[f"{m} (model alone)"] = results[m]["model_alone"]
     for m in methods:  # validation rows, after the hinted ones
         if "val" in results[m]:
             rows[f"{m} [val]"] = {**results[m]["val"], "ratio_to": "full [val]"}

@@ -48,7 +48,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
-    ap.add_argument("--network", choices=("enet", "unet"), default="enet")
+    ap.add_argument("--network", choices=("enet", "enet-light", "unet"), default="enet")
     ap.add_argument("--width", type=int, default=16, help="UNet/ENet width")
     ap.add_argument("--units", choices=("paper", "length"), default="paper", help="loss units")
     args = ap.parse_args()

@@ -9,20 +9,32 @@ Rules:
   authors for the same (slice, class) are intersected, since every one of them must hold;
 - project priors apply to every slice of every image and are intersected with the hints;
 - training slices: every slice with a hint, every slice of every image when the project has a
-  prior, and (with ``use_reference_masks``) every slice of an image with a reference mask.
+  prior, and (with ``use_reference_masks``) every slice of an image with a reference mask;
+- a ring whose hole is the ellipse of another class on the slice (the Myo hole linked to the LV)
+  also bounds the two classes together (``models.bounds.hole_fillers``): the project's pairs
+  are ``ProjectBounds.unions``, each slice's bounds on them ``SliceBounds.union_lo/hi``.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.bounds import BoundsError, ClassBounds, intersect, parse_hint, parse_prior, stack
+from models.bounds import (
+    BoundsError,
+    ClassBounds,
+    hole_fillers,
+    intersect,
+    parse_hint,
+    parse_prior,
+    stack,
+)
 from models.budget import ProjectFacts, facts_from_bounds, resolve_config
 from models.config import TrainConfig
 from store.hints import hints_by_slice, project_priors
@@ -50,6 +62,16 @@ class SliceBounds:
     # reads the sure pixels from.
     hints: tuple[tuple[Mapping[str, Any], ...], ...] = ()
     shape: tuple[int, int] = (0, 0)
+    # Bounds on the project's class unions (``ProjectBounds.unions``), float32 ``(U, M)``;
+    # unconstrained rows where this slice says nothing about a union.
+    union_lo: np.ndarray | None = None
+    union_hi: np.ndarray | None = None
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """What the trainer constrains: the classes' bounds, then the unions', ``(K + U, M)``."""
+        if self.union_lo is None or self.union_hi is None:
+            return self.lo, self.hi
+        return np.concatenate([self.lo, self.union_lo]), np.concatenate([self.hi, self.union_hi])
 
 
 @dataclass(frozen=True)
@@ -76,6 +98,29 @@ class ProjectBounds:
     slices: list[SliceBounds]
     problems: list[BoundsProblem]
     images: list[Image]
+    # Pairs of class labels (1-based, as in the label maps) bounded together on some slice.
+    unions: list[tuple[int, int]] = field(default_factory=list)
+
+
+def slice_unions(
+    slice_hints: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> dict[tuple[str, str], ClassBounds]:
+    """Bounds on (ring, filling class) pairs of one slice; several authors' are intersected
+    (pairs that turn out contradictory are left out: the classes' own bounds report those)."""
+    out: dict[tuple[str, str], ClassBounds] = {}
+    bad: set[tuple[str, str]] = set()
+    for ring, ring_hints in slice_hints.items():
+        for other, other_hints in slice_hints.items():
+            if other == ring:
+                continue
+            for a, b in itertools.product(ring_hints, other_hints):
+                for r, c, cb in hole_fillers({ring: a, other: b}):
+                    key = (r, c)
+                    try:
+                        out[key] = cb if key not in out else intersect(out[key], cb, f"{r}+{c}")
+                    except BoundsError:
+                        bad.add(key)
+    return {k: v for k, v in out.items() if k not in bad}
 
 
 def project_classes(session: Session, project_id: int) -> list[ProjectClass]:
@@ -115,6 +160,7 @@ def project_bounds(
         hinted_zs.setdefault(image_id, []).append(z)
     problems: list[BoundsProblem] = []
     slices: list[SliceBounds] = []
+    pair_bounds: dict[int, dict[tuple[str, str], ClassBounds]] = {}  # slice index -> pairs
     for image in images:
         spacing = (float(image.spacing[1]), float(image.spacing[2]))
         shape = (int(image.height), int(image.width))
@@ -168,7 +214,18 @@ def project_bounds(
                 lo, hi = stack(per_class)
                 has_ref = image.id in referenced and (labelled is None or z in labelled)
                 slices.append(SliceBounds(image.id, z, lo, hi, has_ref, payloads, shape))
-    return ProjectBounds(names, slices, problems, images)
+                pairs = slice_unions({n: slice_hints[n] for n in names if n in slice_hints})
+                if pairs:
+                    pair_bounds[len(slices) - 1] = pairs
+    label = {name: k + 1 for k, name in enumerate(names)}
+    union_names = sorted({pair for pairs in pair_bounds.values() for pair in pairs})
+    if union_names:
+        for i, sb in enumerate(slices):
+            pairs = pair_bounds.get(i, {})
+            ulo, uhi = stack([pairs.get(pair) for pair in union_names])
+            slices[i] = replace(sb, union_lo=ulo, union_hi=uhi)
+    unions = [(label[r], label[c]) for r, c in union_names]
+    return ProjectBounds(names, slices, problems, images, unions)
 
 
 class NotTrainable(ValueError):

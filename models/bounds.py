@@ -48,17 +48,30 @@ __all__ = [
     "from_ellipse",
     "from_mask",
     "from_ring",
+    "hint_shapes",
+    "hole_fillers",
     "intersect",
     "measure",
     "parse_hint",
     "parse_prior",
     "stack",
+    "union",
 ]
 
 M = len(COMPONENTS)
 INF = math.inf
 _NONNEGATIVE = {"size", "spread_x", "spread_y", "cov_xx", "cov_yy", "length"}
-_HINT_KEYS = {"present", "unit", "ellipse", "hole", "tolerance", *DESCRIPTOR_COMPONENTS}
+_HINT_KEYS = {
+    "present",
+    "unit",
+    "ellipse",
+    "hole",
+    "instances",
+    "tolerance",
+    *DESCRIPTOR_COMPONENTS,
+}
+MAX_INSTANCES = 16
+"""Most instances of one class a hint may draw on one slice."""
 _PRIOR_KEYS = {"presence", "unit", *DESCRIPTOR_COMPONENTS}
 _PRESENCE = {"always": True, "never": False, "maybe": None}
 DEFAULT_TOLERANCE = 0.2
@@ -263,7 +276,7 @@ def _parse_unit(class_name: str, data: Mapping[str, Any], spacing: Spacing | Non
 
 
 def _has_descriptors(data: Mapping[str, Any]) -> list[str]:
-    return [d for d in (*DESCRIPTOR_COMPONENTS, "ellipse") if data.get(d) is not None]
+    return [d for d in (*DESCRIPTOR_COMPONENTS, "ellipse", "instances") if data.get(d) is not None]
 
 
 def parse_hint(
@@ -278,7 +291,9 @@ def parse_hint(
     ``hint``: see docs/interfaces.md; ``present`` defaults to true; ``unit`` ("px" | "mm") applies
     to the explicit intervals; an ``ellipse`` (cx, cy, a, b in px, angle in degrees) is always in
     image pixels and is intersected with the explicit intervals; with a ``hole`` (a second,
-    inner ellipse) the class is the ring between them (:func:`from_ring`), e.g. a myocardium.
+    inner ellipse) the class is the ring between them (:func:`from_ring`), e.g. a myocardium;
+    ``instances`` (instead of ``ellipse``/``hole``) draws several shapes of the class on the
+    slice, whose union the bounds describe (:func:`hint_shapes`, :func:`union`).
     ``spacing``: ``(row_mm, col_mm)``, needed for mm. ``shape``: ``(H, W)``; when given,
     intervals that no shape inside the image can satisfy are rejected. Raises ``BoundsError``
     naming the class and the descriptor.
@@ -298,27 +313,74 @@ def parse_hint(
             raise BoundsError(f"class {class_name}: marked absent, so {given[0]} cannot be given")
         return ClassBounds.absent()
     cb = replace(_parse_descriptors(class_name, hint, unit, spacing), present=True)
-    if hint.get("ellipse") is not None:
-        outer = _parse_ellipse(class_name, "ellipse", hint["ellipse"])
-        hole = hint.get("hole")
-        inner = None if hole is None else _parse_ellipse(class_name, "hole", hole)
+    shapes = hint_shapes(class_name, hint)
+    if shapes:
         try:
             tol = _num(hint.get("tolerance", DEFAULT_TOLERANCE))
-            drawn = from_ellipse(*outer, tol) if inner is None else from_ring(outer, inner, tol)
+            drawn = union(
+                [
+                    from_ellipse(*outer, tol) if inner is None else from_ring(outer, inner, tol)
+                    for outer, inner in shapes
+                ]
+            )
         except (TypeError, ValueError) as exc:
-            what = "ellipse" if inner is None else "ellipse with hole"
+            what = "ellipse" if len(shapes) == 1 and shapes[0][1] is None else "drawn shape"
             raise BoundsError(f"class {class_name}: {what}: {exc}") from exc
         cb = intersect(cb, drawn, class_name)
-    elif "tolerance" in hint or hint.get("hole") is not None:
-        raise BoundsError(f"class {class_name}: tolerance and hole are only used with an ellipse")
+    elif "tolerance" in hint:
+        raise BoundsError(f"class {class_name}: tolerance is only used with an ellipse")
     if shape is not None:
         _check_feasible(class_name, cb, shape)
     return cb
 
 
-def _parse_ellipse(
-    class_name: str, field_name: str, ell: Any
-) -> tuple[float, float, float, float, float]:
+Ellipse = tuple[float, float, float, float, float]
+"""``(cx, cy, a, b, angle)``: centre (px, x = column), semi-axes (px), angle in degrees."""
+
+
+def hint_shapes(class_name: str, hint: Mapping[str, Any]) -> list[tuple[Ellipse, Ellipse | None]]:
+    """The shapes a hint draws, each ``(outer, hole or None)``: the top-level ``ellipse`` (and
+    ``hole``), or every entry of ``instances`` (2 to ``MAX_INSTANCES`` objects ``{"ellipse",
+    "hole"?}``: several structures of one class on one slice, e.g. two polyps). ``[]`` when
+    nothing is drawn. Raises ``BoundsError`` naming the class and the field."""
+    instances = hint.get("instances")
+    if instances is None:
+        if hint.get("ellipse") is None:
+            if hint.get("hole") is not None:
+                raise BoundsError(f"class {class_name}: a hole is only used with an ellipse")
+            return []
+        return [_parse_instance(class_name, "", hint)]
+    if hint.get("ellipse") is not None or hint.get("hole") is not None:
+        raise BoundsError(
+            f"class {class_name}: give either ellipse (and hole) or instances, not both"
+        )
+    if not isinstance(instances, list) or not 2 <= len(instances) <= MAX_INSTANCES:
+        raise BoundsError(
+            f"class {class_name}: instances must be a list of 2 to {MAX_INSTANCES} objects "
+            "{ellipse, hole?} (one shape: use ellipse)"
+        )
+    out = []
+    for n, inst in enumerate(instances):
+        if not isinstance(inst, Mapping) or inst.get("ellipse") is None:
+            raise BoundsError(f"class {class_name}: instances[{n}] must be {{ellipse, hole?}}")
+        extra = set(inst) - {"ellipse", "hole"}
+        if extra:
+            raise BoundsError(
+                f"class {class_name}: instances[{n}] has unknown field(s) {sorted(extra)}"
+            )
+        out.append(_parse_instance(class_name, f"instances[{n}].", inst))
+    return out
+
+
+def _parse_instance(
+    class_name: str, prefix: str, data: Mapping[str, Any]
+) -> tuple[Ellipse, Ellipse | None]:
+    outer = _parse_ellipse(class_name, f"{prefix}ellipse", data["ellipse"])
+    hole = data.get("hole")
+    return outer, None if hole is None else _parse_ellipse(class_name, f"{prefix}hole", hole)
+
+
+def _parse_ellipse(class_name: str, field_name: str, ell: Any) -> Ellipse:
     """``{cx, cy, a, b, angle?}`` (px, degrees) -> ``(cx, cy, a, b, angle)``."""
     if not isinstance(ell, Mapping):
         raise BoundsError(
@@ -608,6 +670,96 @@ def from_ring(
     lo[7], hi[7] = lo[7] - xy_pad, hi[7] + xy_pad
     lo[8], hi[8] = d[8] * (1 - t), d[8] * (1 + t) * (1 + ELLIPSE_LENGTH_SLACK)
     return ClassBounds(True, tuple(float(x) for x in lo), tuple(float(x) for x in hi))
+
+
+def union(parts: Sequence[ClassBounds]) -> ClassBounds:
+    """Bounds on the union of disjoint present shapes of one class, each within ``parts[i]``
+    (several instances on one slice): the loss sees the class as a whole.
+
+    Area and contour length add up. The centroid is an area-weighted mean, so it lies within the
+    hull of the parts' centroid intervals. Covariance = mean within-part covariance (within the
+    parts' extremes) + between-part spread of the centroids, which is ``>= 0`` and at most a
+    quarter of the squared centroid range per axis (``|xy|`` at most the product of the half
+    ranges); spread follows as its square root. Conservative: every union of shapes meeting
+    their parts' bounds meets the result.
+    """
+    if not parts:
+        raise ValueError("union of no shapes")
+    if len(parts) == 1:
+        return parts[0]
+    if any(p.present is not True for p in parts):
+        raise ValueError("a union is of present shapes only")
+    lo = np.array([p.lo for p in parts])
+    hi = np.array([p.hi for p in parts])
+    idx = COMPONENT_INDEX
+    out_lo, out_hi = lo.min(0), hi.max(0)
+    for key in ("size", "length"):
+        i = idx[key]
+        out_lo[i], out_hi[i] = lo[:, i].sum(), hi[:, i].sum()
+    half_range = {
+        axis: (out_hi[idx[f"centroid_{axis}"]] - out_lo[idx[f"centroid_{axis}"]]) / 2.0
+        for axis in ("x", "y")
+    }
+    for axis in ("x", "y"):
+        i = idx[f"cov_{axis}{axis}"]
+        out_hi[i] = out_hi[i] + half_range[axis] ** 2
+        j = idx[f"spread_{axis}"]
+        out_hi[j] = math.sqrt(max(out_hi[i], 0.0)) if math.isfinite(out_hi[i]) else INF
+    xy = idx["cov_xy"]
+    between_xy = half_range["x"] * half_range["y"]
+    out_lo[xy], out_hi[xy] = out_lo[xy] - between_xy, out_hi[xy] + between_xy
+    return ClassBounds(True, tuple(float(v) for v in out_lo), tuple(float(v) for v in out_hi))
+
+
+def same_contour(a: Ellipse, b: Ellipse, px: float = 1.0) -> bool:
+    """Whether two drawn ellipses are one contour (e.g. the Myo hole linked to the LV ellipse):
+    centres and semi-axes within ``px`` pixels, and the same orientation unless nearly round."""
+    if abs(a[0] - b[0]) > px or abs(a[1] - b[1]) > px:
+        return False
+    if abs(a[2] - b[2]) > px or abs(a[3] - b[3]) > px:
+        # The same ellipse may be drawn with its axes named the other way round.
+        if abs(a[2] - b[3]) > px or abs(a[3] - b[2]) > px:
+            return False
+        b = (b[0], b[1], b[3], b[2], b[4] + 90.0)
+    if abs(a[2] - a[3]) <= px:
+        return True  # a circle has no orientation
+    turn = (a[4] - b[4] + 90.0) % 180.0 - 90.0
+    return abs(math.radians(turn)) * max(a[2], a[3]) <= 2.0 * px
+
+
+def hole_fillers(
+    hints: Mapping[str, Mapping[str, Any]],
+) -> list[tuple[str, str, ClassBounds]]:
+    """Rings whose holes another class fills, on one slice: ``(ring class, filling class,
+    bounds on the two together)``.
+
+    A ring's own bounds are loose when its wall is thin, because each contour may be off by the
+    tolerance. But when each hole is the same contour as an ellipse of one other class on the
+    slice (a myocardium's hole is the LV), the ring plus that class fill the outer ellipses:
+    their union is bounded like any drawn ellipse (:func:`from_ellipse` on the outer contours),
+    which keeps the information of the outer contour. ``hints``: class name -> one hint (already
+    accepted by :func:`parse_hint`).
+    """
+    shapes = {
+        name: hint_shapes(name, h) for name, h in hints.items() if h.get("present", True) is True
+    }
+    out = []
+    for ring, ring_shapes in shapes.items():
+        holes = [hole for _, hole in ring_shapes if hole is not None]
+        if not ring_shapes or len(holes) != len(ring_shapes):
+            continue
+        for other, other_shapes in shapes.items():
+            fill = [e for e, hole in other_shapes if hole is None]
+            if other == ring or len(fill) != len(other_shapes) or len(fill) != len(holes):
+                continue
+            if all(any(same_contour(h, e) for e in fill) for h in holes) and all(
+                any(same_contour(h, e) for h in holes) for e in fill
+            ):
+                tol = _num(hints[ring].get("tolerance", DEFAULT_TOLERANCE))
+                both = union([from_ellipse(*outer, tol) for outer, _ in ring_shapes])
+                out.append((ring, other, both))
+                break
+    return out
 
 
 def measure(mask: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ NETWORK_KWARGS: dict[str, dict[str, tuple[int, int]]] = {
     # Allowed keyword arguments of each network and their ranges (bounded compute and memory).
     "unet": {"width": (1, MAX_WIDTH), "depth": (1, 6)},
     "enet": {"width": (1, MAX_WIDTH)},
+    "enet-light": {"width": (1, MAX_WIDTH)},
 }
 _INTS: dict[str, tuple[int, int]] = {
     "grid": (16, 1024),
@@ -54,10 +55,11 @@ _FLOATS: dict[str, tuple[float, float]] = {
     "zoom_min": (0.1, 1.0),
     "p_intensity": (0.0, 1.0),
     "p_blur": (0.0, 1.0),
+    "hint_weight": (0.0, 1.0),
 }
-_BOOLS = ("augment", "amp", "resume", "tta")
+_BOOLS = ("augment", "amp", "resume", "tta", "ring_unions")
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "network": ("unet", "enet"),
+    "network": ("unet", "enet", "enet-light"),
     "loss": ("log_barrier", "quadratic"),
     "loss_units": ("paper", "length"),
     "lr_schedule": ("constant", "cosine"),
@@ -136,6 +138,12 @@ class TrainConfig:
     num_threads: int | None = None  # CPU threads; None: torch default
     # Test-time augmentation: predictions average the four flips of each slice.
     tta: bool = False
+    # Bound a ring and the class that fills its hole together (``train(unions=...)``); false:
+    # the union rows the worker adds are ignored.
+    ring_unions: bool = True
+    # Predicting a hinted slice: the drawn hints' vote against the model's probabilities
+    # (models.refine); 0 = the model alone, 1 = the hints alone.
+    hint_weight: float = 0.0
     # Time budget (a name of models.budget or seconds): the trainer re-plans ``epochs`` after
     # timing its first steps so that training fits it; None: exactly ``epochs``.
     budget: str | float | None = None

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from models.device import resolve_device
-from models.networks import build_network
+from models.networks import build_network, legacy_network_name
 from models.transforms import normalise_image, resize_image
 
 
@@ -93,7 +93,9 @@ def load_predictor(checkpoint: Path | str, device: str | torch.device = "auto") 
     ck = torch.load(Path(checkpoint), map_location="cpu", weights_only=False)
     if ck.get("normalisation", "minmax") != "minmax":
         raise ValueError(f"unsupported normalisation {ck['normalisation']!r}")
-    net = build_network(ck["network"], ck["channels"], ck["num_classes"], **ck["network_kwargs"])
+    # A checkpoint saved as "enet" before the paper's ENet replaced the light one is the light one.
+    name = legacy_network_name(ck["network"], ck["state_dict"])
+    net = build_network(name, ck["channels"], ck["num_classes"], **ck["network_kwargs"])
     net.load_state_dict(ck["state_dict"])
     net.to(dev).eval()
     info = {k: ck.get(k) for k in ("network", "network_kwargs", "config", "epoch")}

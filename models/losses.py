@@ -153,6 +153,30 @@ def constraint_loss(
     return total, terms
 
 
+@torch.no_grad()
+def violation_share(probs: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> dict[str, float]:
+    """Per descriptor, the share (0..1) of the finite bounds in ``lo``/``hi`` ``(B, K, M)`` (px)
+    that the soft descriptors of ``probs`` ``(B, K, H, W)`` break: what a user reads as "how
+    far from the hints" (0 = every hint met), unlike the barrier value, which grows with t.
+    Descriptors without any bound are left out."""
+    lo = lo.to(probs.device, torch.float32)
+    hi = hi.to(probs.device, torch.float32)
+    has_lo, has_hi = torch.isfinite(lo), torch.isfinite(hi)
+    if not bool((has_lo | has_hi).any()):
+        return {}
+    with_length = bool((has_lo[..., _LENGTH_INDEX] | has_hi[..., _LENGTH_INDEX]).any())
+    v = all_descriptors(probs.float(), with_length=with_length)
+    broken = (has_lo & (v < lo)) | (has_hi & (v > hi))
+    active = has_lo | has_hi
+    out: dict[str, float] = {}
+    for name in TERMS:
+        idx = [i for i, d in enumerate(DESCRIPTOR_OF) if d == name]
+        n = int(active[..., idx].sum())
+        if n:
+            out[name] = int(broken[..., idx].sum()) / n
+    return out
+
+
 def masked_cross_entropy(
     logits: torch.Tensor, target: torch.Tensor, has_mask: torch.Tensor
 ) -> torch.Tensor:

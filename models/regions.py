@@ -20,14 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from models.bounds import DEFAULT_TOLERANCE
+from models.bounds import DEFAULT_TOLERANCE, Ellipse, hint_shapes
 
 SURE_IN = 1
 SURE_OUT = -1
 UNKNOWN = 0
-
-Ellipse = tuple[float, float, float, float, float]
-"""``(cx, cy, a, b, angle)``: centre (px, x = column), semi-axes (px), angle in degrees."""
 
 
 def ellipse_mask(shape: tuple[int, int], ell: Ellipse, scale: float = 1.0) -> np.ndarray:
@@ -44,16 +41,6 @@ def ellipse_mask(shape: tuple[int, int], ell: Ellipse, scale: float = 1.0) -> np
     return (u * u + v * v) <= 1.0
 
 
-def _ellipse(d: Mapping[str, Any]) -> Ellipse:
-    return (
-        float(d["cx"]),
-        float(d["cy"]),
-        float(d["a"]),
-        float(d["b"]),
-        float(d.get("angle", 0.0)),
-    )
-
-
 def hint_regions(
     hint: Mapping[str, Any], shape: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray] | None:
@@ -64,17 +51,39 @@ def hint_regions(
     """
     if hint.get("present", True) is False:
         return np.zeros(shape, bool), np.ones(shape, bool)
-    if hint.get("ellipse") is None:
+    shapes = hint_shapes("", hint)
+    if not shapes:
         return None
     t = float(hint.get("tolerance", DEFAULT_TOLERANCE))
-    outer = _ellipse(hint["ellipse"])
-    sure_in = ellipse_mask(shape, outer, 1.0 - t)
-    sure_out = ~ellipse_mask(shape, outer, 1.0 + t)
-    if hint.get("hole") is not None:
-        hole = _ellipse(hint["hole"])
-        sure_in &= ~ellipse_mask(shape, hole, 1.0 + t)
-        sure_out |= ellipse_mask(shape, hole, 1.0 - t)
+    # Several instances: inside any one's core is sure in, outside all of them is sure out.
+    sure_in = np.zeros(shape, bool)
+    sure_out = np.ones(shape, bool)
+    for outer, hole in shapes:
+        core = ellipse_mask(shape, outer, 1.0 - t)
+        beyond = ~ellipse_mask(shape, outer, 1.0 + t)
+        if hole is not None:
+            core &= ~ellipse_mask(shape, hole, 1.0 + t)
+            beyond |= ellipse_mask(shape, hole, 1.0 - t)
+        sure_in |= core
+        sure_out &= beyond
     return sure_in, sure_out
+
+
+def drawn_mask(hint: Mapping[str, Any], shape: tuple[int, int]) -> np.ndarray | None:
+    """Boolean ``(H, W)`` map of the pixels a hint draws as its class (every instance; a ring
+    without its hole; nothing for a class marked absent), or None when it draws no shape."""
+    if hint.get("present", True) is False:
+        return np.zeros(shape, bool)
+    shapes = hint_shapes("", hint)
+    if not shapes:
+        return None
+    out = np.zeros(shape, bool)
+    for outer, hole in shapes:
+        inside = ellipse_mask(shape, outer)
+        if hole is not None:
+            inside &= ~ellipse_mask(shape, hole)
+        out |= inside
+    return out
 
 
 def sure_map(

@@ -49,8 +49,11 @@ class Prepared:
     sure: torch.Tensor | None = None  # (N, K, G, G) int8, zeros where no hint is sure; None: none
 
 
-def prepare(samples: Sequence[TrainSample], num_classes: int, grid: int) -> Prepared:
-    """Validate samples and bring them onto the ``grid x grid`` training grid."""
+def prepare(
+    samples: Sequence[TrainSample], num_classes: int, grid: int, num_unions: int = 0
+) -> Prepared:
+    """Validate samples and bring them onto the ``grid x grid`` training grid (bounds ``(K + U,
+    M)``: the classes', then ``num_unions`` unions of classes, see ``models.train.train``)."""
     if not samples:
         raise ValueError("no training samples")
     channels = samples[0].image.shape[0]
@@ -61,8 +64,9 @@ def prepare(samples: Sequence[TrainSample], num_classes: int, grid: int) -> Prep
             raise ValueError(f"sample {i}: image must be (C, H, W) with C in 1 or 3")
         if s.image.shape[0] != channels:
             raise ValueError(f"sample {i}: {s.image.shape[0]} channels, others have {channels}")
-        if s.lo.shape != (num_classes, M) or s.hi.shape != (num_classes, M):
-            raise ValueError(f"sample {i}: bounds must be ({num_classes}, {M})")
+        rows = num_classes + num_unions  # the classes', then the unions' (models.train)
+        if s.lo.shape != (rows, M) or s.hi.shape != (rows, M):
+            raise ValueError(f"sample {i}: bounds must be ({rows}, {M})")
         h, w = s.image.shape[1:]
         img = torch.from_numpy(np.array(s.image, dtype=np.float32, copy=True))[None]
         imgs.append(resize_image(normalise_image(img), (grid, grid))[0])
@@ -102,13 +106,13 @@ def prepare(samples: Sequence[TrainSample], num_classes: int, grid: int) -> Prep
     )
 
 
-def class_prior(data: Prepared) -> torch.Tensor:
+def class_prior(data: Prepared, num_classes: int) -> torch.Tensor:
     """Expected area fraction ``(K,)`` of each class from the size bounds (interval midpoints
     where both ends are finite, else an equal share of what is left), summing to 1."""
-    n, _k, _ = data.lo.shape
+    n = data.lo.shape[0]
     area = float(data.images.shape[-1] * data.images.shape[-2])
     size = COMPONENT_INDEX["size"]
-    lo, hi = data.lo[..., size], data.hi[..., size]
+    lo, hi = data.lo[:, :num_classes, size], data.hi[:, :num_classes, size]
     known = torch.isfinite(lo) & torch.isfinite(hi)
     mid = torch.where(known, (lo.clamp_min(0) + hi) / 2, torch.zeros_like(lo)) / area
     frac = mid.sum(0) / n  # mean over samples, unknown counted as 0

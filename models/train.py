@@ -18,11 +18,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.budget import barrier_mu, budget_seconds, plan_epochs
+from models.budget import MIN_EPOCHS, barrier_mu, budget_seconds, plan_epochs
 from models.checkpoints import CHECKPOINT_NAME, LAST_NAME, load_init, save_checkpoint, save_last
 from models.config import TrainConfig
 from models.device import resolve_device
-from models.losses import constraint_loss, masked_cross_entropy, pairwise_loss, sure_region_loss
+from models.losses import (
+    constraint_loss,
+    masked_cross_entropy,
+    pairwise_loss,
+    sure_region_loss,
+    violation_share,
+)
 from models.networks import build_network
 from models.samples import Prepared, TrainSample, batch, class_prior, prepare
 from models.transforms import AugmentConfig
@@ -96,8 +102,13 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     init_checkpoint: Path | str | None = None,
     out_dir: Path,
+    unions: Sequence[Sequence[int]] = (),
 ) -> TrainResult:
     """Train a network on ``samples`` (K = ``num_classes`` including background).
+
+    ``unions``: groups of class labels whose probabilities are also constrained summed (a ring
+    and the class that fills its hole); the samples' bounds then have ``K + len(unions)`` rows,
+    the classes' first.
 
     Writes ``out_dir/model.pt`` (best validation Dice where masks exist, else the last epoch)
     and ``out_dir/last.pt`` (with optimiser state, for ``resume``). ``init_checkpoint``: warm
@@ -115,7 +126,15 @@ def train(
         torch.set_num_threads(cfg.num_threads)
     try:
         return _train(
-            samples, num_classes, cfg, dev, progress, should_stop, init_checkpoint, Path(out_dir)
+            samples,
+            num_classes,
+            cfg,
+            dev,
+            progress,
+            should_stop,
+            init_checkpoint,
+            Path(out_dir),
+            union_matrix(unions, num_classes),
         )
     finally:
         torch.set_num_threads(threads)  # the setting is process-wide: give it back
@@ -130,13 +149,17 @@ def _train(
     should_stop: Callable[[], bool] | None,
     init_checkpoint: Path | str | None,
     out_dir: Path,
+    unions: torch.Tensor,
 ) -> TrainResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     started = clock()
 
-    data = prepare(samples, num_classes, cfg.grid)
+    data = prepare(samples, num_classes, cfg.grid, len(unions))
+    if not cfg.ring_unions:  # an ablation: the classes' own bounds only
+        data.lo, data.hi, unions = data.lo[:, :num_classes], data.hi[:, :num_classes], unions[:0]
+    unions = unions.to(dev)
     n, channels = data.images.shape[0], data.images.shape[1]
     net = build_network(cfg.network, channels, num_classes, **cfg.network_kwargs).to(dev)
     opt = torch.optim.Adam(
@@ -149,7 +172,7 @@ def _train(
         if resumed_rng is not None:
             rng = resumed_rng
     else:
-        _init_output_bias(net, data)
+        _init_output_bias(net, data, num_classes)
     sched = _lr_schedule(opt, cfg, run)
 
     use_amp = cfg.amp and dev.type == "cuda"
@@ -196,8 +219,8 @@ def _train(
             with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
                 logits = net(imgs)
             logits = logits.float()
-            loss, terms = _loss(
-                cfg, run, step, logits, imgs, los, his, sure, masks, data, idx, ce_on
+            loss, terms, constrained = _loss(
+                cfg, run, step, logits, imgs, los, his, sure, masks, data, idx, ce_on, unions
             )
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -209,14 +232,20 @@ def _train(
             if progress is not None and (step % cfg.progress_every == 0 or step == run.total_steps):
                 loss_val = float(loss.detach())
                 term_vals = {k: float(v) for k, v in terms.items()}
+                run.metrics = {**run.metrics, "violation": violation_share(constrained, los, his)}
                 progress(timed(epoch, step, loss_val, term_vals))
         loss_val = float(loss.detach())
         term_vals = {k: float(v) for k, v in terms.items()}
         run.t = min(run.t * cfg.mu, cfg.t_max)
+        if replan_at >= 0 and step > replan_at:  # budgeted: still within the budget?
+            per_step = (clock() - warm_started) / (step - (replan_at - WARMUP_STEPS + 1))
+            left = budget_seconds(cfg.budget, dev.type) - (clock() - started)
+            _shorten_to_budget(cfg, run, epoch, left / max(per_step * steps_per_epoch, 1e-9))
         last_epoch = epoch + 1 == cfg.epochs
         if (epoch + 1) % cfg.val_every == 0 or last_epoch:
             val = validate(net, data, num_classes, dev, cfg.batch_size)
-            run.metrics = {**val, "train_loss": loss_val, "t": run.t}
+            kept = {k: run.metrics[k] for k in ("violation",) if k in run.metrics}  # last step's
+            run.metrics = {**val, "train_loss": loss_val, "t": run.t, **kept}
             improved = "val_dice" in val and (run.best is None or val["val_dice"] > run.best)
             if improved:
                 run.best, run.best_epoch = val["val_dice"], epoch + 1
@@ -272,13 +301,13 @@ def _restore(
     return np.random.default_rng([cfg.seed, run.start_epoch])
 
 
-def _init_output_bias(net: torch.nn.Module, data: Prepared) -> None:
+def _init_output_bias(net: torch.nn.Module, data: Prepared, num_classes: int) -> None:
     """Start from the class proportions the bounds imply: the constraints are then nearly met
     at step 0 and training spends its steps on where things are, not how much."""
     bias = getattr(net.output_layer, "bias", None)
     if bias is not None:
         with torch.no_grad():
-            bias.copy_(torch.log(class_prior(data)).to(bias.device))
+            bias.copy_(torch.log(class_prior(data, num_classes)).to(bias.device))
 
 
 def _lr_schedule(
@@ -309,6 +338,34 @@ def _replan(
     run.total_steps = run.steps_per_epoch * cfg.epochs
 
 
+def _shorten_to_budget(cfg: TrainConfig, run: _Run, epoch: int, epochs_left: float) -> None:
+    """After epoch ``epoch`` (0-based) of a budgeted run, with time for ``epochs_left`` more
+    epochs at the pace timed since the warm-up: when the planned epochs no longer fit (a machine
+    that got busy), end earlier, with the barrier's growth and the validation rhythm fitted to
+    the new length. Never lengthens a run, never below ``MIN_EPOCHS``."""
+    fit = epoch + 1 + int(max(0.0, epochs_left))
+    if fit >= cfg.epochs:
+        return
+    cfg.epochs = max(fit, MIN_EPOCHS, epoch + 1)
+    if run.t < cfg.t_max:  # t still reaches t_max after 70 % of the new length
+        cfg.mu = float(cfg.t_max / run.t) ** (1.0 / max(1, int(cfg.epochs * 0.7) - (epoch + 1)))
+    cfg.val_every = max(1, cfg.epochs // 10)
+    run.total_steps = run.steps_per_epoch * cfg.epochs
+
+
+def union_matrix(unions: Sequence[Sequence[int]], num_classes: int) -> torch.Tensor:
+    """Membership ``(U, K)`` float32 of each union of class labels (1..K-1; background 0 is
+    never part of one)."""
+    out = torch.zeros(len(unions), num_classes)
+    for u, labels in enumerate(unions):
+        if len(set(labels)) < 2 or not all(0 < int(k) < num_classes for k in labels):
+            raise ValueError(
+                f"union {list(labels)}: needs two or more class labels in 1..{num_classes - 1}"
+            )
+        out[u, [int(k) for k in labels]] = 1.0
+    return out
+
+
 def _loss(
     cfg: TrainConfig,
     run: _Run,
@@ -322,12 +379,18 @@ def _loss(
     data: Prepared,
     idx: np.ndarray,
     ce_on: bool,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    unions: torch.Tensor,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
     """The step's loss: the descriptor constraints plus the weighted optional terms (entropy
-    ramped in over the first half, cross-entropy on masks, sure regions, pairwise smoothness)."""
+    ramped in over the first half, cross-entropy on masks, sure regions, pairwise smoothness).
+    Also returns the constrained probabilities ``(B, K + U, H, W)``: the classes', then the
+    ``unions`` ``(U, K)`` summed."""
     probs = torch.softmax(logits, 1)
+    constrained = probs
+    if len(unions):
+        constrained = torch.cat([probs, torch.einsum("uk,bkhw->buhw", unions, probs)], 1)
     loss, terms = constraint_loss(
-        probs, los, his, t=run.t, kind=cfg.loss, weights=cfg.weights, units=cfg.loss_units
+        constrained, los, his, t=run.t, kind=cfg.loss, weights=cfg.weights, units=cfg.loss_units
     )
     if cfg.entropy_weight > 0:
         ramp = min(1.0, step / max(1.0, 0.5 * run.total_steps))
@@ -346,4 +409,4 @@ def _loss(
         pw = pairwise_loss(probs, imgs, cfg.pairwise_sigma)
         loss = loss + cfg.pairwise_weight * pw
         terms["pairwise"] = pw.detach()
-    return loss, terms
+    return loss, terms, constrained

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from jobs.training_data import SliceBounds
 from store.db import session_scope
+from store.hints import hints_by_slice
 from store.jobs_tables import Job, ModelVersion, Prediction
 from store.model_versions import latest_version
 from store.reviews import refresh_review_status
@@ -44,6 +45,8 @@ def predict_job(ctx: JobContext) -> dict[str, Any]:
         "model_version_id": version.id,
         "version": version.version,
         "predictions": predicted["count"],
+        "hint_refined_slices": predicted["hint_refined_slices"],
+        "hint_drawn_slices": predicted["hint_drawn_slices"],
         "reference_metrics": predicted["reference_metrics"],
     }
 
@@ -56,12 +59,15 @@ def predict_images(
 ) -> dict[str, Any]:
     """Predict every image of the project with ``version``; store masks; evaluate references.
 
-    ``check``: per image the training slices whose predictions are measured against their
-    bounds (``models.quality``); the result then has ``quality`` and ``warnings``.
+    Hinted slices are predicted with the hints' vote (``models.refine``) when the version's
+    config has a ``hint_weight``. ``check``: per image the training slices whose predictions
+    are measured against their bounds (``models.quality``); the result then has ``quality``
+    and ``warnings``.
     """
     from models.infer import load_predictor
     from models.metrics import dice, hd95
     from models.quality import ClassTally, report, slice_tallies
+    from models.refine import DRAWN, VOTED, hint_bounds, refine_labels
 
     with session_scope(ctx.engine) as session:
         images = [
@@ -76,6 +82,11 @@ def predict_images(
                 select(ReferenceMask).where(ReferenceMask.image_id.in_([i[0] for i in images]))
             )
         }
+        hint_weight = float((version.config or {}).get("hint_weight", 0.0))
+        hinted: dict[int, dict[int, dict[str, list[Any]]]] = {}  # image -> z -> class -> hints
+        if hint_weight > 0:
+            for (image_id, z), by_class in hints_by_slice(session, [i[0] for i in images]).items():
+                hinted.setdefault(image_id, {})[z] = by_class
     device = resolved_device(ctx.settings)
     num_classes = len(version.class_names) + 1
     with tempfile.TemporaryDirectory(prefix=f"shapehint-job{ctx.job_id}-") as tmp:
@@ -85,6 +96,7 @@ def predict_images(
     per_class: dict[str, dict[str, list[float]]] = {"dice": {}, "hd95": {}}
     tallies: dict[int, list[ClassTally]] = {}
     image_dice: dict[int, dict[str, float | None]] = {}
+    refined = {VOTED: 0, DRAWN: 0}
     for n, (image_id, volume_key, spacing) in enumerate(images):
         ctx.check_stop()
         ctx.report({"phase": "predicting", "images_done": n, "images": len(images)}, force=n == 0)
@@ -92,6 +104,24 @@ def predict_images(
         labels = np.asarray(predictor.predict_volume(volume), dtype=np.uint8)
         if labels.shape != (volume.shape[0], volume.shape[2], volume.shape[3]):
             raise JobError(f"prediction of image {image_id} has shape {labels.shape}")
+        # The quality check judges the model alone: on hinted slices the hints' vote would
+        # hide a model that learned nothing.
+        for sb in (check or {}).get(image_id, []):
+            per_slice = slice_tallies(labels[sb.z], sb.lo, sb.hi)
+            summed = tallies.setdefault(image_id, [ClassTally() for _ in per_slice])
+            for total, t in zip(summed, per_slice, strict=True):
+                total.add(t)
+        for z, by_class in sorted(hinted.get(image_id, {}).items()):
+            if not 0 <= z < labels.shape[0]:
+                continue
+            proba = predictor.predict_proba(np.asarray(volume[z : z + 1]))[0]
+            votes = [[], *[by_class.get(name, []) for name in version.class_names]]
+            rows_cols = (float(spacing[1]), float(spacing[2]))
+            bounds = hint_bounds(votes, version.class_names, labels.shape[1:], rows_cols)
+            voted = refine_labels(proba, votes, hint_weight, bounds)
+            if voted is not None:
+                labels[z], how = voted
+                refined[how] += 1
         metrics = None
         if image_id in refs:
             ref = load_labels(ctx.blobs, refs[image_id][0])
@@ -104,11 +134,6 @@ def predict_images(
                     if value is not None:
                         per_class[name].setdefault(cls, []).append(value)
             image_dice[image_id] = metrics["dice"]
-        for sb in (check or {}).get(image_id, []):
-            per_slice = slice_tallies(labels[sb.z], sb.lo, sb.hi)
-            summed = tallies.setdefault(image_id, [ClassTally() for _ in per_slice])
-            for total, t in zip(summed, per_slice, strict=True):
-                total.add(t)
         store_prediction(ctx, image_id, version.id, labels, metrics)
     ctx.report(
         {"phase": "predicting", "images_done": len(images), "images": len(images)}, force=True
@@ -118,12 +143,22 @@ def predict_images(
         for name, values in per_class.items()
     }
     summary["images"] = len(refs)  # type: ignore[assignment]
-    out: dict[str, Any] = {"count": len(images), "reference_metrics": summary if refs else None}
+    out: dict[str, Any] = {
+        "count": len(images),
+        "reference_metrics": summary if refs else None,
+        "hint_refined_slices": refined[VOTED] + refined[DRAWN],
+        "hint_drawn_slices": refined[DRAWN],
+    }
     if check is not None:
         quality, warnings = report(tallies, version.class_names)
         for image_id, per_cls in quality["images"].items():
             for cls, d in per_cls.items():
                 d["dice"] = image_dice.get(int(image_id), {}).get(cls)
+        if refined[DRAWN]:
+            warnings.append(
+                f"on {refined[DRAWN]} of {refined[VOTED] + refined[DRAWN]} hinted slices the "
+                "model's mask broke the hints' bounds: those slices got the drawn hints instead"
+            )
         for w in warnings:
             log.warning("job %s: %s", ctx.job_id, w)
         out |= {"quality": quality, "warnings": warnings}

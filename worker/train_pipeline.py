@@ -85,7 +85,7 @@ def train_job(ctx: JobContext) -> dict[str, Any]:
         for sb in sbs:
             mask = np.array(ref[sb.z]) if ref is not None and sb.has_reference else None
             sure = sure_map([[], *sb.hints], sb.shape)
-            samples.append(TrainSample(np.array(volume[sb.z]), sb.lo, sb.hi, mask, sure))
+            samples.append(TrainSample(np.array(volume[sb.z]), *sb.rows(), mask, sure))
 
     def on_progress(p: Any) -> None:
         d = progress_dict(p)
@@ -101,6 +101,7 @@ def train_job(ctx: JobContext) -> dict[str, Any]:
         {
             "project": project_id,
             "classes": pb.classes,
+            "unions": pb.unions,
             "config": {k: v for k, v in config_dict(cfg).items() if k != "resume"},
             "warm": warm[0] if warm is not None else None,
             "slices": [(sb.image_id, key_of[sb.image_id], sb.z, sb.lo, sb.hi) for sb in pb.slices],
@@ -123,6 +124,7 @@ def train_job(ctx: JobContext) -> dict[str, Any]:
         should_stop=ctx.should_stop,
         init_checkpoint=init,
         out_dir=tmp / "out",
+        unions=pb.unions,
     )
     ctx.check_stop()
     checkpoint_key = ctx.blobs.put_file(Path(result.checkpoint), ".pt")
@@ -147,11 +149,17 @@ def train_job(ctx: JobContext) -> dict[str, Any]:
         "model_version_id": version.id,
         "version": version.version,
         "slices": len(samples),
+        # classes bounded together (a ring and what fills its hole, e.g. "Myo+LV")
+        "unions": [f"{pb.classes[r - 1]}+{pb.classes[c - 1]}" for r, c in pb.unions],
         "warnings": predicted["warnings"],
         "quality": predicted["quality"],
         # slices supervised by a reference mask (uploaded, or corrected in Review)
         "reference_slices": sum(s.mask is not None for s in samples),
         "predictions": predicted["count"],
+        # hinted slices predicted with the hints' vote (models.refine); of those, the slices
+        # whose voted labels broke the hint's bounds and got the drawing instead
+        "hint_refined_slices": predicted["hint_refined_slices"],
+        "hint_drawn_slices": predicted["hint_drawn_slices"],
         "metrics": metrics,
         "reference_metrics": predicted["reference_metrics"],
     }

@@ -106,6 +106,23 @@ def test_latest_per_author_counts_and_authors_are_combined(api: Api, image: dict
     assert summary[0]["z"] == 0 and summary[0]["authors"] >= 2
 
 
+def test_two_instances_of_a_class_are_stored_and_bound_together(api: Api, image: dict) -> None:
+    # A slice of its own: the module's image carries other authors' LV hints by now.
+    image = api.upload_png(image["project"]["id"], name="two.png", height=32, width=48, seed=7)
+    one = {"cx": 12, "cy": 10, "a": 6, "b": 4, "angle": 0}
+    two = {"cx": 36, "cy": 22, "a": 5, "b": 4, "angle": 0}
+    body = {"LV": {"instances": [{"ellipse": one}, {"ellipse": two}], "tolerance": 0.2}}
+    assert api.client.put(_url(image), json=body, headers=api.headers).status_code == 200
+    got = api.client.get(_url(image), headers=api.headers).json()
+    assert got["hints"] == body
+    lo, hi = got["derived"]["LV"]["components"]["size"]["px"]
+    assert lo < 3.14159265 * (24 + 20) < hi  # the union's area, not one instance's
+    assert hi > 3.14159265 * 24 * 1.2**2  # more than the bigger instance alone could be
+    bad = {"LV": {"ellipse": one, "instances": [{"ellipse": one}, {"ellipse": two}]}}
+    r = api.client.put(_url(image), json=bad, headers=api.headers)
+    assert r.status_code == 422 and "either ellipse" in r.json()["detail"]["message"]
+
+
 @pytest.mark.parametrize(
     ("body", "words"),
     [

@@ -15,6 +15,8 @@ ARTIFACTS = (
     Path(os.environ.get("SHAPEHINT_TEST_ARTIFACTS", REPO_ROOT / "test-artifacts")) / "browser"
 )
 SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
+# The README's first two come from scripts/screenshots.py (a real MRI slice), not from the tests.
+SCRIPT_SCREENSHOTS = frozenset({"hints", "review"})
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ def screenshot(page: object, name: str, artifacts: Path) -> None:
     README's copy in docs/screenshots (so a plain test run leaves tracked files alone)."""
     data = page.screenshot(full_page=False)  # type: ignore[attr-defined]
     (artifacts / f"{name}.png").write_bytes(data)
-    if os.environ.get("SHAPEHINT_UPDATE_SCREENSHOTS") == "1":
+    if os.environ.get("SHAPEHINT_UPDATE_SCREENSHOTS") == "1" and name not in SCRIPT_SCREENSHOTS:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         (SCREENSHOTS / f"{name}.png").write_bytes(data)
 

@@ -168,6 +168,29 @@ def test_a_budgeted_run_replans_from_its_timed_steps(
     assert result.epochs == MIN_EPOCHS
 
 
+def test_a_budgeted_run_that_slows_down_ends_within_its_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The machine gets busy after the warm-up (steps 4x slower): the run ends near its budget
+    instead of running the planned epochs at the slower pace (4x over)."""
+    samples = _tiny_samples()
+    tiny = {"grid": 16, "network_kwargs": {"width": 2, "depth": 1}, "progress_every": 1}
+    facts = facts_from_bounds([(s.lo, s.hi) for s in samples], [(24, 24)] * 4)
+    cfg, _ = resolve_config(tiny | {"budget": 20, "val_every": 1000}, facts, "cpu")
+    timer = FakeTimer(0.1)
+    monkeypatch.setattr(train_module, "clock", timer)
+    ticks = {"n": 0}
+
+    def progress(_p: train_module.Progress) -> None:
+        ticks["n"] += 1
+        timer.step_seconds = 0.1 if ticks["n"] <= 10 else 0.4
+        timer.tick()
+
+    result = train(samples, 2, cfg, device="cpu", progress=progress, out_dir=tmp_path / "a")
+    assert result.metrics["seconds"] <= 20 * 1.15, result.metrics["seconds"]
+    assert MIN_EPOCHS <= result.epochs < 100
+
+
 def test_sure_pixels_of_an_ellipse_a_ring_and_an_absent_class() -> None:
     shape = (40, 40)
     ell = {"ellipse": {"cx": 20, "cy": 20, "a": 10, "b": 6, "angle": 30}, "tolerance": 0.2}

@@ -274,3 +274,20 @@ def test_masked_cross_entropy() -> None:
     assert some.item() == pytest.approx(only.item(), rel=1e-5)
     some.backward()
     assert logits.grad[1:].abs().sum().item() == 0.0
+
+
+def test_violation_share_counts_broken_bounds_per_descriptor() -> None:
+    from models.losses import violation_share
+
+    probs = torch.zeros(1, 2, 20, 20)
+    probs[0, 1, 5:15, 5:15] = 1.0  # a 10 x 10 square: area 100, centroid (9.5, 9.5)
+    probs[0, 0] = 1.0 - probs[0, 1]
+    inf = float("inf")
+    lo = torch.full((1, 2, 9), -inf)
+    hi = torch.full((1, 2, 9), inf)
+    lo[0, 1, 0], hi[0, 1, 0] = 120.0, 200.0  # size: broken (100 < 120)
+    lo[0, 1, 1], hi[0, 1, 1] = 8.0, 11.0  # centroid x: met
+    lo[0, 1, 2], hi[0, 1, 2] = 0.0, 5.0  # centroid y: broken
+    share = violation_share(probs, lo, hi)
+    assert share == {"size": 1.0, "centroid": 0.5}
+    assert violation_share(probs, torch.full_like(lo, -inf), torch.full_like(hi, inf)) == {}

@@ -78,6 +78,9 @@ def test_train_progress_stop_resume_and_predict(tmp_path: Path) -> None:
     assert seen[-1].epoch == 3 and seen[-1].step == seen[-1].steps == 6
     assert {"size", "centroid"} <= set(seen[-1].terms)
     assert math.isfinite(seen[-1].loss) and "val_dice" in seen[-1].metrics
+    # What the chart plots: the share of the hints' bounds broken, per descriptor (0..1).
+    violation = seen[-1].metrics["violation"]
+    assert {"size", "centroid"} <= set(violation) and all(0 <= v <= 1 for v in violation.values())
     # Stop callback: raised at the first step where it says so.
     calls = {"n": 0}
 
@@ -194,3 +197,44 @@ def test_cli_train_and_evaluate(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     r = runner.invoke(app, ["train", str(imgs), str(tmp_path / "bad.json"), "--out", str(out)])
     assert r.exit_code != 0 and "LV" in r.output and "size" in r.output
+
+
+def test_a_union_of_classes_is_constrained_by_its_own_row(tmp_path: Path) -> None:
+    """Classes 1 and 2 carry no bounds of their own; only their sum is bounded (a ring and
+    the class in its hole): training must bring the two classes' joint area into it."""
+    img, _ = make_dataset(1, 32, 2, seed=4)[0]
+    free = B.ClassBounds(present=None)
+    joint = B.ClassBounds(present=True).with_interval("size", 60.0, 90.0)
+    lo, hi = B.stack([None, free, free, joint])
+    cfg = TrainConfig.from_dict(
+        {"epochs": 40, "batch_size": 1, "grid": 32, "lr": 5e-3, "augment": False, "seed": 1}
+    )
+    with pytest.raises(ValueError, match="bounds must be"):
+        train([TrainSample(img, lo, hi)], 3, cfg, device="cpu", out_dir=tmp_path / "x")
+    with pytest.raises(ValueError, match="union"):
+        train(
+            [TrainSample(img, lo, hi)],
+            3,
+            cfg,
+            device="cpu",
+            out_dir=tmp_path / "y",
+            unions=[[0, 1]],
+        )
+    joint_area = {}
+    for name, rows, unions in (("with", 4, [[1, 2]]), ("without", 3, [])):
+        sample = TrainSample(img, lo[:rows], hi[:rows])
+        res = train([sample], 3, cfg, device="cpu", out_dir=tmp_path / name, unions=unions)
+        labels = load_predictor(res.checkpoint, device="cpu").predict_image(img)
+        joint_area[name] = int((labels > 0).sum())
+    # The flag that turns the union rows off (an ablation) trains as without them.
+    off = TrainConfig.from_dict({**cfg.to_dict(), "ring_unions": False})
+    res = train(
+        [TrainSample(img, lo, hi)], 3, off, device="cpu", out_dir=tmp_path / "off", unions=[[1, 2]]
+    )
+    joint_area["off"] = int(
+        (load_predictor(res.checkpoint, device="cpu").predict_image(img) > 0).sum()
+    )
+    # Of 1024 px: unconstrained, the two classes take most of the image.
+    assert joint_area["with"] <= 130 < 400 <= min(joint_area["without"], joint_area["off"]), (
+        joint_area
+    )

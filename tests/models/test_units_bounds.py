@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 
@@ -233,3 +234,104 @@ def test_synthetic_dataset_and_hints() -> None:
         assert cb.centroid_x[0] <= d[1] <= cb.centroid_x[1]
         assert cb.centroid_y[0] <= d[2] <= cb.centroid_y[1]
         assert cb.size[1] - cb.size[0] >= 0.2 * d[0]  # a coarse hint, not the truth
+
+
+def _instances_hint() -> dict:
+    return {
+        "instances": [
+            {"ellipse": {"cx": 30.0, "cy": 34.0, "a": 14.0, "b": 9.0, "angle": 20.0}},
+            {"ellipse": {"cx": 90.0, "cy": 80.0, "a": 10.0, "b": 7.0, "angle": -50.0}},
+        ],
+        "tolerance": 0.1,
+    }
+
+
+def test_instances_bound_the_union_of_the_drawn_shapes() -> None:
+    hint = _instances_hint()
+    shapes = B.hint_shapes("polyp", hint)
+    union_mask = _raster_ellipse(128, *shapes[0][0]) | _raster_ellipse(128, *shapes[1][0])
+    d = B.measure(union_mask)
+    cb = B.parse_hint("polyp", hint, shape=(128, 128))
+    for i, key in enumerate(B.COMPONENTS):
+        lo, hi = cb.interval(key)
+        assert lo <= d[i] <= hi, (key, lo, d[i], hi)
+    # Either instance alone would say the class is much smaller and elsewhere.
+    first = B.parse_hint("polyp", {**hint["instances"][0], "tolerance": 0.1})
+    assert d[0] > first.size[1]
+    assert not first.centroid_x[0] <= d[1] <= first.centroid_x[1]
+    # Explicit intervals still intersect with the union.
+    capped = B.parse_hint("polyp", {**hint, "size": [None, 700]})
+    assert capped.size == (cb.size[0], 700)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"ellipse": {"cx": 1, "cy": 1, "a": 2, "b": 2}}, "either ellipse"),
+        ({"instances": [{"ellipse": {"cx": 1, "cy": 1, "a": 2, "b": 2}}]}, "2 to 16"),
+        ({"instances": [{"ellipse": {"cx": 1, "cy": 1, "a": 2, "b": 2}}] * 17}, "2 to 16"),
+        ({"instances": [{"ellipse": {"cx": 1, "cy": 1, "a": 2, "b": 2}}, {"hole": {}}]}, "[1]"),
+        ({"instances": [{"ellipse": {"cx": 1, "cy": 1, "a": 2, "b": 2}, "x": 1}] * 2}, "unknown"),
+        ({"instances": [{"ellipse": {"cx": 1, "cy": 1, "a": -2, "b": 2}}] * 2}, "positive"),
+    ],
+)
+def test_bad_instances_name_the_problem(change: dict, message: str) -> None:
+    with pytest.raises(B.BoundsError, match=f"polyp: .*{re.escape(message)}"):
+        B.parse_hint("polyp", {**_instances_hint(), **change})
+    with pytest.raises(B.BoundsError, match="marked absent"):
+        B.parse_hint("polyp", {"present": False, "instances": _instances_hint()["instances"]})
+
+
+def test_sure_regions_cover_every_instance() -> None:
+    from models.regions import hint_regions
+
+    hint = _instances_hint()
+    sure_in, sure_out = hint_regions(hint, (128, 128))
+    assert sure_in[34, 30] and sure_in[80, 90]  # both centres are surely inside
+    assert not sure_out[34, 30] and not sure_out[80, 90]
+    assert sure_out[5, 120] and not sure_in[5, 120]
+
+
+def test_a_ring_and_the_class_in_its_hole_are_bounded_together() -> None:
+    """The ring in issue 10 (Myo outer 28.5 x 27.7 px, hole 22.7 x 21.7 px, tolerance 0.2): its
+    own area bounds are nearly vacuous, the outer contour keeps Myo + LV within +-44 %."""
+    outer = {"cx": 64.0, "cy": 60.0, "a": 28.5, "b": 27.7, "angle": 10.0}
+    hole = {"cx": 65.0, "cy": 60.5, "a": 22.7, "b": 21.7, "angle": 10.0}
+    hints = {"Myo": {"ellipse": outer, "hole": hole}, "LV": {"ellipse": hole}}
+    ((ring, filler, both),) = B.hole_fillers(hints)
+    assert (ring, filler) == ("Myo", "LV")
+    myo = B.parse_hint("Myo", hints["Myo"])
+    filled = math.pi * 28.5 * 27.7
+    assert both.size == pytest.approx((0.64 * filled, 1.44 * filled))
+    assert myo.size[1] - myo.size[0] > 2.5 * (math.pi * (28.5 * 27.7 - 22.7 * 21.7))
+    assert both.centroid_x[1] - both.centroid_x[0] == pytest.approx(2 * 0.2 * 28.5)
+    # An annotator within the tolerance: the true epicardium is the drawn one scaled by 0.85
+    # and moved 4 px; what it encloses (Myo and LV together) meets the joint bounds.
+    true_outer = (68.0, 60.0, 28.5 * 0.85, 27.7 * 0.85, 14.0)
+    d = B.measure(_raster_ellipse(128, *true_outer))
+    for i, key in enumerate(B.COMPONENTS):
+        lo, hi = both.interval(key)
+        assert lo <= d[i] <= hi, (key, lo, d[i], hi)
+    # The same contour drawn with its axes named the other way round still links.
+    swapped = {**hole, "a": hole["b"], "b": hole["a"], "angle": 100.0}
+    assert B.hole_fillers({**hints, "LV": {"ellipse": swapped}})
+    # Not linked: the LV drawn elsewhere, marked absent, or itself a ring.
+    for lv in (
+        {"ellipse": {**hole, "cx": 60.0}},
+        {"present": False},
+        {"ellipse": hole, "hole": {**hole, "a": 5.0, "b": 5.0}},
+    ):
+        assert B.hole_fillers({**hints, "LV": lv}) == []
+    # Two rings, each around one instance of the filling class.
+    hole2 = {**hole, "cx": 10.0}
+    two = {
+        "Myo": {
+            "instances": [
+                {"ellipse": outer, "hole": hole},
+                {"ellipse": {**outer, "cx": 9.0}, "hole": hole2},
+            ]
+        },
+        "LV": {"instances": [{"ellipse": hole2}, {"ellipse": hole}]},
+    }
+    ((_, _, both2),) = B.hole_fillers(two)
+    assert both2.size == pytest.approx((2 * 0.64 * filled, 2 * 1.44 * filled))

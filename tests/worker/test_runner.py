@@ -180,3 +180,31 @@ def test_a_train_job_reports_per_class_quality_and_warns_when_a_class_is_missed(
     assert done["result"]["warnings"] == [
         "LV: predicted empty on 3 of 3 hinted slices where it was hinted present"
     ]
+
+
+def test_hinted_slices_are_predicted_with_the_hints_vote(stack: Stack) -> None:
+    from models.regions import drawn_mask
+
+    project, ids, masks = synthetic_project(stack.api, images=3, size=32, seed=8)
+    ys, xs = np.nonzero(masks[0] == 1)
+    ellipse = {"cx": float(xs.mean()), "cy": float(ys.mean()), "a": 6.0, "b": 5.0, "angle": 0.0}
+    r = stack.client.put(
+        f"/api/images/{ids[0]}/slices/0/hints",
+        json={"LV": {"ellipse": ellipse}},
+        headers=stack.api.headers,
+    )
+    assert r.status_code == 200, r.text
+    # The hints alone (weight 1): the drawn ellipse is the stored mask of that slice; the
+    # other images' interval hints draw nothing and keep the model's labels.
+    done = _run(stack, stack.submit(project["id"], config=TINY_CONFIG | {"hint_weight": 1.0}))
+    assert done["status"] == "succeeded", done
+    assert done["result"]["hint_refined_slices"] == 1
+    r = stack.client.get(
+        f"/api/images/{ids[0]}/prediction", params={"format": "png"}, headers=stack.api.headers
+    )
+    assert r.status_code == 200, r.text
+    labels = np.asarray(PILImage.open(io.BytesIO(r.content)))
+    assert np.array_equal(labels > 0, drawn_mask({"ellipse": ellipse}, (32, 32)))
+    # The model alone (weight 0): no slice is voted on.
+    done = _run(stack, stack.submit(project["id"], config=TINY_CONFIG | {"hint_weight": 0.0}))
+    assert done["result"]["hint_refined_slices"] == 0

@@ -70,3 +70,25 @@ def test_priors_apply_to_every_slice_and_conflicts_are_named(api: Api, app: Fast
     (problem,) = pb.problems
     assert problem.image_id == second["id"] and problem.z == 0
     assert "LV" in problem.message and "size" in problem.message and "prior" in problem.message
+
+
+def test_a_ring_whose_hole_is_another_class_bounds_the_pair(api: Api, app: FastAPI) -> None:
+    project = api.create_project(classes=("RV", "Myo", "LV"))
+    image = api.upload_png(project["id"], height=64, width=64)
+    lv = {"cx": 32.0, "cy": 30.0, "a": 11.0, "b": 10.0, "angle": 0.0}
+    myo = {"ellipse": {"cx": 32.0, "cy": 30.0, "a": 15.0, "b": 14.0, "angle": 0.0}, "hole": lv}
+    _put(api, image["id"], 0, {"LV": {"ellipse": lv}, "Myo": myo, "RV": {"present": False}})
+    # Slice 0 only: a second image whose ring hole is not the LV ellipse adds no pair.
+    other = api.upload_png(project["id"], name="b.png", height=64, width=64, seed=2)
+    moved = {**myo, "hole": {**lv, "cx": 28.0}}
+    _put(api, other["id"], 0, {"LV": {"ellipse": lv}, "Myo": moved})
+
+    pb = _bounds(app, project["id"])
+    assert not pb.problems and pb.unions == [(2, 3)]  # Myo + LV, as class labels
+    linked, unlinked = pb.slices
+    ulo, uhi = linked.union_lo, linked.union_hi
+    assert ulo is not None and uhi is not None and ulo.shape == (1, len(COMPONENTS))
+    filled = np.pi * 15 * 14  # the outer ellipse bounds Myo and LV together
+    assert ulo[0, SIZE] < filled < uhi[0, SIZE] < filled * 1.2**2 + 1
+    assert linked.rows()[0].shape == (5, len(COMPONENTS))  # background, 3 classes, 1 union
+    assert np.isinf(unlinked.union_lo).all() and np.isinf(unlinked.union_hi).all()

@@ -5,6 +5,7 @@
 import * as api from "./api.js";
 import { fmtInterval, h, mount } from "./dom.js";
 import * as geo from "./geometry.js";
+import * as inst from "./instances.js";
 
 /**
  * Descriptor components in bound-array order, filled by loadUnits() from GET /api/units (the
@@ -113,7 +114,11 @@ export function renderHintPanel(side, ctx, actions) {
   const derived = store.derivedFor(z, cls);
   const color = ctx.colorOf(cls);
   const editable = ctx.canEdit();
-  const state = !hint ? "no hint" : hint.present === false ? "absent on this slice" : hint.ellipse ? (hint.hole ? "ring (ellipse with hole)" : "ellipse") : hint.centroid ? "centroid / intervals" : "intervals";
+  const list = inst.instancesOf(hint);
+  const sel = Math.max(0, Math.min(ctx.instance || 0, list.length - 1));
+  const cur = list[sel];
+  const state = !hint ? "no hint" : hint.present === false ? "absent on this slice" : list.length > 1 ? `${list.length} instances` : list.length ? (cur.hole ? "ring (ellipse with hole)" : "ellipse") : hint.centroid ? "centroid / intervals" : "intervals";
+  const hints = store.get(z);
   const error = store.errors.get(z);
 
   const setHint = (next, label) => store.setClass(z, cls, next, { label });
@@ -128,39 +133,84 @@ export function renderHintPanel(side, ctx, actions) {
         h("input", {
           type: "number",
           step,
-          value: hint[key][name],
+          value: cur[key][name],
           disabled: !editable,
           "data-field": `${key}-${name}`,
           onchange: (e) => {
             const v = parseNum(e.target.value);
             if (v === null || Number.isNaN(v)) return;
-            const el = { ...hint[key], [name]: name === "angle" ? geo.foldAngle(v) : v };
-            setHint({ ...hint, [key]: el }, `${key} ${name}`);
+            const el = { ...cur[key], [name]: name === "angle" ? geo.foldAngle(v) : v };
+            const next = list.map((it, i) => (i === sel ? { ...it, [key]: el } : it));
+            setHint(inst.withInstances(hint, next, ctx.tolerance), `${key} ${name}`);
           },
         }),
       );
     return h("div", { class: "grid5" }, field("cx", 0.5), field("cy", 0.5), field("a", 0.5), field("b", 0.5), field("angle", 1));
   };
+  // A contour shared with another class (the Myo hole is the LV outline): say so, offer to unlink.
+  const linkNote = (key) => {
+    const links = inst.linksOf(hints, cls, sel, key);
+    if (!links.length) return null;
+    const names = links.map((c) => `${c.cls}${inst.instancesOf(hints[c.cls]).length > 1 ? ` #${c.index + 1}` : ""}'s ${c.field === "hole" ? "hole" : "outline"}`).join(", ");
+    return h(
+      "p",
+      { class: "link-note", "data-testid": `link-${key}` },
+      h("span", {}, `Linked: one contour with ${names} (editing one edits both)`),
+      " ",
+      h("button", { type: "button", class: "ghost", disabled: !editable, "data-testid": `unlink-${key}`, title: "Edit this contour on its own from now on", onclick: () => actions.unlink(key) }, "Unlink"),
+    );
+  };
+  // No link yet, but another class has an outline inside this ring: offer to use it as the hole.
+  const linkOffer = () => {
+    const inner = cur && cur.hole && !inst.linksOf(hints, cls, sel, "hole").length ? inst.innerOutline(hints, cls, cur.ellipse) : null;
+    if (!inner || !editable) return null;
+    return h("button", { type: "button", class: "secondary", "data-testid": "offer-link-hole", title: `Make the hole ${inner.cls}'s outline: one contour, edited once`, onclick: () => actions.linkTo("hole", inner) }, `Use ${inner.cls}'s outline as the hole`);
+  };
+  let instancesBox = null;
+  if (list.length) {
+    const row = (it, i) =>
+      h(
+        "li",
+        { class: i === sel ? "selected" : "", "data-testid": `instance-${i + 1}`, "aria-current": i === sel ? "true" : null },
+        h("button", { type: "button", class: "link", "data-testid": `select-instance-${i + 1}`, onclick: () => ctx.selectInstance(i) }, `#${i + 1}`),
+        ` ${it.hole ? "ring" : "ellipse"} at (${geo.r2(it.ellipse.cx)}, ${geo.r2(it.ellipse.cy)}), ${geo.r2(it.ellipse.a)} × ${geo.r2(it.ellipse.b)} px `,
+        list.length > 1 ? h("button", { type: "button", class: "ghost", disabled: !editable, title: `Delete instance ${i + 1} (Del when selected)`, "data-testid": `remove-instance-${i + 1}`, onclick: () => actions.removeInstance(i) }, "×") : null,
+      );
+    instancesBox = h(
+      "fieldset",
+      { class: "instances", "data-testid": "instances" },
+      h("legend", {}, `Instances of ${cls} on this slice (${list.length})`),
+      list.length > 1 ? h("ol", { class: "instance-list" }, list.map(row)) : null,
+      h(
+        "button",
+        { type: "button", class: `secondary ${ctx.addInstance ? "on" : ""}`, "aria-pressed": String(!!ctx.addInstance), disabled: !editable || list.length >= inst.MAX_INSTANCES, "data-testid": "add-instance", title: "Another one of this class on this slice (e.g. a second polyp): the next ellipse drag adds it (N)", onclick: () => actions.addInstance() },
+        ctx.addInstance ? "Drag on the image… (Esc cancels)" : "Add instance",
+      ),
+      list.length > 1 ? h("p", { class: "muted" }, "Drag inside an instance (or S) to select it; tolerance and intervals apply to all.") : null,
+    );
+  }
   let ellipseBox = null;
   let holeBox = null;
-  if (hint && hint.ellipse && hint.present !== false) {
-    ellipseBox = h("fieldset", { class: "ellipse-fields" }, h("legend", {}, "Ellipse (image px; angle in ° from +x towards +y)"), ellipseFields("ellipse"));
+  if (cur) {
+    const which = list.length > 1 ? ` #${sel + 1}` : "";
+    ellipseBox = h("fieldset", { class: "ellipse-fields" }, h("legend", {}, `Ellipse${which} (image px; angle in ° from +x towards +y)`), ellipseFields("ellipse"), linkNote("ellipse"));
     // A hole turns the class into the ring between the two ellipses (e.g. a myocardium).
-    holeBox = hint.hole
+    holeBox = cur.hole
       ? h(
           "fieldset",
           { class: "ellipse-fields hole-fields", "data-testid": "hole-fields" },
-          h("legend", {}, "Hole (inner ellipse; the class is the ring between)"),
+          h("legend", {}, `Hole${which} (inner ellipse; the class is the ring between)`),
           ellipseFields("hole"),
-          h("button", { type: "button", class: "secondary", disabled: !editable, "data-testid": "remove-hole", onclick: () => actions.removeHole() }, "Remove hole"),
+          linkNote("hole"),
+          h("div", { class: "row wrap" }, h("button", { type: "button", class: "secondary", disabled: !editable, "data-testid": "remove-hole", onclick: () => actions.removeHole() }, "Remove hole"), linkOffer()),
         )
-      : h("button", { type: "button", class: "secondary", disabled: !editable, "data-testid": "add-hole", title: "Cut an inner ellipse out of this one: the class becomes a ring (R = hole tool)", onclick: () => actions.addHole() }, "Add hole");
+      : h("button", { type: "button", class: "secondary", disabled: !editable, "data-testid": "add-hole", title: "Cut an inner ellipse out of this one: the class becomes a ring; another class's outline inside it becomes the hole, linked (R = hole tool)", onclick: () => actions.addHole() }, "Add hole");
   } else if (ctx.tool === "hole") {
     holeBox = h("p", { class: "muted", "data-testid": "hole-needs-ellipse" }, "The hole tool cuts a hole out of the class's ellipse: draw the ellipse first (E).");
   }
 
   // ---- tolerance and radius
-  const tol = hint && hint.ellipse ? hint.tolerance ?? ctx.tolerance : ctx.tolerance;
+  const tol = list.length ? hint.tolerance ?? ctx.tolerance : ctx.tolerance;
   const tolOut = h("output", { "data-testid": "tolerance-value" }, `${Math.round(tol * 100)} %`);
   const tolerance = h(
     "label",
@@ -267,7 +317,8 @@ export function renderHintPanel(side, ctx, actions) {
     .filter((c) => c.name !== cls)
     .map((c) => {
       const o = store.get(z)[c.name];
-      const s = !o ? "—" : o.present === false ? "absent" : o.ellipse ? (o.hole ? "ring" : "ellipse") : "intervals";
+      const n = inst.instancesOf(o).length;
+      const s = !o ? "—" : o.present === false ? "absent" : n > 1 ? `${n} instances` : n ? (inst.instancesOf(o)[0].hole ? "ring" : "ellipse") : "intervals";
       return h("li", {}, h("button", { type: "button", class: "link", style: { "--c": c.color }, onclick: () => actions.selectClass(c.name) }, h("span", { class: "swatch" }), c.name), ` ${s}`);
     });
 
@@ -281,11 +332,12 @@ export function renderHintPanel(side, ctx, actions) {
       "div",
       { class: "row wrap" },
       h("button", { type: "button", class: `toggle ${hint && hint.present === false ? "on" : ""}`, "aria-pressed": String(!!(hint && hint.present === false)), "data-testid": "absent-toggle", disabled: !editable, onclick: () => actions.toggleAbsent(), title: "Absent on this slice (A)" }, "Absent here"),
-      h("button", { type: "button", class: "secondary", disabled: !editable || !hint, "data-testid": "delete-hint", onclick: () => actions.deleteHint(), title: "Delete (Del)" }, "Delete"),
+      h("button", { type: "button", class: "secondary", disabled: !editable || !hint, "data-testid": "delete-hint", onclick: () => actions.deleteHint(), title: list.length > 1 ? "Delete the class's hint on this slice, every instance (Del deletes the selected instance)" : "Delete (Del)" }, "Delete"),
       // Slice-to-slice actions only where there are slices.
       ctx.geom.slices > 1 ? h("button", { type: "button", class: "secondary", disabled: !editable, "data-testid": "copy-previous", onclick: () => actions.copyPrevious(), title: "Copy from previous hinted slice (P)" }, "Copy previous") : null,
       ctx.geom.slices > 2 ? h("button", { type: "button", class: "secondary", disabled: !editable, "data-testid": "interpolate", onclick: () => actions.interpolate(), title: "Interpolate ellipses between slices (I)" }, "Interpolate") : null,
     ),
+    instancesBox,
     ellipseBox,
     holeBox,
     tolerance,

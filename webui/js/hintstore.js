@@ -3,6 +3,7 @@
 // autosave (debounced PUT per slice) with a visible saved / saving / error state.
 
 import * as api from "./api.js";
+import { propagateLinks } from "./instances.js";
 
 const clone = (v) => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
@@ -120,11 +121,17 @@ export class HintStore {
     this._apply(z, after);
   }
 
-  /** Change one class on slice z; `hint` null removes that class's hint. */
-  setClass(z, cls, hint, opts) {
-    const next = clone(this.get(z));
+  /**
+   * Change one class on slice z; `hint` null removes that class's hint. A contour of another
+   * class linked to a changed one (the same ellipse: the Myo hole and the LV outline) changes
+   * with it, in the same undo step; `link: false` edits the class alone.
+   */
+  setClass(z, cls, hint, opts = {}) {
+    const before = this.get(z);
+    let next = clone(before);
     if (hint === null || hint === undefined) delete next[cls];
-    else next[cls] = hint;
+    else next[cls] = clone(hint);
+    if (opts.link !== false) next = propagateLinks(before, next, cls);
     this.set(z, next, opts);
   }
 

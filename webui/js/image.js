@@ -5,13 +5,15 @@ import * as api from "./api.js";
 import { confirmDialog, debounce, h, mount, notify } from "./dom.js";
 import * as geo from "./geometry.js";
 import { HintStore } from "./hintstore.js";
+import * as inst from "./instances.js";
 import { loadUnits, renderHintPanel } from "./hintpanel.js";
 import { setCrumbs } from "./main.js";
 import { ReviewPanel } from "./review.js";
+import { SecondPlane } from "./plane2.js";
 import { registerShortcuts } from "./shortcuts.js";
 import { MaskTool } from "./maskedit.js";
 import { renderSliceStrip } from "./slicestrip.js";
-import { CentroidTool, EllipseTool, drawHints } from "./tools.js";
+import { CentroidTool, EllipseTool, drawHints, selectedInstance } from "./tools.js";
 import { Viewer } from "./viewer.js";
 
 /** Image geometry from the API's image answer: slices, height, width, spacing (row, col mm). */
@@ -51,6 +53,8 @@ export async function render(root, { imageId, mode, z }) {
     z: z ?? (Number.isFinite(savedZ) && savedZ < geom.slices ? savedZ : Math.floor(geom.slices / 2)),
     cls: project.classes[0] ? project.classes[0].name : null,
     tool: "ellipse",
+    instance: 0, // selected instance of the selected class (several: two polyps on one slice)
+    addInstance: false, // armed by "Add instance" (N): the next ellipse drag adds one
     tolerance: 0.2,
     radius: 5,
     brushSize: 2, // px radius of the mask brush and eraser (Review)
@@ -65,6 +69,11 @@ export async function render(root, { imageId, mode, z }) {
     colorOf: (name) => (project.classes.find((c) => c.name === name) || {}).color || "#ff0",
     redraw: () => viewer.renderHints(),
     notify,
+    selectInstance: (i) => {
+      ctx.instance = i;
+      viewer.renderHints();
+      refreshPanel();
+    },
   };
 
   // ---- layout
@@ -81,6 +90,21 @@ export async function render(root, { imageId, mode, z }) {
     presets.map((p, i) => h("option", { value: i }, `${p.name} (C ${p.center} / W ${p.width})`)),
   );
   if (presets.length) presetSelect.value = "0";
+  // A second plane (sagittal / coronal reformat) where the volume's spacing is known.
+  const plane = SecondPlane.available(geom) ? new SecondPlane(ctx, (bz) => sliceBitmap(bz)) : null;
+  const planeSelect = plane
+    ? h(
+        "select",
+        { "aria-label": "Second plane", "data-testid": "plane2-select", title: "Second plane: the volume cut along the cursor's column or row (V)" },
+        h("option", { value: "off" }, "2nd plane: off"),
+        h("option", { value: "sagittal" }, "Sagittal"),
+        h("option", { value: "coronal" }, "Coronal"),
+      )
+    : null;
+  if (plane) {
+    stage.append(plane.el);
+    planeSelect.addEventListener("change", () => plane.setPlane(planeSelect.value));
+  }
   const wlInfo = h("span", { class: "muted wl-info" });
   const palette = h("div", { class: "palette", role: "radiogroup", "aria-label": "Class" });
   const toolbar = h("div", { class: "toolbar" });
@@ -108,6 +132,7 @@ export async function render(root, { imageId, mode, z }) {
           // A single 2D image has no slices to move between.
           geom.slices > 1 ? [h("button", { type: "button", class: "ghost", title: "Previous slice (↓)", onclick: () => goSlice(ctx.z - 1) }, "◀"), sliceSlider, h("button", { type: "button", class: "ghost", title: "Next slice (↑)", onclick: () => goSlice(ctx.z + 1) }, "▶"), sliceLabel] : null,
           presetSelect,
+          planeSelect,
           wlInfo,
           cursorInfo,
           saveState,
@@ -129,6 +154,7 @@ export async function render(root, { imageId, mode, z }) {
         viewer.renderHints();
         refreshPanel();
       }
+      if (plane && plane.plane !== "off") plane.render();
       updateSliceLabel();
     },
     onJump: (toZ) => toZ !== ctx.z && goSlice(toZ),
@@ -169,7 +195,9 @@ export async function render(root, { imageId, mode, z }) {
   ctx.setBrushSize = setBrushSize;
 
   function selectClass(name) {
+    if (name !== ctx.cls) ctx.instance = 0;
     ctx.cls = name;
+    ctx.addInstance = false;
     renderPalette();
     viewer.renderHints();
     refreshPanel();
@@ -242,16 +270,23 @@ export async function render(root, { imageId, mode, z }) {
   const cache = new Map(); // key -> ImageBitmap (a few recent slices)
   let loadToken = 0;
   let lastWindow = null; // the window the server last rendered with (if it tells)
-  async function loadSlice() {
-    const token = ++loadToken;
+  /** Slice bz in the current window (a few recent ones cached). */
+  async function sliceBitmap(bz) {
     const query = ctx.wc !== null && ctx.ww !== null ? { wc: round(ctx.wc), ww: round(ctx.ww) } : {};
-    const key = `${ctx.z}|${query.wc}|${query.ww}`;
+    const key = `${bz}|${query.wc}|${query.ww}`;
     let bmp = cache.get(key);
     if (!bmp) {
-      bmp = await api.loadImage(`/api/images/${imageId}/slices/${ctx.z}.png`, query);
+      bmp = await api.loadImage(`/api/images/${imageId}/slices/${bz}.png`, query);
       cache.set(key, bmp);
       if (cache.size > 24) cache.delete(cache.keys().next().value);
     }
+    return bmp;
+  }
+
+  async function loadSlice() {
+    const token = ++loadToken;
+    if (plane) plane.invalidate(ctx.wc !== null && ctx.ww !== null ? `${round(ctx.wc)}|${round(ctx.ww)}` : "auto");
+    const bmp = await sliceBitmap(ctx.z);
     if (token !== loadToken) return;
     if (bmp.renderWindow) lastWindow = bmp.renderWindow;
     viewer.setImage(bmp);
@@ -262,9 +297,12 @@ export async function render(root, { imageId, mode, z }) {
     nz = Math.max(0, Math.min(geom.slices - 1, nz));
     if (nz === ctx.z && viewer.image) return;
     ctx.z = nz;
+    ctx.instance = 0;
+    ctx.addInstance = false;
     sessionStorage.setItem(`shapehint.z.${imageId}`, String(nz));
     sliceSlider.value = nz;
     updateSliceLabel();
+    if (plane) plane.render();
     tool && (tool.preview = null);
     const jobs = [loadSlice(), store.loadSlice(nz).then(() => (viewer.renderHints(), refreshPanel()))];
     if (reviewPanel) jobs.push(reviewPanel.loadMask());
@@ -293,6 +331,7 @@ export async function render(root, { imageId, mode, z }) {
   ctx.refreshStrip = refreshStrip;
 
   function showCursor(p) {
+    if (plane) plane.follow(p);
     if (!p || p.x < -0.5 || p.y < -0.5 || p.x > geom.width - 0.5 || p.y > geom.height - 0.5) {
       cursorInfo.textContent = "";
       return;
@@ -352,6 +391,59 @@ export async function render(root, { imageId, mode, z }) {
     },
     deleteHint() {
       if (ctx.cls) store.setClass(ctx.z, ctx.cls, null, { label: "delete hint" });
+    },
+    /** Del: the selected instance when the class has several on the slice, else the class's hint. */
+    deleteSelected() {
+      const n = inst.instancesOf(store.get(ctx.z)[ctx.cls]).length;
+      if (n > 1) actions.removeInstance(selectedInstance(ctx));
+      else actions.deleteHint();
+    },
+    /** Arm (or disarm) "the next ellipse drag adds another instance of the class". */
+    addInstance() {
+      if (!ctx.cls || !ctx.canEdit()) return;
+      const n = inst.instancesOf(store.get(ctx.z)[ctx.cls]).length;
+      if (n >= inst.MAX_INSTANCES) {
+        notify(`${ctx.cls}: at most ${inst.MAX_INSTANCES} instances on a slice`, "error", 4000);
+        return;
+      }
+      const arm = !ctx.addInstance;
+      if (ctx.tool !== "ellipse") setTool("ellipse");
+      ctx.addInstance = arm;
+      if (arm) notify(`${ctx.cls}: drag on the image to add instance ${n + 1} (Esc or N again cancels)`, "info", 4000);
+      refreshPanel();
+      viewer.renderHints();
+    },
+    /** Remove instance i of the selected class (the others stay as they are). */
+    removeInstance(i) {
+      const hint = store.get(ctx.z)[ctx.cls];
+      const list = inst.instancesOf(hint);
+      if (i < 0 || i >= list.length) return;
+      list.splice(i, 1);
+      store.setClass(ctx.z, ctx.cls, inst.withInstances(hint, list, ctx.tolerance), { label: "delete instance" });
+      ctx.instance = Math.max(0, Math.min(i, list.length - 1));
+      refreshPanel();
+    },
+    /**
+     * Break the link between contour `field` of the selected instance and the other classes'
+     * equal contours: it becomes 0.01 px smaller (invisible), so the two are edited separately.
+     */
+    unlink(field) {
+      const hint = store.get(ctx.z)[ctx.cls];
+      const list = inst.instancesOf(hint);
+      const i = selectedInstance(ctx, hint);
+      if (!list[i] || !list[i][field]) return;
+      list[i] = { ...list[i], [field]: inst.unlinked(list[i][field]) };
+      store.setClass(ctx.z, ctx.cls, inst.withInstances(hint, list, ctx.tolerance), { label: "unlink", link: false });
+      notify(`${ctx.cls}: the ${field === "hole" ? "hole" : "ellipse"} is its own contour again`, "ok", 3000);
+    },
+    /** Make contour `field` of the selected instance equal to (linked with) contour `c` of another class. */
+    linkTo(field, c) {
+      const hint = store.get(ctx.z)[ctx.cls];
+      const list = inst.instancesOf(hint);
+      const i = selectedInstance(ctx, hint);
+      if (!list[i]) return;
+      list[i] = { ...list[i], [field]: { ...c.ellipse } };
+      store.setClass(ctx.z, ctx.cls, inst.withInstances(hint, list, ctx.tolerance), { label: "link", link: false });
     },
     async copyPrevious() {
       // The nearest hinted slice below this one (loaded on demand).
@@ -414,23 +506,33 @@ export async function render(root, { imageId, mode, z }) {
     /** Cut a hole out of the class's ellipse (a ring) and pick the hole tool to adjust it. */
     addHole() {
       const hint = store.get(ctx.z)[ctx.cls];
-      if (!hint || hint.present === false || !hint.ellipse) return;
-      // Same centre and angle, 60 % of the axes: a ring of a typical myocardium's proportions.
-      if (!hint.hole) store.setClass(ctx.z, ctx.cls, { ...hint, hole: geo.scaled(hint.ellipse, 0.6) }, { label: "add hole" });
+      const list = inst.instancesOf(hint);
+      const i = selectedInstance(ctx, hint);
+      if (!list.length) return;
+      if (!list[i].hole) {
+        // Another class's outline inside this one (the LV inside the Myo) is the hole, linked:
+        // one contour, edited once. Else same centre and angle, 60 % of the axes: a ring of a
+        // typical myocardium's proportions.
+        const inner = inst.innerOutline(store.get(ctx.z), ctx.cls, list[i].ellipse);
+        list[i] = { ...list[i], hole: inner ? { ...inner.ellipse } : geo.scaled(list[i].ellipse, 0.6) };
+        store.setClass(ctx.z, ctx.cls, inst.withInstances(hint, list, ctx.tolerance), { label: "add hole" });
+        if (inner) notify(`${ctx.cls}: the hole is ${inner.cls}'s outline, linked (editing one edits both; Unlink in the panel)`, "ok", 5000);
+      }
       setTool("hole");
     },
     removeHole() {
       const hint = store.get(ctx.z)[ctx.cls];
-      if (!hint || !hint.hole) return;
-      const rest = { ...hint };
-      delete rest.hole;
-      store.setClass(ctx.z, ctx.cls, rest, { label: "remove hole" });
+      const list = inst.instancesOf(hint);
+      const i = selectedInstance(ctx, hint);
+      if (!list[i] || !list[i].hole) return;
+      list[i] = { ellipse: list[i].ellipse };
+      store.setClass(ctx.z, ctx.cls, inst.withInstances(hint, list, ctx.tolerance), { label: "remove hole" });
       if (ctx.tool === "hole") setTool("ellipse");
     },
     setTolerance(t) {
       ctx.tolerance = Math.round(Math.min(0.95, Math.max(0, t)) * 100) / 100;
       const hint = store.get(ctx.z)[ctx.cls];
-      if (hint && hint.ellipse && hint.tolerance !== ctx.tolerance) store.setClass(ctx.z, ctx.cls, { ...hint, tolerance: ctx.tolerance }, { label: "tolerance" });
+      if (inst.hasEllipse(hint) && hint.tolerance !== ctx.tolerance) store.setClass(ctx.z, ctx.cls, { ...hint, tolerance: ctx.tolerance }, { label: "tolerance" });
       else refreshPanel();
       viewer.renderHints();
     },
@@ -450,13 +552,17 @@ export async function render(root, { imageId, mode, z }) {
     { keys: "-", match: ["-"], label: "Zoom out", run: () => viewer.zoomCenter(0.8) },
     { keys: "0", match: ["0"], label: "Fit image to window", run: () => viewer.fit() },
     { keys: "W", match: ["w"], label: "Next window preset", run: () => cyclePreset() },
+    ...(plane ? [{ keys: "V", match: ["v"], label: "Second plane: off / sagittal / coronal (follows the cursor)", run: () => cyclePlane() }] : []),
     ...classKeys,
-    { keys: "E", match: ["e"], label: "Ellipse tool (drag; Shift = circle)", run: () => setTool("ellipse") },
+    { keys: "E", match: ["e"], label: "Ellipse tool (drag; Shift = circle; drag inside another instance selects it)", run: () => setTool("ellipse") },
+    { keys: "N", match: ["n"], label: "Add instance: the next ellipse drag adds another one of the class (two polyps)", run: () => actions.addInstance() },
+    { keys: "S", match: ["s"], label: "Select the next instance of the class", run: () => cycleInstance() },
     { keys: "R", match: ["r"], label: "Hole tool: an inner ellipse making the class a ring (drag)", run: () => setTool("hole") },
     { keys: "C", match: ["c"], label: "Centroid tool (click)", run: () => setTool("centroid") },
     { keys: "H", match: ["h"], label: "Pan tool", run: () => setTool("pan") },
     { keys: "A", match: ["a"], label: "Toggle 'absent on this slice'", run: () => actions.toggleAbsent() },
-    { keys: "Delete", match: ["delete", "backspace"], label: "Delete the class's hint on this slice", run: () => actions.deleteHint() },
+    { keys: "Delete", match: ["delete", "backspace"], label: "Delete the selected instance (the class's hint when it has one)", run: () => actions.deleteSelected() },
+    { keys: "Esc", match: ["escape"], label: "Cancel 'Add instance'", run: () => ctx.addInstance && actions.addInstance() },
     { keys: "P", match: ["p"], label: "Copy hints from the previous hinted slice", run: () => actions.copyPrevious() },
     { keys: "I", match: ["i"], label: "Interpolate ellipses between hinted slices", run: () => actions.interpolate() },
     { keys: "[", match: ["["], label: "Tolerance − 0.05", run: () => actions.setTolerance(ctx.tolerance - 0.05) },
@@ -469,6 +575,17 @@ export async function render(root, { imageId, mode, z }) {
   const visible = (list) => list.filter((s, i, all) => all.findIndex((t) => t.label === s.label) === i);
   let shortcuts = common;
 
+  function cyclePlane() {
+    const order = ["off", "sagittal", "coronal"];
+    planeSelect.value = order[(order.indexOf(planeSelect.value) + 1) % order.length];
+    plane.setPlane(planeSelect.value);
+  }
+
+  function cycleInstance() {
+    const n = inst.instancesOf(store.get(ctx.z)[ctx.cls]).length;
+    if (n > 1) ctx.selectInstance((selectedInstance(ctx) + 1) % n);
+  }
+
   function cyclePreset() {
     if (!presets.length) return;
     const next = (Number(presetSelect.value === "" ? -1 : presetSelect.value) + 1) % presets.length;
@@ -480,7 +597,7 @@ export async function render(root, { imageId, mode, z }) {
   if (mode === "review") {
     reviewPanel = new ReviewPanel(side, ctx);
     // Hint-editing keys belong to the Hints mode.
-    const hintKeys = new Set(["e", "r", "c", "a", "delete", "p", "i", "[", "]", "ctrl+z", "ctrl+y", "ctrl+s"]);
+    const hintKeys = new Set(["e", "n", "s", "escape", "r", "c", "a", "delete", "p", "i", "[", "]", "ctrl+z", "ctrl+y", "ctrl+s"]);
     shortcuts = [...common.filter((s) => !(s.match || [s.keys.toLowerCase()]).some((m) => hintKeys.has(m))), ...reviewPanel.shortcuts()];
   }
   const unregister = registerShortcuts(visible(shortcuts));
@@ -497,7 +614,7 @@ export async function render(root, { imageId, mode, z }) {
   // The strip marks hinted and absent slices: read the hinted slices in the background.
   if (strip && store.hinted) {
     Promise.all([...store.hinted].slice(0, 256).map((hz) => store.loadSlice(hz)))
-      .then(refreshStrip)
+      .then(() => (refreshStrip(), plane && plane.render()))
       .catch(() => {});
   }
   if (reviewPanel) await reviewPanel.init();

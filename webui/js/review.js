@@ -363,7 +363,7 @@ export class ReviewPanel {
       this.summary,
       this.ctx.classes.map((c) => {
         const hint = hints[c.name];
-        const s = !hint ? "no hint" : hint.present === false ? "absent" : hint.ellipse ? `${hint.hole ? "ring" : "ellipse"} ${Math.round(hint.ellipse.a)}×${Math.round(hint.ellipse.b)} px` : "intervals";
+        const s = !hint ? "no hint" : hint.present === false ? "absent" : hint.instances ? `${hint.instances.length} instances` : hint.ellipse ? `${hint.hole ? "ring" : "ellipse"} ${Math.round(hint.ellipse.a)}×${Math.round(hint.ellipse.b)} px` : "intervals";
         const n = this.counts && this.labels ? this.counts[c.index] || 0 : null;
         return h("li", { style: { "--c": c.color } }, h("span", { class: "swatch" }), `${c.name}: hint ${s}`, n !== null ? ` · mask ${n} px` : "");
       }),

@@ -3,35 +3,47 @@
 // ctx.z, ctx.cls, ctx.store, ctx.tolerance, ctx.radius, ctx.colorOf(cls), ctx.redraw().
 
 import * as geo from "./geometry.js";
+import * as inst from "./instances.js";
 
 const HANDLE_PX = 7; // handle half-size on screen (css px)
 const ROT_OFFSET_PX = 24; // rotation handle distance beyond the a-axis end (css px)
 
-/** Hint of the selected class with its ellipse, or null. */
+/** Hint of the selected class with its ellipse(s), or null. */
 function currentEllipse(ctx) {
   const hint = ctx.store.get(ctx.z)[ctx.cls];
-  return hint && hint.present !== false && hint.ellipse ? hint : null;
+  return inst.hasEllipse(hint) ? hint : null;
+}
+
+/** Index of the selected instance of the selected class (clamped to what the hint has). */
+export function selectedInstance(ctx, hint = ctx.store.get(ctx.z)[ctx.cls]) {
+  const n = inst.instancesOf(hint).length;
+  return Math.max(0, Math.min(ctx.instance || 0, n - 1));
 }
 
 /**
- * Draws and edits one ellipse of the selected class: `field` "ellipse" (the outline) or "hole"
- * (an inner ellipse cut out of it, making the class a ring; needs the ellipse first).
+ * Draws and edits one ellipse of the selected instance of the selected class: `field` "ellipse"
+ * (the outline) or "hole" (an inner ellipse cut out of it, making the instance a ring; needs the
+ * ellipse first). A class may have several instances on a slice (two polyps): a drag inside
+ * another instance selects and moves it; after "Add instance" (N) the next drag on empty image
+ * adds one, else a drag on empty image redraws the selected instance.
  */
 export class EllipseTool {
   constructor(ctx, field = "ellipse") {
     this.ctx = ctx;
     this.field = field;
-    this.drag = null; // {kind: "new" | handle name, start, grab, ellipse}
+    this.drag = null; // {kind: "new" | handle name, start, grab, ellipse, index, add}
     this.preview = null; // ellipse being edited (image px) or null
   }
 
   /** The ellipse this tool edits on the selected class, or null. */
   target() {
     const hint = currentEllipse(this.ctx);
-    return hint ? hint[this.field] || null : null;
+    if (!hint) return null;
+    const list = inst.instancesOf(hint);
+    return list[selectedInstance(this.ctx, hint)][this.field] || null;
   }
 
-  /** Which handle (or "move") is under image point p, for the edited ellipse. */
+  /** Which handle (or "move") of the selected instance is under image point p. */
   hit(p) {
     const el = this.target();
     if (!el) return null;
@@ -44,9 +56,23 @@ export class EllipseTool {
     return geo.contains(el, p) ? "move" : null;
   }
 
+  /** Another instance of the class whose edited ellipse contains p (to select it), or -1. */
+  otherAt(p) {
+    const hint = currentEllipse(this.ctx);
+    if (!hint) return -1;
+    const sel = selectedInstance(this.ctx, hint);
+    let best = -1;
+    inst.instancesOf(hint).forEach((it, i) => {
+      const el = it[this.field];
+      if (i !== sel && el && geo.contains(el, p) && (best < 0 || geo.area(el) < geo.area(inst.instancesOf(hint)[best][this.field]))) best = i;
+    });
+    return best;
+  }
+
   hover(p) {
     if (this.field === "hole" && !currentEllipse(this.ctx)) return "not-allowed";
-    const which = this.hit(p);
+    if (this.ctx.addInstance) return "copy";
+    const which = this.hit(p) || (this.otherAt(p) >= 0 ? "move" : null);
     return { move: "move", rot: "alias", a1: "ew-resize", a2: "ew-resize", b1: "ns-resize", b2: "ns-resize" }[which] || "crosshair";
   }
 
@@ -54,12 +80,22 @@ export class EllipseTool {
     if (e.button !== 0 || !this.ctx.canEdit()) return false;
     // A hole is cut out of the class's ellipse: without one there is nothing to cut.
     if (this.field === "hole" && !currentEllipse(this.ctx)) return false;
-    const which = this.hit(p);
+    const add = !!this.ctx.addInstance && this.field === "ellipse";
+    let which = add ? null : this.hit(p);
+    if (!which && !add) {
+      // A press inside another instance selects it (and moves it, if dragged).
+      const other = this.otherAt(p);
+      if (other >= 0) {
+        this.ctx.selectInstance(other);
+        which = "move";
+      }
+    }
     const el = this.target();
+    const index = selectedInstance(this.ctx);
     if (which && el) {
-      this.drag = { kind: which, grab: { x: p.x - el.cx, y: p.y - el.cy }, ellipse: { ...el } };
+      this.drag = { kind: which, grab: { x: p.x - el.cx, y: p.y - el.cy }, ellipse: { ...el }, index };
     } else {
-      this.drag = { kind: "new", start: p };
+      this.drag = { kind: "new", start: p, index, add };
     }
     this.preview = null;
     return true;
@@ -86,35 +122,79 @@ export class EllipseTool {
   up() {
     const d = this.drag;
     this.drag = null;
-    const el = this.preview;
+    let el = this.preview;
     this.preview = null;
     if (!d || !el) return this.ctx.redraw();
     if (d.kind === "new" && (el.a < 1 || el.b < 1)) return this.ctx.redraw(); // a click, not a drag
-    const old = this.ctx.store.get(this.ctx.z)[this.ctx.cls];
-    if (this.field === "hole" && !currentEllipse(this.ctx)) return this.ctx.redraw(); // undone meanwhile
+    const { ctx } = this;
+    const hints = ctx.store.get(ctx.z);
+    const old = hints[ctx.cls];
+    if (this.field === "hole" && !currentEllipse(ctx)) return ctx.redraw(); // undone meanwhile
+    if (d.add) ctx.addInstance = false;
+    let snapped = null;
+    if (d.kind === "new") {
+      // A new contour drawn over another class's matching one becomes that contour, linked:
+      // the Myo hole onto the LV outline, the LV outline onto the Myo hole.
+      snapped = inst.snapTarget(hints, ctx.cls, this.field, el);
+      if (snapped) el = { ...snapped.ellipse };
+    }
+    const count = inst.instancesOf(old).length;
+    if (d.add && count >= inst.MAX_INSTANCES) {
+      if (ctx.notify) ctx.notify(`${ctx.cls}: at most ${inst.MAX_INSTANCES} instances on a slice`, "error", 5000);
+      return ctx.redraw();
+    }
     // Through the store like every edit: one undo step, autosaved, refusals shown in the panel.
-    const label = d.kind === "new" ? `draw ${this.field}` : `${this.field} ${d.kind}`;
-    this.ctx.store.setClass(this.ctx.z, this.ctx.cls, this.edited(old, d, el), { label });
-    // One ellipse per class and slice: a new drag replaces the old one, and says so.
-    if (d.kind === "new" && old && old[this.field] && this.ctx.notify) this.ctx.notify(`${this.ctx.cls}: the ${this.field === "hole" ? "hole" : "ellipse"} was replaced (one per class on a slice; Ctrl+Z brings the old one back)`, "info", 5000);
+    const label = d.add ? "add instance" : d.kind === "new" ? `draw ${this.field}` : `${this.field} ${d.kind}`;
+    ctx.store.setClass(ctx.z, ctx.cls, this.edited(old, d, el), { label });
+    if (d.add) ctx.selectInstance(count);
+    if (snapped && ctx.notify) {
+      const what = snapped.field === "hole" ? `${snapped.cls}'s hole` : `${snapped.cls}'s outline`;
+      ctx.notify(`${ctx.cls}: the ${this.field === "hole" ? "hole" : "ellipse"} snapped to ${what}; they are one contour now (Unlink in the panel)`, "ok", 5000);
+    } else if (d.kind === "new" && !d.add && count === 1 && old[this.field] && ctx.notify) {
+      // A plain drag redraws the class's ellipse, and says so.
+      ctx.notify(`${ctx.cls}: the ${this.field === "hole" ? "hole" : "ellipse"} was replaced (Ctrl+Z brings the old one back; N or "Add instance" draws a second one)`, "info", 5000);
+    }
   }
 
   /** The class's hint after drag `d` made `el`; the preview draws exactly what up() stores. */
   edited(old, d, el) {
+    const list = inst.instancesOf(old);
+    const i = Math.min(d.index, list.length - 1);
     // The hole's size is checked by the server (smaller than the ellipse), whose refusal shows.
-    if (this.field === "hole") return { ...old, hole: el };
+    if (this.field === "hole") {
+      list[i] = { ...list[i], hole: el };
+      return inst.withInstances(old, list, this.ctx.tolerance);
+    }
+    if (d.add && list.length) {
+      list.push({ ellipse: el });
+      return inst.withInstances(old, list, this.ctx.tolerance);
+    }
+    if (d.kind === "new" && list.length > 1) {
+      // Several instances: a fresh drag redraws only the selected one.
+      list[i] = { ellipse: el };
+      return inst.withInstances(old, list, this.ctx.tolerance);
+    }
     // A fresh drag replaces the class's hint; a handle edit keeps its other fields.
     const base = d.kind === "new" || !old || old.present === false ? {} : { ...old };
-    const hint = { ...base, present: true, ellipse: el, tolerance: base.tolerance ?? this.ctx.tolerance };
-    // Moving the outline carries its hole along so the ring keeps its shape; resizing or turning
+    if (!list.length || d.kind === "new") return { present: true, ellipse: el, tolerance: base.tolerance ?? this.ctx.tolerance };
+    // Moving an outline carries its hole along so the ring keeps its shape; resizing or turning
     // the outline leaves the hole where the user put it.
-    if (d.kind === "move" && base.hole) hint.hole = geo.shifted(base.hole, el.cx - d.ellipse.cx, el.cy - d.ellipse.cy);
-    return hint;
+    const moved = { ...list[i], ellipse: el };
+    if (d.kind === "move" && list[i].hole) moved.hole = geo.shifted(list[i].hole, el.cx - d.ellipse.cx, el.cy - d.ellipse.cy);
+    list[i] = moved;
+    return inst.withInstances(base, list, this.ctx.tolerance);
   }
 
   /** `hint` as it will be once the drag in progress ends (what drawHints shows). */
   previewHint(hint) {
     return this.drag && this.preview ? this.edited(hint, this.drag, this.preview) : hint;
+  }
+
+  /** The slice's hints as they will be once the drag ends, linked contours included. */
+  previewSlice(hints) {
+    if (!this.drag || !this.preview) return hints;
+    const next = { ...hints, [this.ctx.cls]: this.previewHint(hints[this.ctx.cls]) };
+    return inst.propagateLinks(hints, next, this.ctx.cls);
   }
 }
 
@@ -144,15 +224,19 @@ export class CentroidTool {
   }
 }
 
-/** Draw every class's hints of slice z; the selected class gets handles. */
+/**
+ * Draw every class's hints of slice z; the selected instance of the selected class gets handles.
+ * With several instances each carries its number; a contour two classes share (linked) is drawn
+ * dashed in both colours with a link mark.
+ */
 export function drawHints(g, viewer, ctx, tool) {
   if (!ctx.showHints) return;
-  const hints = ctx.store.get(ctx.z);
+  let hints = ctx.store.get(ctx.z);
+  if (tool && tool.previewSlice) hints = tool.previewSlice(hints);
   const absent = [];
   for (const cls of ctx.classes) {
-    let hint = hints[cls.name];
+    const hint = hints[cls.name];
     const selected = cls.name === ctx.cls;
-    if (selected && tool && tool.previewHint) hint = tool.previewHint(hint);
     if (!hint) continue;
     const color = cls.color;
     if (hint.present === false) {
@@ -161,8 +245,13 @@ export function drawHints(g, viewer, ctx, tool) {
     }
     g.lineWidth = selected ? 2 : 1.5;
     g.strokeStyle = color;
-    // Handles go on what the tool edits: the hole with the hole tool, else the outline.
-    if (hint.ellipse) drawEllipseHint(g, viewer, hint, color, selected ? (tool && tool.field) || "ellipse" : null);
+    const list = inst.instancesOf(hint);
+    const sel = selected ? selectedInstance(ctx, hint) : -1;
+    list.forEach((it, i) => {
+      // Handles go on what the tool edits: the hole with the hole tool, else the outline.
+      drawEllipseHint(g, viewer, { ...it, tolerance: hint.tolerance }, color, i === sel ? (tool && tool.field) || "ellipse" : null);
+      if (list.length > 1) drawLabel(g, viewer, it.ellipse, String(i + 1), color);
+    });
     if (hint.centroid && hint.centroid.x && hint.centroid.y) {
       // Centroid boxes in mm are drawn in px: x scales with the column spacing, y with the row's.
       const [row, col] = hint.unit === "mm" ? ctx.spacing : [1, 1];
@@ -170,6 +259,7 @@ export function drawHints(g, viewer, ctx, tool) {
       drawCentroidBox(g, viewer, { x: scale(hint.centroid.x, col), y: scale(hint.centroid.y, row) }, color);
     }
   }
+  drawLinks(g, viewer, ctx, hints);
   // "Absent" badges in the top-left corner, one per class.
   g.font = "13px system-ui, sans-serif";
   absent.forEach((cls, i) => {
@@ -179,6 +269,63 @@ export function drawHints(g, viewer, ctx, tool) {
     g.fillRect(8, 8 + i * 22, w, 19);
     g.fillStyle = cls.color;
     g.fillText(text, 14, 22 + i * 22);
+  });
+}
+
+/** Instance number as a tag in the class's colour at the upper left of the outline. */
+function drawLabel(g, viewer, el, text, color) {
+  const t = geo.pointAt(el, (-3 * Math.PI) / 4);
+  const c = viewer.toScreen(t.x, t.y);
+  g.save();
+  g.setLineDash([]);
+  g.font = "bold 13px system-ui, sans-serif";
+  const w = g.measureText(text).width + 8;
+  g.fillStyle = color;
+  g.fillRect(c.x - w, c.y - 17, w, 17);
+  g.fillStyle = "#fff";
+  g.strokeStyle = "rgba(0,0,0,0.6)";
+  g.lineWidth = 3;
+  g.strokeText(text, c.x - w + 4, c.y - 4);
+  g.fillText(text, c.x - w + 4, c.y - 4);
+  g.restore();
+}
+
+/** Shared contours: the second class's colour dashed over the first, and a link mark on top. */
+function drawLinks(g, viewer, ctx, hints) {
+  const all = inst.contours(hints);
+  const done = new Set();
+  all.forEach((c, i) => {
+    for (let j = i + 1; j < all.length; j++) {
+      const o = all[j];
+      if (o.cls === c.cls || done.has(j) || !inst.sameEllipse(c.ellipse, o.ellipse)) continue;
+      done.add(j);
+      // One contour in both classes' colours: alternating dashes.
+      g.save();
+      g.lineWidth = 2.5;
+      g.setLineDash([]);
+      g.strokeStyle = ctx.colorOf(c.cls);
+      g.beginPath();
+      ellipsePath(g, viewer, c.ellipse);
+      g.stroke();
+      g.strokeStyle = ctx.colorOf(o.cls);
+      g.setLineDash([7, 7]);
+      g.beginPath();
+      ellipsePath(g, viewer, c.ellipse);
+      g.stroke();
+      g.restore();
+      // A chain mark (two rings) where the contour is topmost.
+      const top = geo.pointAt(c.ellipse, -Math.PI / 2);
+      const s = viewer.toScreen(top.x, top.y);
+      g.save();
+      g.lineWidth = 2;
+      for (const [dx, col] of [[-3, ctx.colorOf(c.cls)], [3, ctx.colorOf(o.cls)]]) {
+        g.strokeStyle = col;
+        g.beginPath();
+        g.arc(s.x + dx, s.y, 4, 0, 2 * Math.PI);
+        g.stroke();
+      }
+      g.restore();
+    }
   });
 }
 
