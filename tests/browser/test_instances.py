@@ -1,6 +1,7 @@
 """Several instances of one class on a slice (two polyps in one image) and a contour shared by two
-classes (the Myo ring's hole is the LV outline), drawn and edited in the browser; what autosave
-stored is read back through the REST API."""
+classes (the Myo ring's hole is the LV outline), drawn and edited in the browser, and instances
+interpolated between the slices of a volume; what autosave stored is read back through the REST
+API. The editor tests run at 1440x900 and 1024x700 and check that the hint panel fits."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from PIL import Image as PILImage
 
 from tests.browser.helpers import (
+    ARTIFACTS,
     drag,
     my_hint,
     project_with_image,
@@ -20,6 +22,8 @@ from tests.browser.helpers import (
     wait_saved,
 )
 from tests.browser.test_modules import run
+from tests.browser.test_review_loop import IDS, VIEWPORTS, no_spill
+from tests.browser.test_volume import SLICES, _nifti_bytes, loaded
 
 pytestmark = pytest.mark.browser
 
@@ -42,6 +46,40 @@ def _open(page, url, user, iid):  # type: ignore[no-untyped-def]
     page.wait_for_selector("[data-testid=viewer][data-loaded-z='0']")
 
 
+# The image screen's controls all inside the window: none cut off on the right or at the bottom
+# (the side panel scrolls; its scroll box is what must fit), and the panel spills nothing sideways.
+OFF_SCREEN = """() => {
+  const W = window.innerWidth, H = window.innerHeight, out = [];
+  for (const sel of ['.image-screen', '.side-panel', '.left-col', '.stage', '.viewer-footer']) {
+    for (const el of document.querySelectorAll(sel)) {
+      const b = el.getBoundingClientRect();
+      if (b.width && (b.right > W + 1 || b.bottom > H + 1 || b.left < -1))
+        out.push(`${sel} ${b.left}-${b.right} x ${b.top}-${b.bottom}`);
+    }
+  }
+  for (const el of document.querySelectorAll('.image-screen button, .image-screen select')) {
+    const b = el.getBoundingClientRect();
+    if (b.width && el.offsetParent !== null && (b.right > W + 1 || b.left < -1))
+      out.push(`${el.dataset.testid || el.textContent} ${b.left}-${b.right}`);
+  }
+  return out;
+}"""
+
+
+def fits(page) -> None:  # type: ignore[no-untyped-def]
+    off = page.evaluate(OFF_SCREEN)
+    assert not off, off
+    no_spill(page, "[data-testid=hint-panel]")
+
+
+def shot(page, name: str, viewport: tuple[int, int], artifacts) -> None:  # type: ignore[no-untyped-def]
+    """The README's screenshot at 1440x900; the smaller window's only as a test artifact."""
+    if viewport[0] == 1440:
+        screenshot(page, name, artifacts)
+    else:
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{viewport[0]}.png"))
+
+
 def test_instances_module(page, server):  # type: ignore[no-untyped-def]
     url, _ = server
     got = run(
@@ -62,10 +100,16 @@ def test_instances_module(page, server):  # type: ignore[no-untyped-def]
            const after = m.propagateLinks(before, edit, 'LV');
            const drawn = {cx: 51, cy: 49, a: 11, b: 9, angle: 3};
            const snap = m.snapTarget(before, 'LV', 'ellipse', drawn);
+           const c = (cx, cy) => ({ellipse: {cx, cy, a: 3, b: 3, angle: 0}});
+           const pairs = m.pairInstances([c(10, 10), c(50, 50), c(90, 10)],
+                                         [c(88, 14), c(12, 9), c(49, 55)])
+               .map(([p, q]) => [p.ellipse.cx, q.ellipse.cx]);
            return [two, one, none, m.instancesOf(two).length, after.Myo.hole, snap && snap.cls,
-                   m.innerOutline(before, 'Myo', before.Myo.ellipse).cls];""",
+                   m.innerOutline(before, 'Myo', before.Myo.ellipse).cls, pairs];""",
     )
-    two, one, none, count, hole, snap, inner = got
+    two, one, none, count, hole, snap, inner, pairs = got
+    # Paired by nearest centres, in the first list's order.
+    assert pairs == [[10, 12], [50, 49], [90, 88]]
     assert "ellipse" not in two and len(two["instances"]) == 2 and two["tolerance"] == 0.3
     assert two["instances"][1]["hole"]["a"] == pytest.approx(4.99)
     assert one == {
@@ -78,10 +122,16 @@ def test_instances_module(page, server):  # type: ignore[no-untyped-def]
     assert snap == "Myo" and inner == "LV"
 
 
-def test_two_instances(page, server, admin, user, artifacts):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("viewport", VIEWPORTS, ids=IDS)
+def test_two_instances(page, server, admin, user, artifacts, viewport):  # type: ignore[no-untyped-def]
     url, _ = server
+    page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
     _, image = project_with_image(
-        admin, user, "polyps", [{"name": "Polyp"}], ("polyps.png", _png(), "image/png")
+        admin,
+        user,
+        f"polyps {viewport[0]}",
+        [{"name": "Polyp"}],
+        ("polyps.png", _png(), "image/png"),
     )
     iid = image["id"]
     _open(page, url, user, iid)
@@ -116,7 +166,8 @@ def test_two_instances(page, server, admin, user, artifacts):  # type: ignore[no
     page.wait_for_selector("[data-testid=viewer][data-loaded-z='0']")
     page.wait_for_selector("[data-testid=instance-2]")
     assert page.locator("[data-testid=instances] li").count() == 2
-    screenshot(page, "hints-instances", artifacts)
+    fits(page)
+    shot(page, "hints-instances", viewport, artifacts)
 
     # Dragging inside the first selects it and moves it alone.
     drag(page, (28, 30), (31, 34))
@@ -153,12 +204,14 @@ def test_two_instances(page, server, admin, user, artifacts):  # type: ignore[no
     assert all("401" in e for e in page.console_errors), page.console_errors
 
 
-def test_myo_hole_linked_to_lv(page, server, admin, user, artifacts):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("viewport", VIEWPORTS, ids=IDS)
+def test_myo_hole_linked_to_lv(page, server, admin, user, artifacts, viewport):  # type: ignore[no-untyped-def]
     url, _ = server
+    page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
     _, image = project_with_image(
         admin,
         user,
-        "linked",
+        f"linked {viewport[0]}",
         [{"name": "LV", "color": "#e6194b"}, {"name": "Myo", "color": "#3cb44b"}],
         ("heart.png", _png(), "image/png"),
     )
@@ -178,7 +231,8 @@ def test_myo_hole_linked_to_lv(page, server, admin, user, artifacts):  # type: i
     assert myo["hole"] == lv
     page.wait_for_selector("[data-testid=link-hole]")
     assert "LV" in page.inner_text("[data-testid=link-hole]")
-    screenshot(page, "hints-linked", artifacts)
+    fits(page)
+    shot(page, "hints-linked", viewport, artifacts)
 
     # Moving the LV moves the Myo hole with it (one undo step); the Myo outline stays.
     page.click("[data-testid=class-LV]")
@@ -229,3 +283,88 @@ def test_myo_hole_linked_to_lv(page, server, admin, user, artifacts):  # type: i
     )
     assert "Linked" in text and "LV" in text, text
     assert all("401" in e for e in page.console_errors), page.console_errors
+
+
+def _centres(hint: dict) -> list[tuple[float, float]]:
+    return [(i["ellipse"]["cx"], i["ellipse"]["cy"]) for i in hint["instances"]]
+
+
+def _circle(page, cx: float, cy: float, r: float, *, add: bool = False) -> None:  # type: ignore[no-untyped-def]
+    if add:  # "Add instance": the next drag adds one instead of replacing the selected one
+        page.click("[data-testid=add-instance]")
+        page.wait_for_selector("[data-testid=add-instance][aria-pressed=true]")
+    drag(page, (cx - r, cy - r), (cx + r, cy + r))
+    wait_saved(page)
+
+
+def _go(page, key: str, z: int) -> None:  # type: ignore[no-untyped-def]
+    page.focus("[data-testid=hint-canvas]")
+    page.keyboard.press(key)
+    loaded(page, z)
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS, ids=IDS)
+def test_interpolate_instances(page, server, admin, user, viewport):  # type: ignore[no-untyped-def]
+    url, _ = server
+    page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+    _, image = project_with_image(
+        admin,
+        user,
+        f"interpolate instances {viewport[0]}",
+        [{"name": "LV"}],
+        ("vol.nii.gz", _nifti_bytes(), "application/gzip"),
+    )
+    iid = image["id"]
+    sign_in(page, url, user)
+    page.goto(f"{url}/#/images/{iid}/hints")
+    loaded(page, SLICES // 2)
+
+    # Two instances on the first slice, two on the last, drawn in the other order there: they
+    # are paired by nearest centres, not by their order in the list.
+    _go(page, "Home", 0)
+    _circle(page, 10, 10, 4)
+    _circle(page, 30, 22, 4, add=True)
+    _go(page, "End", SLICES - 1)
+    _circle(page, 26, 20, 5)
+    _circle(page, 14, 12, 5, add=True)
+    first = _centres(my_hint(admin, iid, 0, "LV", user.username))
+    last = _centres(my_hint(admin, iid, SLICES - 1, "LV", user.username))
+    assert first == [pytest.approx((10, 10), abs=0.1), pytest.approx((30, 22), abs=0.1)]
+    assert last == [pytest.approx((26, 20), abs=0.1), pytest.approx((14, 12), abs=0.1)]
+
+    _go(page, "ArrowDown", SLICES - 2)
+    page.click("[data-testid=interpolate]")
+    page.wait_for_selector("[data-testid=confirm-dialog]")
+    assert "3 slice(s)" in page.inner_text("[data-testid=confirm-dialog]")
+    page.click("[data-testid=confirm-ok]")
+    wait_saved(page)
+    mid = my_hint(admin, iid, 2, "LV", user.username)
+    assert "ellipse" not in mid and len(mid["instances"]) == 2, mid
+    # Halfway, in the first slice's order; the sizes halfway as well (4 -> 5).
+    assert _centres(mid) == [pytest.approx((12, 11), abs=1), pytest.approx((28, 21), abs=1)]
+    assert [i["ellipse"]["a"] for i in mid["instances"]] == [pytest.approx(4.5, abs=0.2)] * 2
+    for z in (1, 3):
+        assert len(my_hint(admin, iid, z, "LV", user.username)["instances"]) == 2
+    page.wait_for_selector("[data-testid=hint-state]:text-is('2 instances')")
+
+    # One undo takes the interpolation back; with one instance left on the last slice the
+    # counts differ: nothing is written, and the notice says which slices and why.
+    page.focus("[data-testid=hint-canvas]")
+    page.keyboard.press("Control+z")
+    wait_saved(page)
+    loaded(page, 1)
+    assert all(my_hint(admin, iid, z, "LV", user.username) is None for z in (1, 2, 3))
+    _go(page, "End", SLICES - 1)
+    page.click("[data-testid=remove-instance-2]")
+    wait_saved(page)
+    assert "instances" not in my_hint(admin, iid, SLICES - 1, "LV", user.username)
+    _go(page, "ArrowDown", SLICES - 2)
+    page.click("[data-testid=interpolate]")
+    page.wait_for_selector("#notice:not([hidden]):has-text('same number of instances')")
+    notice = page.inner_text("#notice")
+    assert "slice 1 (2 instances)" in notice and "slice 5 (1 instance)" in notice, notice
+    assert page.locator("[data-testid=confirm-dialog]").count() == 0
+    page.wait_for_timeout(600)
+    assert all(my_hint(admin, iid, z, "LV", user.username) is None for z in (1, 2, 3))
+    fits(page)
+    assert all("401" in e or "404" in e for e in page.console_errors), page.console_errors

@@ -8,23 +8,26 @@ import pytest
 from tests.browser.helpers import (
     drag,
     project_with_image,
-    screenshot,
     sign_in,
     to_client,
     wait_js,
     wait_saved,
 )
+from tests.browser.test_instances import fits, shot
+from tests.browser.test_review_loop import IDS, VIEWPORTS
 from tests.browser.test_volume import ROWS, SLICES, SPACING, _nifti_bytes, loaded
 
 pytestmark = pytest.mark.browser
 
 
-def test_second_plane(page, server, admin, user, artifacts):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("viewport", VIEWPORTS, ids=IDS)
+def test_second_plane(page, server, admin, user, artifacts, viewport):  # type: ignore[no-untyped-def]
     url, _ = server
+    page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
     _, image = project_with_image(
         admin,
         user,
-        "plane2",
+        f"plane2 {viewport[0]}",
         [{"name": "LV", "color": "#e6194b"}],
         ("vol.nii.gz", _nifti_bytes(), "application/gzip"),
     )
@@ -49,6 +52,11 @@ def test_second_plane(page, server, admin, user, artifacts):  # type: ignore[no-
     )
     across_mm, down_mm = ROWS * SPACING[1], SLICES * SPACING[2]
     assert h / w == pytest.approx(down_mm / across_mm, abs=0.02)
+    # It sits beside the slice, not over most of it (a 1024 px window has a ~500 px viewer).
+    inset = page.locator("[data-testid=plane2]").bounding_box()
+    stage = page.locator(".stage").bounding_box()
+    assert inset["width"] <= 0.45 * stage["width"], (inset, stage)
+    assert inset["height"] <= 0.5 * stage["height"], (inset, stage)
     # The hint cuts the plane on the middle slice's row, in the class colour.
     probe = """([fy, fz]) => { const c = document.querySelector('[data-testid=plane2-canvas]');
                  const d = c.getContext('2d').getImageData(Math.floor(fy * c.width),
@@ -57,7 +65,8 @@ def test_second_plane(page, server, admin, user, artifacts):  # type: ignore[no-
     z = SLICES // 2
     px = page.evaluate(probe, [16.5 / ROWS, (z + 0.5) / SLICES])
     assert tuple(px[:3]) == pytest.approx((0xE6, 0x19, 0x4B), abs=3), px
-    screenshot(page, "hints-plane2", artifacts)
+    fits(page)
+    shot(page, "hints-plane2", viewport, artifacts)
 
     # Coronal follows rows; a click in the plane goes to that slice.
     page.focus("[data-testid=hint-canvas]")  # not the select: keys there change its value

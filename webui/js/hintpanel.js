@@ -335,7 +335,7 @@ export function renderHintPanel(side, ctx, actions) {
       h("button", { type: "button", class: "secondary", disabled: !editable || !hint, "data-testid": "delete-hint", onclick: () => actions.deleteHint(), title: list.length > 1 ? "Delete the class's hint on this slice, every instance (Del deletes the selected instance)" : "Delete (Del)" }, "Delete"),
       // Slice-to-slice actions only where there are slices.
       ctx.geom.slices > 1 ? h("button", { type: "button", class: "secondary", disabled: !editable, "data-testid": "copy-previous", onclick: () => actions.copyPrevious(), title: "Copy from previous hinted slice (P)" }, "Copy previous") : null,
-      ctx.geom.slices > 2 ? h("button", { type: "button", class: "secondary", disabled: !editable, "data-testid": "interpolate", onclick: () => actions.interpolate(), title: "Interpolate ellipses between slices (I)" }, "Interpolate") : null,
+      ctx.geom.slices > 2 ? h("button", { type: "button", class: "secondary", disabled: !editable, "data-testid": "interpolate", onclick: () => actions.interpolate(), title: "Interpolate ellipses (each instance, paired by nearest centres) between hinted slices (I)" }, "Interpolate") : null,
     ),
     instancesBox,
     ellipseBox,

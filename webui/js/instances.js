@@ -171,3 +171,40 @@ export function innerOutline(hints, cls, outer) {
   }
   return best;
 }
+
+/**
+ * The instances of two slices (the same number on both) paired for interpolation: the pairing
+ * with the smallest total distance between paired centres (exact, over subsets: at most 16
+ * instances), ties to the lower index. Returns [[inst0, inst1], ...] in list0's order.
+ */
+export function pairInstances(list0, list1) {
+  const n = list0.length;
+  if (n !== list1.length) throw new Error("pairInstances: different numbers of instances");
+  const dist = list0.map((a) => list1.map((b) => Math.hypot(a.ellipse.cx - b.ellipse.cx, a.ellipse.cy - b.ellipse.cy)));
+  // cost[mask]: least total distance pairing list0[0 .. k-1] (k = bits in mask) with list1's
+  // members in mask; pick[mask]: list1's index paired with list0[k-1] there.
+  const size = 1 << n;
+  const cost = new Float64Array(size).fill(Infinity);
+  const pick = new Int8Array(size).fill(-1);
+  const bits = new Uint8Array(size);
+  for (let m = 1; m < size; m++) bits[m] = bits[m >> 1] + (m & 1);
+  cost[0] = 0;
+  for (let m = 1; m < size; m++) {
+    const i = bits[m] - 1;
+    for (let j = 0; j < n; j++) {
+      if (!(m & (1 << j))) continue;
+      const c = cost[m ^ (1 << j)] + dist[i][j];
+      // 1e-9: equal totals (rounding) keep the earlier, lower index.
+      if (c < cost[m] - 1e-9) {
+        cost[m] = c;
+        pick[m] = j;
+      }
+    }
+  }
+  const match = new Array(n);
+  for (let m = size - 1, i = n - 1; i >= 0; i--) {
+    match[i] = pick[m];
+    m ^= 1 << pick[m];
+  }
+  return list0.map((a, i) => [a, list1[match[i]]]);
+}

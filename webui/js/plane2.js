@@ -11,6 +11,10 @@ import * as geo from "./geometry.js";
 
 const WIDTH = 280; // css px of the inset (its height follows the physical proportions)
 const MAX_HEIGHT = 300;
+// In a small window (1024 px: a viewer about 500 px wide) at most this part of the viewer, so the
+// inset does not hide the slice it is meant to sit beside.
+const MAX_SHARE_W = 0.4;
+const MAX_SHARE_H = 0.45;
 
 export class SecondPlane {
   /**
@@ -105,8 +109,11 @@ export class SecondPlane {
     const across = sag ? height : width;
     const acrossMm = across * (sag ? spacing[0] : spacing[1]);
     const downMm = slices * zSpacing;
-    let scale = WIDTH / acrossMm;
-    if (downMm * scale > MAX_HEIGHT) scale = MAX_HEIGHT / downMm;
+    const stage = this.el.parentElement;
+    const maxW = stage && stage.clientWidth ? Math.min(WIDTH, Math.max(120, stage.clientWidth * MAX_SHARE_W)) : WIDTH;
+    const maxH = stage && stage.clientHeight ? Math.min(MAX_HEIGHT, Math.max(90, stage.clientHeight * MAX_SHARE_H)) : MAX_HEIGHT;
+    let scale = maxW / acrossMm;
+    if (downMm * scale > maxH) scale = maxH / downMm;
     return { sag, across, w: Math.max(1, Math.round(acrossMm * scale)), h: Math.max(1, Math.round(downMm * scale)) };
   }
 
