@@ -30,6 +30,7 @@ from models.units import (
     EPS_LENGTH,
     LENGTH_CALIBRATION,
     MM,
+    NONNEGATIVE,
     PX,
     Spacing,
     check_spacing,
@@ -60,7 +61,6 @@ __all__ = [
 
 M = len(COMPONENTS)
 INF = math.inf
-_NONNEGATIVE = {"size", "spread_x", "spread_y", "cov_xx", "cov_yy", "length"}
 _HINT_KEYS = {
     "present",
     "unit",
@@ -70,6 +70,7 @@ _HINT_KEYS = {
     "tolerance",
     *DESCRIPTOR_COMPONENTS,
 }
+_LEN, _XY = COMPONENT_INDEX["length"], COMPONENT_INDEX["cov_xy"]
 MAX_INSTANCES = 16
 """Most instances of one class a hint may draw on one slice."""
 _PRIOR_KEYS = {"presence", "unit", *DESCRIPTOR_COMPONENTS}
@@ -253,7 +254,7 @@ def _parse_descriptors(
             if value is None:
                 continue
             lo, hi = _parse_interval(class_name, f"{label} ({unit_of(key, unit)})", value)
-            if key in _NONNEGATIVE and -INF < lo < 0:
+            if key in NONNEGATIVE and -INF < lo < 0:
                 raise BoundsError(f"class {class_name}: {label} cannot be negative (got {lo:g})")
             if unit == MM:
                 lo, hi = interval_to_px(key, lo, hi, check_spacing(spacing))
@@ -575,9 +576,10 @@ def from_ellipse(
     # eigenvalues; tolerance t in angle terms is taken as t * 45 degrees.
     da = t * 45.0
     rot = np.array([ellipse_descriptors(cx, cy, a, b, angle + s) for s in (-da, da)] + [d])
-    xx_lo, xx_hi = rot[:, 5].min(), rot[:, 5].max()
-    yy_lo, yy_hi = rot[:, 6].min(), rot[:, 6].max()
-    xy_lo, xy_hi = rot[:, 7].min(), rot[:, 7].max()
+    xx, yy, xy = (rot[:, COMPONENT_INDEX[k]] for k in ("cov_xx", "cov_yy", "cov_xy"))
+    xx_lo, xx_hi = xx.min(), xx.max()
+    yy_lo, yy_hi = yy.min(), yy.max()
+    xy_lo, xy_hi = xy.min(), xy.max()
     xy_pad = ((1 + t) ** 2 - 1) * big * big / 4.0
     lo = (
         d[0] * lo_f**2,
@@ -588,7 +590,7 @@ def from_ellipse(
         xx_lo * lo_f**2,
         yy_lo * lo_f**2,
         xy_lo - xy_pad,
-        d[8] * lo_f,
+        d[_LEN] * lo_f,
     )
     hi = (
         d[0] * hi_f**2,
@@ -599,7 +601,7 @@ def from_ellipse(
         xx_hi * hi_f**2,
         yy_hi * hi_f**2,
         xy_hi + xy_pad,
-        d[8] * hi_f * (1 + ELLIPSE_LENGTH_SLACK),
+        d[_LEN] * hi_f * (1 + ELLIPSE_LENGTH_SLACK),
     )
     return ClassBounds(True, tuple(float(v) for v in lo), tuple(float(v) for v in hi))
 
@@ -611,19 +613,33 @@ def ring_descriptors(
     ``(cx, cy, a, b, angle)`` (px, degrees) with ``inner`` inside ``outer``: moments of the outer
     ellipse minus those of the inner one; the contour is both perimeters."""
     do, di = ellipse_descriptors(*outer), ellipse_descriptors(*inner)
-    area = do[0] - di[0]
+    o, i = dict(zip(COMPONENTS, do, strict=True)), dict(zip(COMPONENTS, di, strict=True))
+    area = o["size"] - i["size"]
     if area <= 0:
         raise ValueError("the inner ellipse must be smaller than the outer one")
 
     def raw(d: np.ndarray) -> np.ndarray:  # area x (E[x], E[y], E[xx], E[yy], E[xy])
-        cx, cy = d[1], d[2]
-        return d[0] * np.array([cx, cy, d[5] + cx * cx, d[6] + cy * cy, d[7] + cx * cy])
+        v = dict(zip(COMPONENTS, d, strict=True))
+        cx, cy = v["centroid_x"], v["centroid_y"]
+        return v["size"] * np.array(
+            [cx, cy, v["cov_xx"] + cx * cx, v["cov_yy"] + cy * cy, v["cov_xy"] + cx * cy]
+        )
 
     m = (raw(do) - raw(di)) / area
     cx, cy = m[0], m[1]
     xx, yy, xy = m[2] - cx * cx, m[3] - cy * cy, m[4] - cx * cy
     return np.array(
-        [area, cx, cy, math.sqrt(max(xx, 0.0)), math.sqrt(max(yy, 0.0)), xx, yy, xy, do[8] + di[8]]
+        [
+            area,
+            cx,
+            cy,
+            math.sqrt(max(xx, 0.0)),
+            math.sqrt(max(yy, 0.0)),
+            xx,
+            yy,
+            xy,
+            o["length"] + i["length"],
+        ]
     )
 
 
@@ -666,9 +682,11 @@ def from_ring(
     big = max(outer[2:4])
     xy_pad = ((1 + t) ** 2 - 1) * big * big / 4.0  # as from_ellipse: orientation is uncertain
     lo, hi = v.min(0), v.max(0)
-    lo[1:3], hi[1:3] = d[1:3] - shift, d[1:3] + shift
-    lo[7], hi[7] = lo[7] - xy_pad, hi[7] + xy_pad
-    lo[8], hi[8] = d[8] * (1 - t), d[8] * (1 + t) * (1 + ELLIPSE_LENGTH_SLACK)
+    for axis in ("centroid_x", "centroid_y"):
+        i = COMPONENT_INDEX[axis]
+        lo[i], hi[i] = d[i] - shift, d[i] + shift
+    lo[_XY], hi[_XY] = lo[_XY] - xy_pad, hi[_XY] + xy_pad
+    lo[_LEN], hi[_LEN] = d[_LEN] * (1 - t), d[_LEN] * (1 + t) * (1 + ELLIPSE_LENGTH_SLACK)
     return ClassBounds(True, tuple(float(x) for x in lo), tuple(float(x) for x in hi))
 
 
@@ -830,28 +848,28 @@ def from_mask(
         if not binary.any():
             out.append(ClassBounds.absent())
             continue
-        d = measure(binary)
+        d = dict(zip(COMPONENTS, measure(binary), strict=True))
         cb = ClassBounds(present=True)
         if "size" in margins:
             r = margins["size"]
-            cb = cb.with_interval("size", d[0] * (1 - r), d[0] * (1 + r))
+            cb = cb.with_interval("size", d["size"] * (1 - r), d["size"] * (1 + r))
         if "centroid" in margins:
             r = margins["centroid"]
-            cb = cb.with_interval("centroid_x", d[1] - r, d[1] + r)
-            cb = cb.with_interval("centroid_y", d[2] - r, d[2] + r)
+            for key in ("centroid_x", "centroid_y"):
+                cb = cb.with_interval(key, d[key] - r, d[key] + r)
         if "spread" in margins:
             r = margins["spread"]
-            cb = cb.with_interval("spread_x", max(d[3] - r, 0.0), d[3] + r)
-            cb = cb.with_interval("spread_y", max(d[4] - r, 0.0), d[4] + r)
+            for key in ("spread_x", "spread_y"):
+                cb = cb.with_interval(key, max(d[key] - r, 0.0), d[key] + r)
         if "covariance" in margins:
             r = margins["covariance"]
-            cb = cb.with_interval("cov_xx", d[5] * (1 - r), d[5] * (1 + r))
-            cb = cb.with_interval("cov_yy", d[6] * (1 - r), d[6] * (1 + r))
-            pad = r * math.sqrt(d[5] * d[6])
-            cb = cb.with_interval("cov_xy", d[7] - pad, d[7] + pad)
+            for key in ("cov_xx", "cov_yy"):
+                cb = cb.with_interval(key, d[key] * (1 - r), d[key] * (1 + r))
+            pad = r * math.sqrt(d["cov_xx"] * d["cov_yy"])
+            cb = cb.with_interval("cov_xy", d["cov_xy"] - pad, d["cov_xy"] + pad)
         if "length" in margins:
             r = margins["length"]
-            cb = cb.with_interval("length", d[8] * (1 - r), d[8] * (1 + r))
+            cb = cb.with_interval("length", d["length"] * (1 - r), d["length"] * (1 + r))
         out.append(cb)
     return out
 

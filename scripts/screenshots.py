@@ -149,7 +149,7 @@ def main() -> None:
     import httpx
     from playwright.sync_api import sync_playwright
 
-    from worker.demo import local_server
+    from shapehint.demo import local_server
 
     volume, labels = load_volume(args.patient)
     full = [

@@ -36,12 +36,9 @@ TORCH_FREE_MODELS = frozenset(
     }
 )
 NO_TORCH_PACKAGES = frozenset({"api", "jobs"})
-# Old module paths kept as thin re-exports for callers this change could not update, each with
-# the one upward import it may make. Remove an entry together with its file.
-SHIMS: dict[str, frozenset[str]] = {
-    # tests/browser/conftest.py imports worker.demo.local_server (edited elsewhere meanwhile).
-    "worker.demo": frozenset({"shapehint", "shapehint.demo"}),
-}
+# Old module paths kept as thin re-exports for callers a change could not update, each with the
+# one upward import it may make (none today). Remove an entry together with its file.
+SHIMS: dict[str, frozenset[str]] = {}
 
 
 def _module_name(path: Path) -> str:

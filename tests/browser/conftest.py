@@ -1,6 +1,6 @@
 """Browser-test fixtures: a real shapehint server (API + embedded worker) and Debian's Chromium.
 
-- ``server``: ``(base_url, admin_token)`` of a throwaway server (``worker.demo.local_server``:
+- ``server``: ``(base_url, admin_token)`` of a throwaway server (``shapehint.demo.local_server``:
   uvicorn on a free port, temporary data directory, SQLite, filesystem queue, one worker).
 - ``user``: a password user created through the API, for the browser's sign-in form.
 - ``browser``: Chromium from ``/usr/bin/chromium`` driven by Playwright (never downloaded).
@@ -32,7 +32,7 @@ def chromium_path() -> str:
 def server(
     chromium_path: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, str]]:
-    from worker.demo import local_server
+    from shapehint.demo import local_server
 
     data_dir = tmp_path_factory.mktemp("browser-data")
     with local_server(data_dir, worker_log=data_dir / "worker.log") as (url, token):
