@@ -93,7 +93,9 @@ def test_a_script_runs_a_project_end_to_end(server: tuple[str, str], tmp_path: P
         assert sh.put_hints_file(project.id, tmp_path / "hints.json") == 1
 
         seen: list[Job] = []
-        job = sh.train(project.id, TINY_CONFIG)
+        # Long enough (still a few seconds) that the stream sees training steps, not only the
+        # finished job: a 3-epoch run can end before the client starts following it.
+        job = sh.train(project.id, TINY_CONFIG | {"epochs": 60})
         assert job.status == "queued"
         done = sh.wait(job.id, progress=True, on_update=seen.append)
         assert done.status == "succeeded", done.error
