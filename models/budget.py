@@ -42,12 +42,16 @@ MIN_EPOCHS = 4
 @dataclass(frozen=True)
 class ProjectFacts:
     """What the default depends on: ``num_slices`` training slices, their largest side
-    ``max_side`` (px) and the equivalent diameter ``smallest_structure`` (px, native grid) of the
-    smallest structure hinted present (None: no size known)."""
+    ``max_side`` (px), the equivalent diameter ``smallest_structure`` (px, native grid) of the
+    smallest structure hinted present (None: no size known) and ``smallest_fraction``, the
+    smallest such diameter as a fraction of its own slice's larger side (None: not known; then
+    ``smallest_structure / max_side``). The trainer resizes every slice to the grid on its own,
+    so the fraction is what the grid must resolve."""
 
     num_slices: int
     max_side: int = 256
     smallest_structure: float | None = None
+    smallest_fraction: float | None = None
 
 
 def facts_from_bounds(
@@ -58,14 +62,17 @@ def facts_from_bounds(
     the geometric middle of the smallest size interval hinted present (finite, above 0)."""
     size = COMPONENT_INDEX["size"]
     smallest: float | None = None
-    for lo, hi in bounds:
+    fraction: float | None = None
+    for (lo, hi), shape in zip(bounds, shapes, strict=True):
         a, b = np.asarray(lo)[1:, size], np.asarray(hi)[1:, size]
         known = np.isfinite(b) & (a > 0)
         if known.any():
             d = float(np.sqrt(4.0 * np.sqrt(a[known] * b[known]).min() / np.pi))
             smallest = d if smallest is None else min(smallest, d)
+            f = d / max(1, max(shape))
+            fraction = f if fraction is None else min(fraction, f)
     max_side = max((max(s) for s in shapes), default=256)
-    return ProjectFacts(len(bounds), int(max_side), smallest)
+    return ProjectFacts(len(bounds), int(max_side), smallest, fraction)
 
 
 def budget_seconds(budget: str | float | int, device: str) -> float:
@@ -79,15 +86,19 @@ def budget_seconds(budget: str | float | int, device: str) -> float:
 
 def choose_grid(facts: ProjectFacts, device: str) -> int:
     """The smallest grid (of the device's choices) on which the smallest hinted structure still
-    spans ``MIN_STRUCTURE_PX``; the largest choice when none does; never above the images' own
+    spans ``MIN_STRUCTURE_PX`` (each slice is resized to the grid on its own: its size relative
+    to its own slice counts); the largest choice when none does; never above the images' own
     side (rounded up to a choice)."""
     dev = "cuda" if device.startswith("cuda") else "cpu"
     grids = GRIDS[dev]
     cap = next((g for g in grids if g >= facts.max_side), grids[-1])
-    if facts.smallest_structure is None or facts.smallest_structure <= 0:
+    fraction = facts.smallest_fraction
+    if fraction is None and facts.smallest_structure is not None:
+        fraction = facts.smallest_structure / max(1, facts.max_side)
+    if fraction is None or fraction <= 0:
         return min(grids[1] if len(grids) > 1 else grids[0], cap)
     for g in grids:
-        if facts.smallest_structure * g / max(1, facts.max_side) >= MIN_STRUCTURE_PX:
+        if fraction * g >= MIN_STRUCTURE_PX:
             return min(g, cap)
     return cap
 

@@ -112,6 +112,21 @@ def test_facts_come_from_the_hinted_sizes() -> None:
     assert facts_from_bounds([unknown], [(10, 10)]).smallest_structure is None
 
 
+def test_the_grid_resolves_the_smallest_structure_relative_to_its_own_slice() -> None:
+    """Every slice is resized to the grid on its own (Kvasir: 330 to 1348 px photographs), so a
+    20 % polyp in a 1000 px image and a 40 % one in a 300 px image both need only the grid on
+    which 20 % spans 10 px, not the one where 200 px of a 1000 px side would."""
+    big = B.stack([None, B.parse_hint("A", {"size": [math.pi * 100**2] * 2})])  # 200 px across
+    small = B.stack([None, B.parse_hint("A", {"size": [math.pi * 60**2] * 2})])  # 120 px across
+    facts = facts_from_bounds([big, small], [(1000, 1000), (300, 300)])
+    assert facts.smallest_structure == pytest.approx(120, rel=1e-3)
+    assert facts.smallest_fraction == pytest.approx(0.2, rel=1e-3)
+    assert choose_grid(facts, "cpu") == 64  # 0.2 x 64 = 12.8 px >= 10
+    # Without the fraction (older facts), the absolute size over the largest side: 120 / 1000.
+    old = dataclasses.replace(facts, smallest_fraction=None)
+    assert choose_grid(old, "cpu") == 96
+
+
 def _tiny_samples(n: int = 4, size: int = 24) -> list[TrainSample]:
     out = []
     for img, m in make_dataset(n, size, 1, seed=3):
