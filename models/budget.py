@@ -37,6 +37,8 @@ MIN_STRUCTURE_PX = 10.0
 """Smallest hinted structure's equivalent diameter (px) the training grid must keep."""
 GRIDS: dict[str, tuple[int, ...]] = {"cpu": (64, 96, 128, 160), "cuda": (128, 192, 256)}
 MIN_EPOCHS = 4
+MIN_STEPS = 1000
+"""Fewest training steps (by the cost model) the budget should afford on the chosen grid."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,12 @@ def default_for(facts: ProjectFacts, device: str, budget: str | float) -> TrainC
     cfg.num_threads = None if dev == "cuda" else cfg.num_threads
     steps_per_epoch = math.ceil(max(1, facts.num_slices) / cfg.batch_size)
     seconds = budget_seconds(budget, device)
+    # Steps before resolution: a grid the budget affords fewer than MIN_STEPS steps on gives way
+    # to the next smaller one (benchmarks/results/ablations-grid.md: at 240 s on CPU, grid 96
+    # against 160 lifted the model alone from 0.48 to 0.77 Dice on Kvasir, 0.63 to 0.80 on ACDC).
+    smaller = [g for g in GRIDS[dev] if g < cfg.grid]
+    while smaller and seconds / estimate_step_seconds(cfg, device) < MIN_STEPS:
+        cfg.grid = smaller.pop()
     cfg.epochs = plan_epochs(seconds, estimate_step_seconds(cfg, device), steps_per_epoch)
     cfg.mu = barrier_mu(cfg)
     cfg.val_every = max(1, cfg.epochs // 10)

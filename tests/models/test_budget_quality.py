@@ -16,8 +16,11 @@ from models import bounds as B
 from models.budget import (
     BUDGET_SECONDS,
     MIN_EPOCHS,
+    MIN_STEPS,
     ProjectFacts,
     choose_grid,
+    default_for,
+    estimate_step_seconds,
     facts_from_bounds,
     resolve_config,
 )
@@ -125,6 +128,18 @@ def test_the_grid_resolves_the_smallest_structure_relative_to_its_own_slice() ->
     # Without the fraction (older facts), the absolute size over the largest side: 120 / 1000.
     old = dataclasses.replace(facts, smallest_fraction=None)
     assert choose_grid(old, "cpu") == 96
+
+
+def test_a_short_budget_trades_resolution_for_steps() -> None:
+    fine = dataclasses.replace(FACTS, smallest_structure=12.0)  # needs the 160 px grid
+    assert choose_grid(fine, "cpu") == 160
+    standard = default_for(fine, "cpu", "standard")
+    assert standard.grid == 160  # 600 s afford 1000+ steps there
+    short = default_for(fine, "cpu", 240)
+    assert short.grid < 160
+    steps = 240 / estimate_step_seconds(short, "cpu")
+    assert steps >= MIN_STEPS
+    assert default_for(fine, "cpu", "quick").grid <= short.grid
 
 
 def _tiny_samples(n: int = 4, size: int = 24) -> list[TrainSample]:
