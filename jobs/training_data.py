@@ -29,9 +29,10 @@ from sqlalchemy.orm import Session
 from models.bounds import (
     BoundsError,
     ClassBounds,
+    HintConflict,
+    combine_hints,
     hole_fillers,
     intersect,
-    parse_hint,
     parse_prior,
     stack,
 )
@@ -186,29 +187,24 @@ def project_bounds(
             slice_hints = hints.get((image.id, z), {})
             payloads = tuple(tuple(slice_hints.get(cls.name, [])) for cls in classes)
             for cls in classes:
-                bounds: ClassBounds | None = prior_bounds.get(cls.name)
-                for payload in slice_hints.get(cls.name, []):
-                    try:
-                        hb = parse_hint(cls.name, payload, spacing=spacing, shape=shape)
-                    except BoundsError as exc:
-                        problems.append(
-                            BoundsProblem(image.id, image.name, z, f"invalid hint: {exc}")
-                        )
-                        ok = False
-                        break
-                    try:
-                        bounds = hb if bounds is None else intersect(bounds, hb, cls.name)
-                    except BoundsError as exc:
-                        what = (
-                            "a hint and the project prior" if cls.name in prior_bounds else "hints"
-                        )
-                        problems.append(
-                            BoundsProblem(
-                                image.id, image.name, z, f"conflict between {what}: {exc}"
-                            )
-                        )
-                        ok = False
-                        break
+                bounds: ClassBounds | None = None
+                try:
+                    bounds = combine_hints(
+                        cls.name,
+                        slice_hints.get(cls.name, []),
+                        spacing=spacing,
+                        shape=shape,
+                        start=prior_bounds.get(cls.name),
+                    )
+                except HintConflict as exc:
+                    what = "a hint and the project prior" if cls.name in prior_bounds else "hints"
+                    message = f"conflict between {what}: {exc}"
+                    problems.append(BoundsProblem(image.id, image.name, z, message))
+                    ok = False
+                except BoundsError as exc:
+                    message = f"invalid hint: {exc}"
+                    problems.append(BoundsProblem(image.id, image.name, z, message))
+                    ok = False
                 per_class.append(bounds)
             if ok:
                 lo, hi = stack(per_class)

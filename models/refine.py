@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from models.bounds import BoundsError, ClassBounds, intersect, parse_hint, stack
+from models.bounds import BoundsError, ClassBounds, combine_hints, stack
 from models.quality import slice_tallies
 from models.regions import drawn_mask
 from models.units import Spacing
@@ -74,11 +74,10 @@ def hint_bounds(
     unconstrained (the training job reports those)."""
     per_class: list[ClassBounds | None] = [None]
     for c, name in enumerate(names, start=1):
-        cb: ClassBounds | None = None
         try:
-            for hint in hints[c] if c < len(hints) else ():
-                hb = parse_hint(name, hint, spacing=spacing, shape=shape)
-                cb = hb if cb is None else intersect(cb, hb, name)
+            cb = combine_hints(
+                name, hints[c] if c < len(hints) else (), spacing=spacing, shape=shape
+            )
         except BoundsError:
             cb = None
         per_class.append(cb)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from api.errors import not_found, unprocessable
 from api.schemas.hints import AuthorHint, HintChange, SliceHints, SliceSummary
 from api.services.images import check_slice
-from models.bounds import BoundsError, ClassBounds, describe, intersect, parse_hint, parse_prior
+from models.bounds import BoundsError, ClassBounds, combine_hints, describe, parse_hint, parse_prior
 from store.db import utcnow
 from store.hints import latest_hints, project_priors
 from store.tables import Hint, Image, Prior, Project, ProjectClass, User
@@ -137,16 +137,16 @@ def get_hints(
     spacing = slice_spacing(image)
     derived: dict[str, dict[str, Any]] = {}
     conflicts: dict[str, str] = {}
-    combined: dict[str, ClassBounds] = {}
+    by_class: dict[str, list[dict[str, Any]]] = {}
     for rec in records:
+        by_class.setdefault(rec.class_name, []).append(rec.payload)
+    for name, payloads in by_class.items():
         try:
-            cb = parse_hint(rec.class_name, rec.payload, spacing=spacing)
-            prev = combined.get(rec.class_name)
-            combined[rec.class_name] = cb if prev is None else intersect(prev, cb, rec.class_name)
+            cb = combine_hints(name, payloads, spacing=spacing)
         except BoundsError as exc:
-            conflicts[rec.class_name] = str(exc)
-    for name, cb in combined.items():
-        if name not in conflicts:
+            conflicts[name] = str(exc)
+            continue
+        if cb is not None:
             derived[name] = describe(cb, spacing)
     return SliceHints(
         image_id=image.id,
