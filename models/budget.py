@@ -37,7 +37,7 @@ MIN_STRUCTURE_PX = 10.0
 """Smallest hinted structure's equivalent diameter (px) the training grid must keep."""
 GRIDS: dict[str, tuple[int, ...]] = {"cpu": (64, 96, 128, 160), "cuda": (128, 192, 256)}
 MIN_EPOCHS = 4
-MIN_STEPS = 1000
+MIN_STEPS = 800
 """Fewest training steps (by the cost model) the budget should afford on the chosen grid."""
 
 
@@ -154,8 +154,9 @@ def default_for(facts: ProjectFacts, device: str, budget: str | float) -> TrainC
     steps_per_epoch = math.ceil(max(1, facts.num_slices) / cfg.batch_size)
     seconds = budget_seconds(budget, device)
     # Steps before resolution: a grid the budget affords fewer than MIN_STEPS steps on gives way
-    # to the next smaller one (benchmarks/results/ablations-grid.md: at 240 s on CPU, grid 96
-    # against 160 lifted the model alone from 0.48 to 0.77 Dice on Kvasir, 0.63 to 0.80 on ACDC).
+    # to the next smaller one (benchmarks/results/ablations-grid.md: at 240 s on CPU, grids 96
+    # and 128 against 160 lifted the model alone from 0.63 to 0.80 / 0.83 Dice on ACDC and from
+    # 0.48 to 0.77 / 0.54 on Kvasir; 800 keeps 128 at 240 s, 160 at the standard 600 s).
     smaller = [g for g in GRIDS[dev] if g < cfg.grid]
     while smaller and seconds / estimate_step_seconds(cfg, device) < MIN_STEPS:
         cfg.grid = smaller.pop()
