@@ -45,15 +45,16 @@ MIN_STEPS = 800
 class ProjectFacts:
     """What the default depends on: ``num_slices`` training slices, their largest side
     ``max_side`` (px), the equivalent diameter ``smallest_structure`` (px, native grid) of the
-    smallest structure hinted present (None: no size known) and ``smallest_fraction``, the
-    smallest such diameter as a fraction of its own slice's larger side (None: not known; then
-    ``smallest_structure / max_side``). The trainer resizes every slice to the grid on its own,
-    so the fraction is what the grid must resolve."""
+    smallest structure hinted present (None: no size known) and ``small_fraction``: the 5th
+    percentile of the hinted structures' diameters, each as a fraction of its own slice's larger
+    side (None: not known; then ``smallest_structure / max_side``). The trainer resizes every
+    slice to the grid on its own, so the fraction is what the grid must resolve; a percentile,
+    because one tiny outlier should not cost every other slice its training steps."""
 
     num_slices: int
     max_side: int = 256
     smallest_structure: float | None = None
-    smallest_fraction: float | None = None
+    small_fraction: float | None = None
 
 
 def facts_from_bounds(
@@ -63,18 +64,18 @@ def facts_from_bounds(
     background) and ``(H, W)`` shapes. The smallest structure is the equivalent diameter of
     the geometric middle of the smallest size interval hinted present (finite, above 0)."""
     size = COMPONENT_INDEX["size"]
-    smallest: float | None = None
-    fraction: float | None = None
+    diameters: list[float] = []
+    fractions: list[float] = []
     for (lo, hi), shape in zip(bounds, shapes, strict=True):
         a, b = np.asarray(lo)[1:, size], np.asarray(hi)[1:, size]
         known = np.isfinite(b) & (a > 0)
-        if known.any():
-            d = float(np.sqrt(4.0 * np.sqrt(a[known] * b[known]).min() / np.pi))
-            smallest = d if smallest is None else min(smallest, d)
-            f = d / max(1, max(shape))
-            fraction = f if fraction is None else min(fraction, f)
+        d = np.sqrt(4.0 * np.sqrt(a[known] * b[known]) / np.pi)
+        diameters.extend(float(x) for x in d)
+        fractions.extend(float(x) / max(1, max(shape)) for x in d)
     max_side = max((max(s) for s in shapes), default=256)
-    return ProjectFacts(len(bounds), int(max_side), smallest, fraction)
+    smallest = min(diameters) if diameters else None
+    small = float(np.percentile(fractions, 5)) if fractions else None
+    return ProjectFacts(len(bounds), int(max_side), smallest, small)
 
 
 def budget_seconds(budget: str | float | int, device: str) -> float:
@@ -87,14 +88,14 @@ def budget_seconds(budget: str | float | int, device: str) -> float:
 
 
 def choose_grid(facts: ProjectFacts, device: str) -> int:
-    """The smallest grid (of the device's choices) on which the smallest hinted structure still
-    spans ``MIN_STRUCTURE_PX`` (each slice is resized to the grid on its own: its size relative
-    to its own slice counts); the largest choice when none does; never above the images' own
-    side (rounded up to a choice)."""
+    """The smallest grid (of the device's choices) on which the small hinted structures (the
+    5th percentile, ``ProjectFacts.small_fraction``) still span ``MIN_STRUCTURE_PX`` (each slice
+    is resized to the grid on its own: its size relative to its own slice counts); the largest
+    choice when none does; never above the images' own side (rounded up to a choice)."""
     dev = "cuda" if device.startswith("cuda") else "cpu"
     grids = GRIDS[dev]
     cap = next((g for g in grids if g >= facts.max_side), grids[-1])
-    fraction = facts.smallest_fraction
+    fraction = facts.small_fraction
     if fraction is None and facts.smallest_structure is not None:
         fraction = facts.smallest_structure / max(1, facts.max_side)
     if fraction is None or fraction <= 0:
@@ -155,8 +156,9 @@ def default_for(facts: ProjectFacts, device: str, budget: str | float) -> TrainC
     seconds = budget_seconds(budget, device)
     # Steps before resolution: a grid the budget affords fewer than MIN_STEPS steps on gives way
     # to the next smaller one (benchmarks/results/ablations-grid.md: at 240 s on CPU, grids 96
-    # and 128 against 160 lifted the model alone from 0.63 to 0.80 / 0.83 Dice on ACDC and from
-    # 0.48 to 0.77 / 0.54 on Kvasir; 800 keeps 128 at 240 s, 160 at the standard 600 s).
+    # and 128 against 160 lifted the model alone from 0.63 to 0.80 / 0.83 Dice on ACDC, and 64,
+    # 96, 128 from 0.48 to 0.84 / 0.77 / 0.54 on Kvasir; 800 keeps 128 at 240 s for ACDC, 160
+    # at the standard 600 s).
     smaller = [g for g in GRIDS[dev] if g < cfg.grid]
     while smaller and seconds / estimate_step_seconds(cfg, device) < MIN_STEPS:
         cfg.grid = smaller.pop()

@@ -117,17 +117,26 @@ def test_facts_come_from_the_hinted_sizes() -> None:
 
 def test_the_grid_resolves_the_smallest_structure_relative_to_its_own_slice() -> None:
     """Every slice is resized to the grid on its own (Kvasir: 330 to 1348 px photographs), so a
-    20 % polyp in a 1000 px image and a 40 % one in a 300 px image both need only the grid on
-    which 20 % spans 10 px, not the one where 200 px of a 1000 px side would."""
+    20 % polyp in a 1000 px image and a 40 % one in a 300 px image need only the grid on which
+    about 20 % spans 10 px, not the one where 120 px of a 1000 px side would."""
     big = B.stack([None, B.parse_hint("A", {"size": [math.pi * 100**2] * 2})])  # 200 px across
     small = B.stack([None, B.parse_hint("A", {"size": [math.pi * 60**2] * 2})])  # 120 px across
     facts = facts_from_bounds([big, small], [(1000, 1000), (300, 300)])
     assert facts.smallest_structure == pytest.approx(120, rel=1e-3)
-    assert facts.smallest_fraction == pytest.approx(0.2, rel=1e-3)
+    assert facts.small_fraction == pytest.approx(0.21, rel=1e-3)  # 5th percentile of 0.2, 0.4
     assert choose_grid(facts, "cpu") == 64  # 0.2 x 64 = 12.8 px >= 10
     # Without the fraction (older facts), the absolute size over the largest side: 120 / 1000.
-    old = dataclasses.replace(facts, smallest_fraction=None)
+    old = dataclasses.replace(facts, small_fraction=None)
     assert choose_grid(old, "cpu") == 96
+
+
+def test_one_tiny_structure_does_not_set_the_grid() -> None:
+    """The 5th percentile: one structure of 1 % among 40 of 30 % keeps the coarse grid."""
+    one = B.stack([None, B.parse_hint("A", {"size": [math.pi * 5**2] * 2})])  # 10 px of 1000
+    many = B.stack([None, B.parse_hint("A", {"size": [math.pi * 150**2] * 2})])  # 300 of 1000
+    facts = facts_from_bounds([one, *[many] * 40], [(1000, 1000)] * 41)
+    assert facts.smallest_structure == pytest.approx(10, rel=1e-3)
+    assert choose_grid(facts, "cpu") == 64
 
 
 def test_a_short_budget_trades_resolution_for_steps() -> None:
