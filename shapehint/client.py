@@ -425,9 +425,7 @@ class Client:
         fmt: Format = "nifti",
         model_version_id: int | None = None,
     ) -> Path:
-        params: dict[str, Any] = {"format": fmt}
-        if model_version_id is not None:
-            params["model"] = model_version_id
+        params = _mask_params(fmt, model_version_id)
         return self._download(f"/images/{image_id}/prediction", Path(dest), params)
 
     def download_predictions(
@@ -438,9 +436,7 @@ class Client:
         model_version_id: int | None = None,
     ) -> Path:
         """Every predicted mask of a model version (default: the newest) as one zip."""
-        params: dict[str, Any] = {"format": fmt}
-        if model_version_id is not None:
-            params["model"] = model_version_id
+        params = _mask_params(fmt, model_version_id)
         return self._download(f"/projects/{project_id}/predictions.zip", Path(dest), params)
 
 
@@ -459,3 +455,12 @@ def _update_bar(bar: Any, job: Job) -> None:
     if p.get("loss") is not None and what == "training":
         bar.set_postfix(epoch=f"{p.get('epoch')}/{p.get('epochs')}", loss=f"{p['loss']:.4f}")
     bar.refresh()
+
+
+def _mask_params(fmt: str, model_version_id: int | None) -> dict[str, Any]:
+    """Query of a mask download: its format and, when given, the model version (default: the
+    newest)."""
+    params: dict[str, Any] = {"format": fmt}
+    if model_version_id is not None:
+        params["model"] = model_version_id
+    return params

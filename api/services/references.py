@@ -11,6 +11,7 @@ the labelled slices (``slices``), and training and Dice use only those.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -77,34 +78,8 @@ def put_reference(
     image: Image,
     labels: np.ndarray,
 ) -> ReferenceMask:
-    buf = io.BytesIO()
-    np.save(buf, labels, allow_pickle=False)
-    key = blobs.put_bytes(buf.getvalue(), ".npy")
-    try:
-        # Parallel uploads for one image take turns (insert vs update), and a deleted image
-        # is a 404, not a foreign-key error.
-        lock_row(session, Image, image.id)
-        if session.get(Image, image.id) is None:
-            raise not_found("image", image.id)
-        row = session.scalars(
-            select(ReferenceMask).where(ReferenceMask.image_id == image.id)
-        ).first()
-        old_key = row.mask_key if row is not None else None
-        if row is None:
-            row = ReferenceMask(image_id=image.id, mask_key=key)
-            session.add(row)
-        row.mask_key = key
-        row.labels = [int(v) for v in np.unique(labels)]
-        row.slices = None  # a whole volume labels every slice
-        row.uploaded_by = user.id
-        session.commit()
-    except BaseException:
-        session.rollback()
-        blobs.delete(key)
-        raise
-    if old_key:
-        blobs.delete(old_key)
-    return row
+    """Replace the image's reference with a whole label volume (every slice labelled)."""
+    return _write_reference(session, blobs, user, image, lambda _row: (labels, None))
 
 
 def read_slice_labels(path: Path, name: str, image: Image, num_classes: int) -> np.ndarray:
@@ -157,23 +132,40 @@ def put_reference_slice(
     when there is none). A whole uploaded volume stays whole; otherwise ``z`` joins the list of
     labelled slices."""
     check_slice(image, z)
+
+    def with_slice(row: ReferenceMask | None) -> tuple[np.ndarray, list[int] | None]:
+        if row is None:
+            volume = np.zeros((image.num_slices, image.height, image.width), np.uint8)
+            slices: list[int] | None = [z]
+        else:
+            volume = np.array(load_labels(blobs, row), dtype=np.uint8)
+            slices = None if row.slices is None else sorted({*row.slices, z})
+        volume[z] = labels
+        return volume, slices
+
+    return _write_reference(session, blobs, user, image, with_slice)
+
+
+def _write_reference(
+    session: Session,
+    blobs: BlobStore,
+    user: User,
+    image: Image,
+    build: Callable[[ReferenceMask | None], tuple[np.ndarray, list[int] | None]],
+) -> ReferenceMask:
+    """Store ``build(current row)`` -> ``(label volume (Z, H, W) uint8, labelled slices or None
+    for all)`` as the image's reference: a new blob, the row pointed at it, the old blob gone.
+    Writers of one image take turns (row lock), so a read-modify-write loses nothing, and a
+    deleted image is a 404, not a foreign-key error."""
     key = None
     try:
-        # Read-modify-write of one blob: writers of the image take turns.
         lock_row(session, Image, image.id)
         if session.get(Image, image.id) is None:
             raise not_found("image", image.id)
         row = session.scalars(
             select(ReferenceMask).where(ReferenceMask.image_id == image.id)
         ).first()
-        shape = (image.num_slices, image.height, image.width)
-        if row is None:
-            volume = np.zeros(shape, np.uint8)
-            slices: list[int] | None = [z]
-        else:
-            volume = np.array(load_labels(blobs, row), dtype=np.uint8)
-            slices = None if row.slices is None else sorted({*row.slices, z})
-        volume[z] = labels
+        volume, slices = build(row)
         buf = io.BytesIO()
         np.save(buf, volume, allow_pickle=False)
         key = blobs.put_bytes(buf.getvalue(), ".npy")
