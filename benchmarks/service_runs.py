@@ -173,6 +173,12 @@ def run_service(
     results: dict[str, Any] = {}
     threads = None
     for method in methods:
+        cfg, estimate = None, 0.0
+        if method != "hints-as-masks":
+            config = {"budget": budget_value(str(budget)), **overrides}
+            if method == "full":
+                config.update(FULL_AT_BUDGET)
+            cfg, estimate = resolve_job_config(config, facts, device)
         key = {
             "bench": bench.key,
             "method": method,
@@ -185,6 +191,8 @@ def run_service(
             "version": bench.version,
             "unions": [list(u) for u in unions] if method == "default" else [],
             "hinted slices scored": "with the hints' vote (models.refine)",
+            # The resolved plan: a change of the product's defaults is a new run, not a cache hit.
+            "config": None if cfg is None else cfg.to_dict(),
         }
         work = Path(args.cache_dir) / f"{bench.key}-service" / f"{method}-{fingerprint(key)}"
         if args.fresh:
@@ -205,10 +213,7 @@ def run_service(
             res = scores.summary(bench.classes)
             res.update(seconds=time.monotonic() - t0, train_seconds=0.0)
         else:
-            config = {"budget": budget_value(str(budget)), **overrides}
-            if method == "full":
-                config.update(FULL_AT_BUDGET)
-            cfg, estimate = resolve_job_config(config, facts, device)
+            assert cfg is not None
             threads = cfg.num_threads
             samples = (
                 hinted
