@@ -144,3 +144,42 @@ def test_error_messages(page, server):  # type: ignore[no-untyped-def]
         "request failed (HTTP 502)",
         "request failed (HTTP 500)",
     ]
+
+
+def test_image_page_modules(page, server):  # type: ignore[no-untyped-def]
+    url, _ = server
+    # The image screen's pieces load as served (no missing exports), and the geometry they share
+    # reads the API's image answer: (z, row, col) spacing, a 2D (row, col) one, raster = px only.
+    got = run(
+        page,
+        url,
+        "image.js",
+        """const names = ['state', 'layout', 'viewing', 'slices', 'window', 'autosave', 'toolbar',
+                          'panel', 'actions', 'interpolate', 'keys'];
+           const mods = await Promise.all(names.map((n) => import(`/js/imagepage/${n}.js`)));
+           const vol = {num_slices: 12, height: 64, width: 48, spacing: [2.5, 0.5, 0.75]};
+           const flat = {shape: [1, 3, 20, 30], spacing: [0.4, 0.6], source_kind: 'raster'};
+           return [typeof m.render, mods.length, m.imageGeometry(vol), m.imageGeometry(flat),
+                   mods[0].imageGeometry === m.imageGeometry];""",
+    )
+    assert got == [
+        "function",
+        11,
+        {
+            "slices": 12,
+            "height": 64,
+            "width": 48,
+            "spacing": [0.5, 0.75],
+            "zSpacing": 2.5,
+            "physical": True,
+        },
+        {
+            "slices": 1,
+            "height": 20,
+            "width": 30,
+            "spacing": [0.4, 0.6],
+            "zSpacing": None,
+            "physical": False,
+        },
+        True,
+    ]

@@ -1,5 +1,5 @@
 // Hint tools on the viewer (ellipse with handles, its hole with the same handles, centroid
-// click) and the drawing of every class's hints on the hint canvas. Tools talk to the screen through `ctx` (see image.js):
+// click) and the drawing of every class's hints on the hint canvas. Tools talk to the screen through `ctx` (see imagepage/state.js):
 // ctx.z, ctx.cls, ctx.store, ctx.tolerance, ctx.radius, ctx.colorOf(cls), ctx.redraw().
 
 import * as geo from "./geometry.js";
