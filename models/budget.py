@@ -35,7 +35,9 @@ DEFAULT_BUDGET = "standard"
 _SECONDS_PER_PX = {"cpu": 0.15 / (8 * 96 * 96), "cuda": 0.004 / (8 * 128 * 128)}
 MIN_STRUCTURE_PX = 10.0
 """Smallest hinted structure's equivalent diameter (px) the training grid must keep."""
-GRIDS: dict[str, tuple[int, ...]] = {"cpu": (64, 96, 128, 160), "cuda": (128, 192, 256)}
+# No 160 px grid on CPU: it lost to 128 in every CPU run measured (Kvasir at 240 s, ACDC at 240
+# and 600 s; benchmarks/results/ablations-grid.md). An explicit ``grid`` still sets any size.
+GRIDS: dict[str, tuple[int, ...]] = {"cpu": (64, 96, 128), "cuda": (128, 192, 256)}
 MIN_EPOCHS = 4
 MIN_STEPS = 800
 """Fewest training steps (by the cost model) the budget should afford on the chosen grid."""
@@ -157,8 +159,7 @@ def default_for(facts: ProjectFacts, device: str, budget: str | float) -> TrainC
     # Steps before resolution: a grid the budget affords fewer than MIN_STEPS steps on gives way
     # to the next smaller one (benchmarks/results/ablations-grid.md: at 240 s on CPU, grids 96
     # and 128 against 160 lifted the model alone from 0.63 to 0.80 / 0.83 Dice on ACDC, and 64,
-    # 96, 128 from 0.48 to 0.84 / 0.77 / 0.54 on Kvasir; 800 keeps 128 at 240 s for ACDC, 160
-    # at the standard 600 s).
+    # 96, 128 from 0.48 to 0.84 / 0.77 / 0.54 on Kvasir).
     smaller = [g for g in GRIDS[dev] if g < cfg.grid]
     while smaller and seconds / estimate_step_seconds(cfg, device) < MIN_STEPS:
         cfg.grid = smaller.pop()

@@ -38,7 +38,7 @@ FACTS = ProjectFacts(num_slices=40, max_side=256, smallest_structure=30.0)
 def test_grid_keeps_the_smallest_structure_and_never_exceeds_the_images() -> None:
     # 30 px on 256 px images spans >= 10 px first on a 96 px grid (30 * 96 / 256 = 11.25).
     assert choose_grid(FACTS, "cpu") == 96
-    assert choose_grid(dataclasses.replace(FACTS, smallest_structure=12.0), "cpu") == 160
+    assert choose_grid(dataclasses.replace(FACTS, smallest_structure=12.0), "cpu") == 128
     assert choose_grid(dataclasses.replace(FACTS, smallest_structure=None), "cpu") == 96
     assert choose_grid(ProjectFacts(4, max_side=50, smallest_structure=5.0), "cpu") == 64
     assert choose_grid(dataclasses.replace(FACTS, smallest_structure=12.0), "cuda:1") == 256
@@ -140,15 +140,15 @@ def test_one_tiny_structure_does_not_set_the_grid() -> None:
 
 
 def test_a_short_budget_trades_resolution_for_steps() -> None:
-    fine = dataclasses.replace(FACTS, smallest_structure=12.0)  # needs the 160 px grid
-    assert choose_grid(fine, "cpu") == 160
+    fine = dataclasses.replace(FACTS, smallest_structure=12.0)  # wants the largest CPU grid
+    assert choose_grid(fine, "cpu") == 128
     standard = default_for(fine, "cpu", "standard")
-    assert standard.grid == 160  # 600 s afford 1000+ steps there
-    short = default_for(fine, "cpu", 240)
-    assert short.grid < 160
-    steps = 240 / estimate_step_seconds(short, "cpu")
+    assert standard.grid == 128  # 600 s afford 800+ steps there
+    short = default_for(fine, "cpu", 120)
+    assert short.grid < 128
+    steps = 120 / estimate_step_seconds(short, "cpu")
     assert steps >= MIN_STEPS
-    assert default_for(fine, "cpu", "quick").grid <= short.grid
+    assert default_for(fine, "cpu", 60).grid <= short.grid
 
 
 def _tiny_samples(n: int = 4, size: int = 24) -> list[TrainSample]:
