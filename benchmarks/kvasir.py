@@ -7,7 +7,11 @@ spacing) per validation image on its original grid, averaged over images.
 - ``full``: cross-entropy on the full masks;
 - ``ellipse``: one simulated ellipse per image (``annotator.Annotator``: the mask's moment
   ellipse, centre off by up to 1 % of the image's shorter side, semi-axes +-20 %, angle +-15
-  degrees) through ``from_ellipse(..., tolerance)``; images without a polyp marked absent.
+  degrees) through ``from_ellipse(..., tolerance)``; images without a polyp marked absent;
+- ``ellipse+sure`` (not run by default): what the product learns from the same ellipses: their
+  bounds plus the sure map of each drawing (``models.regions.sure_map``, partial cross-entropy
+  ``sure_weight=1``) and the product's augmentation (no flips or transposes), as
+  ``models.budget.default_for`` trains.
 
     python benchmarks/kvasir.py --preset cpu
     python benchmarks/kvasir.py --preset paper --device cuda
@@ -55,7 +59,9 @@ from models.bounds import stack
 CLASSES: tuple[str, ...] = ("polyp",)
 NUM_CLASSES = 2
 METHODS: tuple[str, ...] = ("full", "ellipse")
-ALL_METHODS: tuple[str, ...] = (*METHODS, "hints-as-masks", "default")  # + service runs
+ALL_METHODS: tuple[str, ...] = (*METHODS, "ellipse+sure", "hints-as-masks", "default")
+PRODUCT_RECIPE: dict[str, Any] = {"sure_weight": 1.0, "p_flip": 0.0, "p_transpose": 0.0}
+"""``ellipse+sure``: the fields of ``models.budget.default_for`` that the preset lacks."""
 SERVICE_HINTED = 100
 """Service runs: hinted training-split images (the first of the seeded split) unless --limit."""
 TRAIN_FRACTION = 0.8
@@ -170,8 +176,10 @@ class Kvasir:
     def build_samples(self, method: str) -> list[Any]:
         import torch
 
+        from models.bounds import parse_hint
+        from models.regions import sure_map
         from models.train import TrainSample
-        from models.transforms import resize_bounds
+        from models.transforms import resize_bounds, resize_mask
 
         samples = []
         absent = held = 0
@@ -180,16 +188,22 @@ class Kvasir:
                 lo, hi = unconstrained(NUM_CLASSES)
                 samples.append(TrainSample(image, lo, hi, mask))
                 continue
-            hint = annotator_for(native.shape).hint_bounds(
-                native == 1, item_rng(self.seed, "ellipse", stem)
-            )
+            rng = item_rng(self.seed, "ellipse", stem)
+            sure = None
+            if method == "ellipse+sure":  # the same draws as hint_bounds, as hint JSON
+                payload = hint_payload(annotator_for(native.shape), native == 1, rng)
+                hint = parse_hint(CLASSES[0], payload, shape=native.shape)
+                native_sure = torch.from_numpy(sure_map([[], [payload]], native.shape))
+                sure = resize_mask(native_sure.long(), (self.grid, self.grid)).numpy()
+            else:
+                hint = annotator_for(native.shape).hint_bounds(native == 1, rng)
             absent += hint.present is False
             held += bounds_hold(hint, native == 1)
             lo, hi = stack([None, hint])
             lo_t, hi_t = resize_bounds(
                 torch.from_numpy(lo), torch.from_numpy(hi), native.shape, (self.grid, self.grid)
             )
-            samples.append(TrainSample(image, lo_t.numpy(), hi_t.numpy(), None))
+            samples.append(TrainSample(image, lo_t.numpy(), hi_t.numpy(), None, sure))
         if method != "full":
             self._facts[method] = {
                 "images_marked_absent": absent,
@@ -303,7 +317,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         build_samples=data.build_samples,
         evaluate=data.evaluate,
         method_facts=data.method_facts,
-        method_train=method_train,
+        method_train=lambda m: {
+            **method_train(m),
+            **(PRODUCT_RECIPE if m == "ellipse+sure" else {}),
+        },
         facts={
             "split": f"seeded {TRAIN_FRACTION:.0%}/{1 - TRAIN_FRACTION:.0%} (seed {args.seed}); "
             f"{len(data.train_names)} training / {len(data.val_names)} validation images used",

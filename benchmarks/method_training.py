@@ -16,7 +16,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,8 @@ class TrainTiming:
     steps: int
     seconds_per_step: float  # median over progress intervals (robust to validation and load)
     seconds_per_epoch: float  # seconds_per_step * steps per epoch
+    # the trainer's scalar end-of-run metrics (e.g. pseudo_masks: slices self-training accepted)
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 def train_method(
@@ -155,6 +157,11 @@ def train_method(
         steps=int(result.metrics.get("steps", 0)),
         seconds_per_step=per_step,
         seconds_per_epoch=per_step * steps_per_epoch,
+        metrics={
+            k: float(v)
+            for k, v in result.metrics.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        },
     )
     write_json(work_dir / "train.json", {"epochs": cfg.epochs, "timing": asdict(timing)})
     return last, timing

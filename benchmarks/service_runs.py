@@ -268,6 +268,7 @@ def run_service(
                 epochs=timing.epochs,
                 steps=timing.steps,
                 estimated_train_seconds=round(estimate, 1),
+                train_metrics=timing.metrics,
                 grid=ck.get("grid"),
                 network=f"{ck.get('network')} {ck.get('network_kwargs')}",
                 config={k: ck.get(k) for k in sorted({*config, "ce_weight", "entropy_weight"})},

@@ -33,6 +33,7 @@ _INTS: dict[str, tuple[int, int]] = {
     "seed": (0, 2**31 - 1),
     "val_every": (1, MAX_EPOCHS),
     "progress_every": (1, 1_000_000),
+    "pseudo_rounds": (0, 10),
 }
 _OPTIONAL_INTS: dict[str, tuple[int, int]] = {
     "steps_per_epoch": (1, 1_000_000),
@@ -56,6 +57,7 @@ _FLOATS: dict[str, tuple[float, float]] = {
     "p_intensity": (0.0, 1.0),
     "p_blur": (0.0, 1.0),
     "hint_weight": (0.0, 1.0),
+    "pseudo_weight": (0.0, 1e6),
 }
 _BOOLS = ("augment", "amp", "resume", "tta", "ring_unions")
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -144,6 +146,11 @@ class TrainConfig:
     # Predicting a hinted slice: the drawn hints' vote against the model's probabilities
     # (models.refine); 0 = the model alone, 1 = the hints alone.
     hint_weight: float = 0.0
+    # Self-training (models.pseudo): rounds over the second half of training that take the
+    # network's own masks meeting every bound of their slice as cross-entropy targets
+    # (weight ``pseudo_weight``); 0 rounds: off.
+    pseudo_rounds: int = 0
+    pseudo_weight: float = 1.0
     # Time budget (a name of models.budget or seconds): the trainer re-plans ``epochs`` after
     # timing its first steps so that training fits it; None: exactly ``epochs``.
     budget: str | float | None = None

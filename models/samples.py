@@ -47,6 +47,8 @@ class Prepared:
     masks: torch.Tensor  # (N, G, G) int64, zeros where no mask
     has_mask: torch.Tensor  # (N,) bool
     sure: torch.Tensor | None = None  # (N, K, G, G) int8, zeros where no hint is sure; None: none
+    # (N,) bool: ``masks`` holds a pseudo-mask (models.pseudo) there, not a reference; None: none
+    has_pseudo: torch.Tensor | None = None
 
 
 def prepare(

@@ -30,6 +30,7 @@ from models.losses import (
     violation_share,
 )
 from models.networks import build_network
+from models.pseudo import pseudo_masks, round_epochs
 from models.samples import Prepared, TrainSample, batch, class_prior, prepare
 from models.transforms import AugmentConfig
 from models.validation import validate
@@ -90,6 +91,7 @@ class _Run:
     best: float | None = None
     best_epoch: int = -1
     metrics: dict[str, Any] = field(default_factory=dict)
+    rounds_done: int = 0  # self-training rounds (models.pseudo) so far
 
 
 def train(
@@ -173,6 +175,8 @@ def _train(
             rng = resumed_rng
     else:
         _init_output_bias(net, data, num_classes)
+    if run.start_epoch and _rounds_due(cfg, run, run.start_epoch):  # resumed after a round
+        _self_training_round(net, data, unions, dev, cfg, run)
     sched = _lr_schedule(opt, cfg, run)
 
     use_amp = cfg.amp and dev.type == "cuda"
@@ -241,10 +245,13 @@ def _train(
             per_step = (clock() - warm_started) / (step - (replan_at - WARMUP_STEPS + 1))
             left = budget_seconds(cfg.budget, dev.type) - (clock() - started)
             _shorten_to_budget(cfg, run, epoch, left / max(per_step * steps_per_epoch, 1e-9))
+        if _rounds_due(cfg, run, epoch + 1):
+            _self_training_round(net, data, unions, dev, cfg, run)
         last_epoch = epoch + 1 == cfg.epochs
         if (epoch + 1) % cfg.val_every == 0 or last_epoch:
             val = validate(net, data, num_classes, dev, cfg.batch_size)
-            kept = {k: run.metrics[k] for k in ("violation",) if k in run.metrics}  # last step's
+            # the last step's share of broken bounds, the latest round's pseudo-masks
+            kept = {k: run.metrics[k] for k in ("violation", "pseudo_masks") if k in run.metrics}
             run.metrics = {**val, "train_loss": loss_val, "t": run.t, **kept}
             improved = "val_dice" in val and (run.best is None or val["val_dice"] > run.best)
             if improved:
@@ -353,6 +360,31 @@ def _shorten_to_budget(cfg: TrainConfig, run: _Run, epoch: int, epochs_left: flo
     run.total_steps = run.steps_per_epoch * cfg.epochs
 
 
+def _rounds_due(cfg: TrainConfig, run: _Run, done: int) -> bool:
+    """After ``done`` epochs: is a self-training round due? Counts the rounds passed (a run
+    shortened or resumed past several gets one round for them)."""
+    passed = sum(1 for e in round_epochs(cfg.epochs, cfg.pseudo_rounds) if e <= done)
+    due = passed > run.rounds_done
+    run.rounds_done = max(run.rounds_done, passed)
+    return due
+
+
+def _self_training_round(
+    net: torch.nn.Module,
+    data: Prepared,
+    unions: torch.Tensor,
+    dev: torch.device,
+    cfg: TrainConfig,
+    run: _Run,
+) -> None:
+    """Refresh the pseudo-masks (``models.pseudo``) of the slices without a reference mask."""
+    pred, ok = pseudo_masks(net, data, unions, dev, cfg.batch_size)
+    keep = ok & ~data.has_mask
+    data.masks[keep] = pred[keep]
+    data.has_pseudo = keep if bool(keep.any()) else None
+    run.metrics = {**run.metrics, "pseudo_masks": int(keep.sum())}
+
+
 def union_matrix(unions: Sequence[Sequence[int]], num_classes: int) -> torch.Tensor:
     """Membership ``(U, K)`` float32 of each union of class labels (1..K-1; background 0 is
     never part of one)."""
@@ -382,7 +414,8 @@ def _loss(
     unions: torch.Tensor,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
     """The step's loss: the descriptor constraints plus the weighted optional terms (entropy
-    ramped in over the first half, cross-entropy on masks, sure regions, pairwise smoothness).
+    ramped in over the first half, cross-entropy on masks and on pseudo-masks, sure regions,
+    pairwise smoothness).
     Also returns the constrained probabilities ``(B, K + U, H, W)``: the classes', then the
     ``unions`` ``(U, K)`` summed."""
     probs = torch.softmax(logits, 1)
@@ -401,6 +434,10 @@ def _loss(
         ce = masked_cross_entropy(logits, masks, data.has_mask[idx].to(logits.device))
         loss = loss + cfg.ce_weight * ce
         terms["ce"] = ce.detach()
+    if data.has_pseudo is not None and cfg.pseudo_weight > 0:
+        ps = masked_cross_entropy(logits, masks, data.has_pseudo[idx].to(logits.device))
+        loss = loss + cfg.pseudo_weight * ps
+        terms["pseudo"] = ps.detach()
     if sure is not None and cfg.sure_weight > 0:
         sr = sure_region_loss(probs, sure.to(logits.device))
         loss = loss + cfg.sure_weight * sr

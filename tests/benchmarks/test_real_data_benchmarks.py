@@ -251,10 +251,26 @@ def test_kvasir_script_end_to_end(tmp_path: Path) -> None:
             "--no-progress",
         ]
     )
-    data = check_outputs(tmp_path, "kvasir-smoke", ["full", "ellipse"], ["polyp"], "smoke")
-    assert data["hd95_unit"] == "px"
+    data_before = check_outputs(tmp_path, "kvasir-smoke", ["full", "ellipse"], ["polyp"], "smoke")
+    assert data_before["hd95_unit"] == "px"
     train, val = kvasir.split(kvasir.list_images(paths.DATA_ROOT / "kvasir_seg"), 0)
     assert len(train) == 800 and len(val) == 200 and not set(train) & set(val)
+    # ellipse+sure: the same ellipses' bounds, plus each drawing's sure map, trained with the
+    # product's sure_weight (ellipse comes from the cache).
+    smoke = kvasir.PRESETS["smoke"].with_overrides({}, 4, 1)
+    data = kvasir.Kvasir(paths.DATA_ROOT, smoke, 0)
+    plain, sure = data.build_samples("ellipse"), data.build_samples("ellipse+sure")
+    for a, b in zip(plain, sure, strict=True):
+        assert np.array_equal(a.lo, b.lo) and np.array_equal(a.hi, b.hi) and a.sure is None
+        assert b.sure is not None and (b.sure == 1).any() and (b.sure == -1).any()
+    both = kvasir.main(
+        [
+            *("--preset", "smoke", "--methods", "ellipse,ellipse+sure", "--name", "sure"),
+            *("--out-dir", str(tmp_path), "--cache-dir", str(tmp_path / "cache"), "--no-progress"),
+        ]
+    )
+    assert both["methods"]["ellipse"] == data_before["methods"]["ellipse"]
+    assert "ellipse+sure" in both["methods"]
 
 
 def test_ring_hint_holds_a_myocardium_that_an_ellipse_hint_contradicts() -> None:
