@@ -23,13 +23,18 @@ def points(paths: list[Path]) -> tuple[dict[str, list[tuple[float, float]]], flo
         data = json.loads(path.read_text())
         if data.get("overrides"):
             continue  # ablations are not points of the default's curve
-        for method, r in data["methods"].items():
+        methods = data["methods"]
+        for method, r in methods.items():
             if method.endswith("[val]"):
                 continue
             if method == "hints-as-masks":
                 hints = r["dice"]["mean"]
-            else:
-                out.setdefault(method, []).append((r["train_seconds"], r["dice"]["mean"]))
+                continue
+            # "<m> (model alone)" rows: the same training as <m>
+            trained = methods.get(method.removesuffix(" (model alone)"), {})
+            seconds = r.get("train_seconds", trained.get("train_seconds"))
+            if seconds is not None:
+                out.setdefault(method, []).append((seconds, r["dice"]["mean"]))
     return {m: sorted(set(v)) for m, v in out.items()}, hints
 
 
