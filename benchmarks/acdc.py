@@ -13,7 +13,10 @@ Methods (bounds are computed on each slice's native grid; ``models.train`` resiz
   with ``from_ellipse(..., tolerance)``; absent structures marked absent;
 - ``sparse``: the same ellipses on one slice in three of each volume, plus project priors per
   class (size range in mm^2 and presence, from the training-set statistics) on every slice;
-- ``size``, ``size+centroid``: ablations of ``paper`` keeping only those descriptors.
+- ``size``, ``size+centroid``: ablations of ``paper`` keeping only those descriptors;
+- ``ellipse+sure`` (not run by default): what the product learns from the ``ellipse`` method's
+  drawings as hint JSON (``service_runs.service_samples``): their bounds, the Myo ring and the LV
+  bounded together (``ring_unions``), each drawing's sure map (``sure_weight=1``), no flips.
 
     python benchmarks/acdc.py --preset cpu                 # all methods, about 2 h on 2 cores
     python benchmarks/acdc.py --preset paper --device cuda # the paper's setting on a GPU
@@ -55,6 +58,7 @@ from benchmarks.service_runs import (
     hint_payload,
     ring_payload,
     run_service,
+    service_samples,
 )
 from models.bounds import (
     BoundsError,
@@ -69,7 +73,7 @@ CLASSES: tuple[str, ...] = ("RV", "Myo", "LV")
 NUM_CLASSES = len(CLASSES) + 1
 MYO, LV = CLASSES.index("Myo") + 1, CLASSES.index("LV") + 1
 METHODS: tuple[str, ...] = ("full", "paper", "ellipse", "sparse", "size", "size+centroid")
-ALL_METHODS: tuple[str, ...] = (*METHODS, "hints-as-masks", "default")  # + service runs
+ALL_METHODS: tuple[str, ...] = (*METHODS, "ellipse+sure", "hints-as-masks", "default")
 SERVICE_VOLUMES = 5
 """Service runs: hinted training volumes (seeded choice, every slice hinted) unless --limit."""
 
@@ -243,6 +247,7 @@ class Acdc:
         self.prior_bounds = {c: parse_prior(c, self.priors[c], spacing=SPACING_2D) for c in CLASSES}
         self.hinted = hinted_slices(self.train_names, seed)
         self._facts: dict[str, dict[str, Any]] = {}
+        self._unions: dict[str, list[tuple[int, int]]] = {}
 
     @cache  # noqa: B019 - one instance per run; the volumes are reused by every method
     def volumes(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -280,6 +285,13 @@ class Acdc:
     def build_samples(self, method: str) -> list[Any]:
         from models.train import TrainSample
 
+        if method == "ellipse+sure":  # the ellipse method's drawings, as the product takes them
+            items = [
+                HintedItem(name, image[None], label, slice_hints(label, name, self.seed))
+                for name, (image, label) in zip(self.train_names, self.train, strict=True)
+            ]
+            product, self._unions[method] = service_samples(items, CLASSES, "default")
+            return product
         samples = []
         held = {c: [0, 0] for c in CLASSES}  # [true descriptors inside the bounds, slices]
         for name, (image, label) in zip(self.train_names, self.train, strict=True):
@@ -302,6 +314,9 @@ class Acdc:
 
     def method_facts(self, method: str) -> dict[str, Any]:
         return dict(self._facts.get(method, {}))
+
+    def method_unions(self, method: str) -> list[tuple[int, int]]:
+        return list(self._unions.get(method, []))
 
     def evaluate(self, checkpoint: Path, show_progress: bool) -> Scores:
         from tqdm import tqdm
@@ -436,6 +451,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         evaluate=data.evaluate,
         method_facts=data.method_facts,
         method_train=method_train,
+        method_unions=data.method_unions,
         version=2,  # 2: centre crop (CROP)
         facts={
             "training slices": f"{len(data.train_names)} of train_slices.list",

@@ -43,6 +43,9 @@ class Benchmark:
     method_facts: Callable[[str], dict[str, Any]] = lambda _m: {}
     method_train: Callable[[str], dict[str, Any]] = lambda _m: {}
     """Per-method TrainConfig overrides on top of the preset (full: ``ce_weight``)."""
+    method_unions: Callable[[str], list[tuple[int, int]]] = lambda _m: []
+    """Per method, after ``build_samples``: the class labels bounded together (``train(unions=
+    ...)``); the samples then carry their rows after the classes'."""
     version: int = 1
     """Part of every cache key: bump when the data preparation changes (e.g. a crop)."""
 
@@ -219,6 +222,7 @@ def _run_method(
         show_progress=show_progress,
         log=log,
         position=slot,
+        unions=bench.method_unions(method),
     )
     del samples
     t_eval = time.monotonic()

@@ -60,8 +60,6 @@ CLASSES: tuple[str, ...] = ("polyp",)
 NUM_CLASSES = 2
 METHODS: tuple[str, ...] = ("full", "ellipse")
 ALL_METHODS: tuple[str, ...] = (*METHODS, "ellipse+sure", "hints-as-masks", "default")
-PRODUCT_RECIPE: dict[str, Any] = {"sure_weight": 1.0, "p_flip": 0.0, "p_transpose": 0.0}
-"""``ellipse+sure``: the fields of ``models.budget.default_for`` that the preset lacks."""
 SERVICE_HINTED = 100
 """Service runs: hinted training-split images (the first of the seeded split) unless --limit."""
 TRAIN_FRACTION = 0.8
@@ -317,10 +315,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         build_samples=data.build_samples,
         evaluate=data.evaluate,
         method_facts=data.method_facts,
-        method_train=lambda m: {
-            **method_train(m),
-            **(PRODUCT_RECIPE if m == "ellipse+sure" else {}),
-        },
+        method_train=method_train,
         facts={
             "split": f"seeded {TRAIN_FRACTION:.0%}/{1 - TRAIN_FRACTION:.0%} (seed {args.seed}); "
             f"{len(data.train_names)} training / {len(data.val_names)} validation images used",

@@ -233,6 +233,19 @@ def test_acdc_script_end_to_end_and_cached_rerun(tmp_path: Path) -> None:
     again = acdc.main([*argv, "--methods", "full,ellipse", "--name", "again"])
     for m in ("full", "ellipse"):
         assert again["methods"][m] == data["methods"][m]
+    # ellipse+sure: the ellipse method's drawings as the product takes them: the same class
+    # bounds, a Myo+LV union row, sure maps; trained with the union (a smoke run).
+    bench = acdc.Acdc(paths.DATA_ROOT, acdc.PRESETS["smoke"].with_overrides({}, 6, 1), 0)
+    plain, product = bench.build_samples("ellipse"), bench.build_samples("ellipse+sure")
+    assert bench.method_unions("ellipse+sure") == [(acdc.MYO, acdc.LV)]
+    assert bench.method_unions("ellipse") == []
+    for a, b in zip(plain, product, strict=True):
+        assert np.allclose(a.lo, b.lo[: acdc.NUM_CLASSES], atol=1e-3, equal_nan=True)
+        assert np.allclose(a.hi, b.hi[: acdc.NUM_CLASSES], atol=1e-3, equal_nan=True)
+        assert b.lo.shape[0] == acdc.NUM_CLASSES + 1 and b.sure is not None
+    sure = acdc.main([*argv, "--methods", "ellipse,ellipse+sure", "--name", "sure"])
+    assert sure["methods"]["ellipse"] == data["methods"]["ellipse"]
+    assert sure["methods"]["ellipse+sure"]["epochs"] == 1
 
 
 @pytest.mark.shared_data
