@@ -99,6 +99,9 @@ def test_explicit_fields_replace_the_default_one_by_one() -> None:
         ({"budget": "forever"}, "budget"),
         ({"budget": 1}, "budget"),
         ({"tta": 1}, "tta must be true or false"),
+        ({"pseudo_rounds": 11}, "pseudo_rounds must be in"),
+        ({"pseudo_rounds": 1.5}, "pseudo_rounds must be an integer"),
+        ({"pseudo_weight": -1}, "pseudo_weight must be in"),
     ],
 )
 def test_bad_fields_are_refused_with_their_name(override: dict, message: str) -> None:
