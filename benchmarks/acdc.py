@@ -73,7 +73,13 @@ CLASSES: tuple[str, ...] = ("RV", "Myo", "LV")
 NUM_CLASSES = len(CLASSES) + 1
 MYO, LV = CLASSES.index("Myo") + 1, CLASSES.index("LV") + 1
 METHODS: tuple[str, ...] = ("full", "paper", "ellipse", "sparse", "size", "size+centroid")
-ALL_METHODS: tuple[str, ...] = (*METHODS, "ellipse+sure", "hints-as-masks", "default")
+ALL_METHODS: tuple[str, ...] = (
+    *METHODS,
+    "ellipse+sure",
+    "hints-as-masks",
+    "fitted-hints-as-masks",
+    "default",
+)
 SERVICE_VOLUMES = 5
 """Service runs: hinted training volumes (seeded choice, every slice hinted) unless --limit."""
 

@@ -5,20 +5,27 @@
         --out benchmarks/results/kvasir-dice-vs-time.png
 
 Every method row (``[val]`` rows left out) of runs without config overrides becomes a point at
-its training seconds; ``hints-as-masks`` (no training) is drawn as a horizontal line.
+its training seconds; ``hints-as-masks`` and ``fitted-hints-as-masks`` (no training) are drawn
+as horizontal lines.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-def points(paths: list[Path]) -> tuple[dict[str, list[tuple[float, float]]], float | None]:
-    """Per method ``[(train seconds, mean Dice), ...]`` sorted by seconds, and the hints' Dice."""
+from benchmarks.service_runs import UNTRAINED
+
+
+def points(paths: list[Path]) -> tuple[dict[str, list[tuple[float, float]]], dict[str, float]]:
+    """Per method ``[(train seconds, mean Dice), ...]`` sorted by seconds, and the Dice of the
+    rows without training (the drawings as masks, as drawn and fitted; the last file's)."""
     out: dict[str, list[tuple[float, float]]] = {}
-    hints = None
+    lines: dict[str, float] = {}
     for path in paths:
         data = json.loads(path.read_text())
         if data.get("overrides"):
@@ -27,15 +34,15 @@ def points(paths: list[Path]) -> tuple[dict[str, list[tuple[float, float]]], flo
         for method, r in methods.items():
             if method.endswith("[val]"):
                 continue
-            if method == "hints-as-masks":
-                hints = r["dice"]["mean"]
+            if method in UNTRAINED:
+                lines[method] = r["dice"]["mean"]
                 continue
             # "<m> (model alone)" rows: the same training as <m>
             trained = methods.get(method.removesuffix(" (model alone)"), {})
             seconds = r.get("train_seconds", trained.get("train_seconds"))
             if seconds is not None:
                 out.setdefault(method, []).append((seconds, r["dice"]["mean"]))
-    return {m: sorted(set(v)) for m, v in out.items()}, hints
+    return {m: sorted(set(v)) for m, v in out.items()}, lines
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, required=True, help="PNG to write")
     p.add_argument("--title", default="Dice on the hinted images vs training time")
     args = p.parse_args(argv)
-    curves, hints = points(args.results)
+    curves, lines = points(args.results)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,8 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for method, pts in curves.items():
         ax.plot([s for s, _ in pts], [d for _, d in pts], "o-", label=method)
-    if hints is not None:
-        ax.axhline(hints, color="grey", ls="--", label="hints-as-masks")
+    for (method, dice), style in zip(sorted(lines.items()), ("--", ":"), strict=False):
+        ax.axhline(dice, color="grey", ls=style, label=method)
     ax.set_xlabel("training seconds (1 CPU thread)")
     ax.set_ylabel("mean Dice")
     ax.set_ylim(0, 1)
@@ -66,7 +73,8 @@ def main(argv: list[str] | None = None) -> None:
     fig.savefig(args.out, dpi=110)
     for method, pts in curves.items():
         print(method, ", ".join(f"{s:.0f} s: {d:.3f}" for s, d in pts))
-    print("hints-as-masks", hints)
+    for method, dice in sorted(lines.items()):
+        print(method, f"{dice:.3f}")
 
 
 if __name__ == "__main__":

@@ -59,7 +59,13 @@ from models.bounds import stack
 CLASSES: tuple[str, ...] = ("polyp",)
 NUM_CLASSES = 2
 METHODS: tuple[str, ...] = ("full", "ellipse")
-ALL_METHODS: tuple[str, ...] = (*METHODS, "ellipse+sure", "hints-as-masks", "default")
+ALL_METHODS: tuple[str, ...] = (
+    *METHODS,
+    "ellipse+sure",
+    "hints-as-masks",
+    "fitted-hints-as-masks",
+    "default",
+)
 SERVICE_HINTED = 100
 """Service runs: hinted training-split images (the first of the seeded split) unless --limit."""
 TRAIN_FRACTION = 0.8

@@ -21,10 +21,12 @@ from benchmarks.method_training import fingerprint, read_json, train_method, wri
 from benchmarks.reporting import Scores, write_results
 from models.bounds import stack
 
-SERVICE_METHODS: tuple[str, ...] = ("hints-as-masks", "full", "default")
+SERVICE_METHODS: tuple[str, ...] = ("hints-as-masks", "fitted-hints-as-masks", "full", "default")
 """Methods of a service run (``--methods`` naming ``hints-as-masks`` or ``default``): the
-annotator's shapes scored as masks; cross-entropy on the masks and the service's default, both
-through ``jobs.training_data.resolve_job_config`` with the same budget and project facts."""
+annotator's shapes scored as masks, as drawn and fitted to the image (``models.fitting``, no
+model); cross-entropy on the masks and the service's default, both through
+``jobs.training_data.resolve_job_config`` with the same budget and project facts."""
+UNTRAINED: tuple[str, ...] = ("hints-as-masks", "fitted-hints-as-masks")
 
 
 def ellipse_payload(e: Ellipse) -> dict[str, float]:
@@ -57,11 +59,26 @@ def _ellipse_tuple(d: Mapping[str, float]) -> tuple[float, float, float, float, 
     return (d["cx"], d["cy"], d["a"], d["b"], d.get("angle", 0.0))
 
 
-def hints_as_labels(hints: Sequence[Mapping[str, Any]], shape: tuple[int, int]) -> np.ndarray:
+def fitted_hints_as_labels(item: HintedItem) -> np.ndarray:
+    """The hints of one slice fitted to its image (``models.fitting``; a fit that breaks its
+    hint's bounds: the drawing) as a label map, painted as the hints' vote paints them."""
+    from models.fitting import fitted_shapes
+    from models.refine import hint_vote
+
+    votes = [[], *[[h] for h in item.hints]]
+    background = np.zeros((len(votes), *item.mask.shape), np.float32)
+    background[0] = 1.0
+    q = hint_vote(background, votes, fitted_shapes(item.image, votes))
+    return np.zeros(item.mask.shape, np.uint8) if q is None else q.argmax(0).astype(np.uint8)
+
+
+def hints_as_labels(item: HintedItem) -> np.ndarray:
     """The hints of one slice (class 1, 2, ...) rasterised as a label map with
     ``models.regions.ellipse_mask`` (a ring: outer minus hole); later classes paint over
     earlier ones where shapes overlap."""
     from models.regions import ellipse_mask
+
+    hints, shape = item.hints, item.mask.shape
 
     labels = np.zeros(shape, dtype=np.uint8)
     for k, hint in enumerate(hints, start=1):
@@ -105,15 +122,20 @@ class ServiceBench:
 
 
 def service_samples(
-    items: Sequence[HintedItem], classes: Sequence[str], method: str
+    items: Sequence[HintedItem],
+    classes: Sequence[str],
+    method: str,
+    fit_targets: str | None = None,
 ) -> tuple[list, list[tuple[int, int]]]:
     """What ``worker/train_pipeline.py::train_job`` builds: per slice the hints' bounds
     (``parse_hint``, several classes stacked), the bounds on rings and the class in their hole
     together (``jobs.training_data.slice_unions``) and sure map; ``full``: the mask, no bounds,
-    no sure map. Returns ``(samples, unions)`` (unions as pairs of class labels)."""
+    no sure map. ``fit_targets``: the sure maps' band labelled by the drawn shapes fitted to
+    the images (``models.fitting.slice_sure_map``). Returns ``(samples, unions)`` (unions as
+    pairs of class labels)."""
     from jobs.training_data import slice_unions
     from models.bounds import parse_hint
-    from models.regions import sure_map
+    from models.fitting import slice_sure_map
     from models.train import TrainSample
 
     if method == "full":
@@ -126,15 +148,16 @@ def service_samples(
         shape = it.mask.shape
         per_class = [parse_hint(c, h, shape=shape) for c, h in zip(classes, it.hints, strict=True)]
         lo, hi = stack([None, *per_class, *[p.get(pair) for pair in names]])
-        sure = sure_map([[], *[[h] for h in it.hints]], shape)
+        sure = slice_sure_map(it.image, [[], *[[h] for h in it.hints]], fit_targets)
         out.append(TrainSample(it.image, lo, hi, None, sure))
     label = {c: k for k, c in enumerate(classes, start=1)}
     return out, [(label[r], label[c]) for r, c in names]
 
 
-FULL_AT_BUDGET = {"ce_weight": 1.0, "entropy_weight": 0.0, "sure_weight": 0.0}
+FULL_AT_BUDGET = {"ce_weight": 1.0, "entropy_weight": 0.0, "sure_weight": 0.0, "fit_hints": False}
 """``full`` in a service run: the default's resolved grid, network and budget, learning from
-cross-entropy on the masks only (``method_train``'s reasoning for dropping the entropy term)."""
+cross-entropy on the masks only (``method_train``'s reasoning for dropping the entropy term);
+no drawings to fit (its estimate then leaves the fitting time out; its training never had it)."""
 
 
 def run_service(
@@ -153,6 +176,7 @@ def run_service(
     ``full`` keeps the same ones except its own :data:`FULL_AT_BUDGET`."""
     from jobs.training_data import resolve_job_config
     from models.budget import facts_from_bounds
+    from models.fitting import fitted_shapes
     from models.infer import load_predictor
     from models.refine import hint_bounds, refine_labels
 
@@ -174,7 +198,7 @@ def run_service(
     threads = None
     for method in methods:
         cfg, estimate = None, 0.0
-        if method != "hints-as-masks":
+        if method not in UNTRAINED:
             config = {"budget": budget_value(str(budget)), **overrides}
             if method == "full":
                 config.update(FULL_AT_BUDGET)
@@ -187,7 +211,7 @@ def run_service(
             "overrides": dict(overrides),
             "seed": args.seed,
             "device": device,
-            "val": bool(bench.score_val) and method != "hints-as-masks",
+            "val": bool(bench.score_val) and method not in UNTRAINED,
             "version": bench.version,
             "unions": [list(u) for u in unions] if method == "default" else [],
             "hinted slices scored": "with the hints' vote (models.refine)",
@@ -205,21 +229,22 @@ def run_service(
             continue
         work.mkdir(parents=True, exist_ok=True)
         write_json(work / "key.json", key)
-        if method == "hints-as-masks":
+        if method in UNTRAINED:
             t0 = time.monotonic()
-            scores = bench.score_hinted(
-                lambda i: hints_as_labels(bench.items[i].hints, bench.items[i].mask.shape)
-            )
+            as_labels = hints_as_labels if method == "hints-as-masks" else fitted_hints_as_labels
+            scores = bench.score_hinted(lambda i, f=as_labels: f(bench.items[i]))
             res = scores.summary(bench.classes)
             res.update(seconds=time.monotonic() - t0, train_seconds=0.0)
         else:
             assert cfg is not None
             threads = cfg.num_threads
-            samples = (
-                hinted
-                if method == "default"
-                else service_samples(bench.items, bench.classes, "full")[0]
-            )
+            if method == "full":
+                samples = service_samples(bench.items, bench.classes, "full")[0]
+            elif cfg.training_fit is not None:  # as a job does, before training (not timed)
+                fit = cfg.training_fit
+                samples = service_samples(bench.items, bench.classes, "default", fit)[0]
+            else:
+                samples = hinted
             ckpt, timing = train_method(
                 samples,
                 len(bench.classes) + 1,
@@ -246,12 +271,18 @@ def run_service(
                 # model alone is kept beside it.
                 alone = res
 
-                def refined(i: int, p: Any = predictor, w: float = cfg.hint_weight) -> np.ndarray:
+                def refined(
+                    i: int,
+                    p: Any = predictor,
+                    w: float = cfg.hint_weight,
+                    fit: bool = cfg.fit_hints,
+                ) -> np.ndarray:
                     it = bench.items[i]
                     proba = p.predict_proba(it.image[None])[0]
                     votes = [[], *[[h] for h in it.hints]]
                     bounds = hint_bounds(votes, bench.classes, it.mask.shape)
-                    voted = refine_labels(proba, votes, w, bounds)
+                    fitted = fitted_shapes(it.image, votes) if fit else None
+                    voted = refine_labels(proba, votes, w, bounds, fitted)
                     return proba.argmax(0).astype(np.uint8) if voted is None else voted[0]
 
                 res = bench.score_hinted(refined).summary(bench.classes)

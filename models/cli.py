@@ -62,11 +62,12 @@ def _listing(folder: Path) -> dict[str, Path]:
 
 
 def load_hinted_samples(
-    images: Path, hints_file: Path, masks: Path | None = None
+    images: Path, hints_file: Path, masks: Path | None = None, fit_targets: str | None = None
 ) -> tuple[list[Any], list[str], list[str]]:
-    """Folder + hints JSON -> (TrainSample list, class names, image names)."""
+    """Folder + hints JSON -> (TrainSample list, class names, image names); ``fit_targets``:
+    the sure maps' band labelled by the drawings fitted to the images (``models.fitting``)."""
     from models import bounds as B
-    from models.regions import sure_map
+    from models.fitting import slice_sure_map
     from models.train import TrainSample
 
     spec = json.loads(hints_file.read_text())
@@ -105,8 +106,8 @@ def load_hinted_samples(
         stem_matches = [p for n, p in mask_files.items() if Path(n).stem == Path(name).stem]
         if stem_matches:
             mask = read_labels(stem_matches[0])
-        shape = (int(img.shape[1]), int(img.shape[2]))
-        sure = sure_map([[], *([hint[c]] if c in hint else [] for c in classes)], shape)
+        per_class_hints = [[], *([hint[c]] if c in hint else [] for c in classes)]
+        sure = slice_sure_map(img, per_class_hints, fit_targets)
         samples.append(TrainSample(img, lo, hi, mask, sure))
         names.append(name)
     if not samples:
@@ -146,6 +147,9 @@ def train_cmd(
             [(s.lo, s.hi) for s in samples], [s.image.shape[1:] for s in samples]
         )
         cfg, seconds = resolve_config(overrides, facts, str(resolve_device(device)))
+        if cfg.training_fit is not None:  # the sure maps again, from the fitted drawings
+            typer.echo("fitting the drawn hints to the images (GrabCut)")
+            samples, _, _ = load_hinted_samples(images, hints, masks, cfg.training_fit)
     except (BoundsError, ValueError, TypeError) as exc:
         raise typer.BadParameter(str(exc)) from exc
     typer.echo(f"training about {seconds / 60:.1f} min: {json.dumps(cfg.to_dict())}")

@@ -59,11 +59,12 @@ _FLOATS: dict[str, tuple[float, float]] = {
     "hint_weight": (0.0, 1.0),
     "pseudo_weight": (0.0, 1e6),
 }
-_BOOLS = ("augment", "amp", "resume", "tta", "ring_unions")
+_BOOLS = ("augment", "amp", "resume", "tta", "ring_unions", "fit_hints")
 _CHOICES: dict[str, tuple[str, ...]] = {
     "network": ("unet", "enet", "enet-light"),
     "loss": ("log_barrier", "quadratic"),
     "loss_units": ("paper", "length"),
+    "fit_targets": ("cut", "agree", "none"),
     "lr_schedule": ("constant", "cosine"),
 }
 
@@ -146,6 +147,12 @@ class TrainConfig:
     # Predicting a hinted slice: the drawn hints' vote against the model's probabilities
     # (models.refine); 0 = the model alone, 1 = the hints alone.
     hint_weight: float = 0.0
+    # Drawn shapes fitted to their image (models.fitting): the fitted shapes take the drawings'
+    # place in the hints' vote and, by ``fit_targets``, in training: "cut" labels the sure
+    # maps' whole unknown band by the fitted shape, "agree" only where fitted shape and drawing
+    # agree, "none" leaves training as without fitting.
+    fit_hints: bool = False
+    fit_targets: str = "cut"
     # Self-training (models.pseudo): rounds over the second half of training that take the
     # network's own masks meeting every bound of their slice as cross-entropy targets
     # (weight ``pseudo_weight``); 0 rounds: off.
@@ -154,6 +161,12 @@ class TrainConfig:
     # Time budget (a name of models.budget or seconds): the trainer re-plans ``epochs`` after
     # timing its first steps so that training fits it; None: exactly ``epochs``.
     budget: str | float | None = None
+
+    @property
+    def training_fit(self) -> str | None:
+        """``models.fitting.slice_sure_map``'s ``targets``: None when no fitted shape reaches
+        training (no fitting, or ``fit_targets`` "none")."""
+        return self.fit_targets if self.fit_hints and self.fit_targets != "none" else None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:

@@ -31,13 +31,18 @@ VOTED = "voted"
 DRAWN = "drawn"
 
 
-def hint_vote(proba: np.ndarray, hints: Sequence[Sequence[Mapping[str, Any]]]) -> np.ndarray | None:
+def hint_vote(
+    proba: np.ndarray,
+    hints: Sequence[Sequence[Mapping[str, Any]]],
+    fitted: Mapping[int, np.ndarray] | None = None,
+) -> np.ndarray | None:
     """The hints' class distribution ``q`` ``(K, H, W)`` float32 of one slice, or None when no
     hint on it draws a shape or marks a class absent.
 
     ``proba``: the model's ``(K, H, W)`` probabilities; ``hints[k]``: the hints of class ``k``
     on the slice (index 0, the background, is never hinted); several authors' shapes count
-    where they all agree.
+    where they all agree. ``fitted``: per class the drawn shape fitted to the image
+    (``models.fitting``, ``(H, W)`` bool), voting in place of the drawing.
     """
     k, h, w = proba.shape
     drawn: dict[int, np.ndarray] = {}
@@ -45,6 +50,8 @@ def hint_vote(proba: np.ndarray, hints: Sequence[Sequence[Mapping[str, Any]]]) -
         masks = [m for m in (drawn_mask(hint, (h, w)) for hint in hints[c]) if m is not None]
         if masks:
             drawn[c] = np.logical_and.reduce(masks)
+            if fitted is not None and c in fitted:
+                drawn[c] = fitted[c]
     if not drawn:
         return None
     q = np.array(proba, dtype=np.float32, copy=True)
@@ -89,14 +96,16 @@ def refine_labels(
     hints: Sequence[Sequence[Mapping[str, Any]]],
     weight: float,
     bounds: tuple[np.ndarray, np.ndarray] | None = None,
+    fitted: Mapping[int, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, str] | None:
     """``(labels (H, W) uint8, how)`` of one hinted slice: the argmax of ``(1 - weight) * proba
     + weight * hint_vote(proba, hints)`` (``how`` = ``VOTED``), or the drawing when those labels
     break ``bounds`` ``(lo, hi)`` ``(K, M)`` (px) for a class hinted on the slice (``DRAWN``).
-    None when ``weight`` is 0 or no hint votes (the model's argmax stands)."""
+    None when ``weight`` is 0 or no hint votes (the model's argmax stands). ``fitted``: as in
+    :func:`hint_vote`."""
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"hint weight must be in [0, 1], got {weight:g}")
-    q = hint_vote(proba, hints) if weight > 0 else None
+    q = hint_vote(proba, hints, fitted) if weight > 0 else None
     if q is None:
         return None
     labels = np.asarray(((1.0 - weight) * proba + weight * q).argmax(0), dtype=np.uint8)

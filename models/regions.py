@@ -87,13 +87,18 @@ def drawn_mask(hint: Mapping[str, Any], shape: tuple[int, int]) -> np.ndarray | 
 
 
 def sure_map(
-    per_class: Sequence[Sequence[Mapping[str, Any]]], shape: tuple[int, int]
+    per_class: Sequence[Sequence[Mapping[str, Any]]],
+    shape: tuple[int, int],
+    fitted: Mapping[int, np.ndarray] | None = None,
 ) -> np.ndarray | None:
     """Per-class sure regions ``(K, H, W)`` int8 (``SURE_IN`` / ``SURE_OUT`` / ``UNKNOWN``) of
     one slice, or None when no hint on it says anything about pixels.
 
     ``per_class``: for each class including the background (index 0, never hinted) the hints
     given for it on this slice (several authors: a pixel is sure only where all agree).
+    ``fitted``: per class a drawn shape fitted to the image (``models.fitting``, ``(H, W)``
+    bool, holding the class's sure core and none of its sure outside): its pixels are taken as
+    the class and the rest of the band as not the class.
     """
     out = np.zeros((len(per_class), *shape), dtype=np.int8)
     any_info = False
@@ -106,6 +111,8 @@ def sure_map(
         sure_out = np.logical_and.reduce([r[1] for r in regions])
         out[k][sure_out] = SURE_OUT
         out[k][sure_in & ~sure_out] = SURE_IN
+        if fitted is not None and k in fitted:
+            out[k] = np.where(fitted[k], SURE_IN, SURE_OUT)
     # A pixel claimed by two classes' cores is sure of neither.
     claimed = (out == SURE_IN).sum(0) > 1
     out[:, claimed] = np.where(out[:, claimed] == SURE_IN, UNKNOWN, out[:, claimed])

@@ -441,10 +441,13 @@ class Client:
 
 
 def _update_bar(bar: Any, job: Job) -> None:
-    """Training: optimiser steps; predicting: images; the bar's text says which."""
+    """Fitting hints: slices; training: optimiser steps; predicting: images; the bar's text
+    says which."""
     p = job.progress
     if p.get("phase") == "predicting" and p.get("images"):
         total, done, what = int(p["images"]), int(p.get("images_done") or 0), "predicting"
+    elif p.get("phase") == "fitting hints" and p.get("slices"):
+        total, done, what = int(p["slices"]), int(p.get("slices_done") or 0), "fitting hints"
     elif p.get("steps"):
         total, done, what = int(p["steps"]), int(p.get("step") or 0), "training"
     else:

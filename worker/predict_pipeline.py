@@ -64,6 +64,7 @@ def predict_images(
     are measured against their bounds (``models.quality``); the result then has ``quality``
     and ``warnings``.
     """
+    from models.fitting import fitted_shapes
     from models.infer import load_predictor
     from models.metrics import dice, hd95
     from models.quality import ClassTally, report, slice_tallies
@@ -83,6 +84,7 @@ def predict_images(
             )
         }
         hint_weight = float((version.config or {}).get("hint_weight", 0.0))
+        fit_hints = bool((version.config or {}).get("fit_hints", False))
         hinted: dict[int, dict[int, dict[str, list[Any]]]] = {}  # image -> z -> class -> hints
         if hint_weight > 0:
             for (image_id, z), by_class in hints_by_slice(session, [i[0] for i in images]).items():
@@ -118,7 +120,9 @@ def predict_images(
             votes = [[], *[by_class.get(name, []) for name in version.class_names]]
             rows_cols = (float(spacing[1]), float(spacing[2]))
             bounds = hint_bounds(votes, version.class_names, labels.shape[1:], rows_cols)
-            voted = refine_labels(proba, votes, hint_weight, bounds)
+            image = np.asarray(volume[z])
+            fitted = fitted_shapes(image, votes) if fit_hints else None
+            voted = refine_labels(proba, votes, hint_weight, bounds, fitted)
             if voted is not None:
                 labels[z], how = voted
                 refined[how] += 1

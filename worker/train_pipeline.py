@@ -23,7 +23,7 @@ from jobs.training_data import (
     project_facts,
     resolve_job_config,
 )
-from models.regions import sure_map
+from models.fitting import slice_sure_map
 from store.db import session_scope
 from store.jobs_tables import Job, ModelVersion
 from store.tables import ReferenceMask
@@ -76,6 +76,9 @@ def train_job(ctx: JobContext) -> dict[str, Any]:
         by_image.setdefault(sb.image_id, []).append(sb)
     samples: list[Any] = []
     key_of = {im.id: im.volume_key for im in pb.images}
+    targets = cfg.training_fit
+    if targets is not None:  # GrabCut takes a fraction of a second per class and slice
+        ctx.report({"phase": "fitting hints", "slices_done": 0, "slices": len(pb.slices)})
     for image_id, sbs in by_image.items():
         ctx.check_stop()
         volume = load_volume(ctx.blobs, key_of[image_id], mmap=True)
@@ -84,8 +87,13 @@ def train_job(ctx: JobContext) -> dict[str, Any]:
             ref = load_labels(ctx.blobs, ref_keys[image_id], mmap=True)
         for sb in sbs:
             mask = np.array(ref[sb.z]) if ref is not None and sb.has_reference else None
-            sure = sure_map([[], *sb.hints], sb.shape)
-            samples.append(TrainSample(np.array(volume[sb.z]), *sb.rows(), mask, sure))
+            image = np.array(volume[sb.z])
+            sure = slice_sure_map(image, [[], *sb.hints], targets)
+            samples.append(TrainSample(image, *sb.rows(), mask, sure))
+            if targets is not None:  # a cancel is honoured between slices, not only images
+                done = {"slices_done": len(samples), "slices": len(pb.slices)}
+                ctx.report({"phase": "fitting hints", **done})
+                ctx.check_stop()
 
     def on_progress(p: Any) -> None:
         d = progress_dict(p)

@@ -60,7 +60,9 @@ class JobProgress(OrmModel):
 
     model_config = ConfigDict(extra="allow")
 
-    phase: str | None = Field(default=None, description="starting | training | predicting")
+    phase: str | None = Field(
+        default=None, description="starting | fitting hints | training | predicting"
+    )
     epoch: int | None = None
     epochs: int | None = None
     step: int | None = None
@@ -70,6 +72,8 @@ class JobProgress(OrmModel):
     metrics: dict[str, Any] | None = None
     images_done: int | None = None
     images: int | None = None
+    slices_done: int | None = Field(default=None, description="Fitting hints: slices done")
+    slices: int | None = Field(default=None, description="Training slices")
     elapsed_s: float | None = Field(default=None, description="Seconds (s) of training so far")
     eta_s: float | None = Field(
         default=None,

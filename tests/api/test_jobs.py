@@ -14,6 +14,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
+from models.fitting import FIT_SECONDS_PER_SLICE
 from store.db import session_scope, utcnow
 from store.jobs_tables import Job
 from store.settings import Settings
@@ -114,7 +115,11 @@ def test_the_plan_shows_what_a_config_resolves_to_and_queues_nothing(
     assert default["config"] == plans["standard"]["config"]
     assert default["config"]["budget"] == "standard" and default["device"] == "cpu"
     assert default["num_slices"] == 1 and default["smallest_structure_px"] > 0
-    assert 0 < plans["quick"]["estimated_seconds"] <= 120 < default["estimated_seconds"] <= 600
+    # The budget is training time; fitting the drawings (models.fitting) comes on top.
+    fit = default["num_slices"] * FIT_SECONDS_PER_SLICE
+    assert default["config"]["fit_hints"] is True
+    assert 0 < plans["quick"]["estimated_seconds"] - fit <= 120
+    assert 120 < default["estimated_seconds"] - fit <= 600
     epochs = [plans[b]["config"]["epochs"] for b in ("quick", "standard", "thorough")]
     assert epochs == sorted(epochs) and epochs[0] < epochs[2]  # capped at MAX_EPOCHS
     # One field changes one field of the resolved default.

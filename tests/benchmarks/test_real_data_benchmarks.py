@@ -323,3 +323,30 @@ def test_acdc_centre_crop_keeps_labels_and_predictions_are_pasted_back() -> None
 def test_unknown_method_is_rejected() -> None:
     with pytest.raises(SystemExit, match="unknown method"):
         command_line.selected_methods("full,nope", ("full", "ellipse"))
+
+
+def test_kvasir_service_run_scores_the_drawings_the_fitted_drawings_and_the_default(
+    tmp_path: Path,
+) -> None:
+    """A service run on 4 hinted images: the drawings and the drawings fitted to the images
+    as masks (no training), and the default with fitted hints for a couple of epochs."""
+    need_shared_data("kvasir_seg", "images")
+    from benchmarks import kvasir
+
+    common = ("--limit", "4", "--val-limit", "1", "--no-progress", "--budget", "30")
+    out = ("--out-dir", str(tmp_path), "--cache-dir", str(tmp_path / "cache"))
+    data = kvasir.main(
+        [
+            *common,
+            *out,
+            *("--methods", "hints-as-masks,fitted-hints-as-masks,default"),
+            *("--set", "epochs=2", "--set", "fit_hints=true", "--set", "grid=32"),
+        ]
+    )
+    methods = data["methods"]
+    drawn, fitted = methods["hints-as-masks"], methods["fitted-hints-as-masks"]
+    assert 0.5 < drawn["dice"]["mean"] < 1.0 and 0.5 < fitted["dice"]["mean"] < 1.0
+    assert fitted["dice"]["mean"] != drawn["dice"]["mean"]  # the cut moved the outlines
+    assert "fitted-hints-as-masks [val]" not in methods  # nothing trained, nothing held out
+    assert methods["default"]["config"]["fit_hints"] is True
+    assert methods["default"]["epochs"] == 2 and "default [val]" in methods

@@ -247,19 +247,21 @@ def test_training_text_helpers(page, server):  # type: ignore[no-untyped-def]
         url,
         "training.js",
         """const {h} = await import('/js/dom.js');
-           const form = (preset, budget, adv, epochs = '') => h('form', {},
+           const form = (preset, budget, adv, epochs = '', fit = true) => h('form', {},
              h('select', {name: 'preset'}, h('option', {value: ''}, 'auto'),
                h('option', {value: 'paper', selected: preset === 'paper'}, 'paper')),
              h('select', {name: 'budget'}, ['quick', 'standard'].map(v =>
                h('option', {value: v, selected: v === budget}, v))),
              m.OPTIONS.map(o => h('input', {name: o.key, value: o.key === 'epochs' ? epochs : ''})),
              h('input', {type: 'checkbox', name: 'use_reference_masks'}),
+             h('input', {type: 'checkbox', name: 'fit_hints', checked: fit}),
              h('textarea', {name: 'advanced'}, adv));
            return [m.configFromForm(form('', 'quick', '')),
                    m.configFromForm(form('', 'standard', '', '12')),
                    m.configFromForm(form('paper', 'quick', '')),
                    m.configFromForm(form('', 'quick', '{"preset": "paper"}')),
-                   m.configFromForm(form('', 'quick', '{"budget": 900}'))];""",
+                   m.configFromForm(form('', 'quick', '{"budget": 900}')),
+                   m.configFromForm(form('', 'quick', '', '', false))];""",
     )
     assert got == [
         {"budget": "quick"},
@@ -267,4 +269,5 @@ def test_training_text_helpers(page, server):  # type: ignore[no-untyped-def]
         {"preset": "paper"},
         {"preset": "paper"},
         {"budget": 900},
+        {"budget": "quick", "fit_hints": False},
     ]

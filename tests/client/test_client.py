@@ -23,6 +23,7 @@ from shapehint.client import (
     ApiError,
     Client,
     Job,
+    _update_bar,
     hint_from_csv_row,
     parse_events,
     read_hints_file,
@@ -199,3 +200,22 @@ def test_read_hints_file_accepts_both_json_shapes(tmp_path: Path) -> None:
         json.dumps([{"image": "a.png", "z": 1, "hints": {"LV": {"present": False}}}])
     )
     assert read_hints_file(tmp_path / "a.json") == read_hints_file(tmp_path / "b.json")
+
+
+@pytest.mark.parametrize(
+    ("progress", "what", "done", "total"),
+    [
+        ({"phase": "fitting hints", "slices_done": 3, "slices": 10}, "fitting hints", 3, 10),
+        ({"phase": "training", "step": 5, "steps": 40, "epoch": 1, "epochs": 4}, "training", 5, 40),
+        ({"phase": "predicting", "images_done": 2, "images": 7}, "predicting", 2, 7),
+    ],
+)
+def test_the_progress_bar_follows_each_phase(
+    progress: dict, what: str, done: int, total: int
+) -> None:
+    from tqdm import tqdm
+
+    job = Job(1, 1, "train", "running", progress, None, None, {})
+    with tqdm(disable=True) as bar:
+        _update_bar(bar, job)
+        assert (bar.desc, bar.n, bar.total) == (f"{what}: ", done, total)

@@ -25,6 +25,7 @@ from models.budget import (
     resolve_config,
 )
 from models.config import TrainConfig
+from models.fitting import FIT_SECONDS_PER_SLICE
 from models.infer import load_predictor
 from models.metrics import dice
 from models.quality import report, slice_tallies
@@ -51,13 +52,24 @@ def test_the_budget_sizes_the_run_and_the_estimate_fits_it() -> None:
     assert standard.budget == "standard"
     assert quick.epochs < standard.epochs < thorough.epochs
     # The estimate is the budget (rounded down to whole epochs), not more.
+    fitting = FACTS.num_slices * FIT_SECONDS_PER_SLICE  # before training, not in the budget
     for seconds, name in ((quick_s, "quick"), (standard_s, "standard")):
-        assert 0.8 * BUDGET_SECONDS["cpu"][name] <= seconds <= BUDGET_SECONDS["cpu"][name]
+        budget = BUDGET_SECONDS["cpu"][name]
+        assert 0.8 * budget <= seconds - fitting <= budget
     assert resolve_config({"budget": 300}, FACTS, "cpu")[0].budget == 300
     # The barrier's t reaches t_max after 70 % of whatever length the run has.
     assert quick.mu ** int(quick.epochs * 0.7) == pytest.approx(quick.t_max / quick.t0)
     gpu, _ = resolve_config({}, FACTS, "cuda")
     assert gpu.network_kwargs["width"] > standard.network_kwargs["width"]
+    # The default fits the drawings (models.fitting) before training: the estimate says so.
+    assert standard.training_fit == "cut"
+    plain, plain_s = resolve_config({"fit_hints": False}, FACTS, "cpu")
+    assert plain.training_fit is None and plain.epochs == standard.epochs
+    assert standard_s == pytest.approx(plain_s + FACTS.num_slices * FIT_SECONDS_PER_SLICE)
+    vote_only, vote_s = resolve_config({"fit_targets": "none"}, FACTS, "cpu")
+    assert vote_only.training_fit is None and vote_s == pytest.approx(plain_s)
+    with pytest.raises(ValueError, match="fit_targets"):
+        resolve_config({"fit_hints": True, "fit_targets": "all"}, FACTS, "cpu")
 
 
 def test_explicit_fields_replace_the_default_one_by_one() -> None:

@@ -194,9 +194,10 @@ def test_hinted_slices_are_predicted_with_the_hints_vote(stack: Stack) -> None:
         headers=stack.api.headers,
     )
     assert r.status_code == 200, r.text
-    # The hints alone (weight 1): the drawn ellipse is the stored mask of that slice; the
-    # other images' interval hints draw nothing and keep the model's labels.
-    done = _run(stack, stack.submit(project["id"], config=TINY_CONFIG | {"hint_weight": 1.0}))
+    # The hints alone (weight 1), not fitted to the image: the drawn ellipse is the stored mask
+    # of that slice; the other images' interval hints draw nothing and keep the model's labels.
+    drawn_only = TINY_CONFIG | {"hint_weight": 1.0, "fit_hints": False}
+    done = _run(stack, stack.submit(project["id"], config=drawn_only))
     assert done["status"] == "succeeded", done
     assert done["result"]["hint_refined_slices"] == 1
     r = stack.client.get(
@@ -208,3 +209,40 @@ def test_hinted_slices_are_predicted_with_the_hints_vote(stack: Stack) -> None:
     # The model alone (weight 0): no slice is voted on.
     done = _run(stack, stack.submit(project["id"], config=TINY_CONFIG | {"hint_weight": 0.0}))
     assert done["result"]["hint_refined_slices"] == 0
+
+
+def test_fitted_hints_train_and_vote_with_the_shape_cut_along_the_image(stack: Stack) -> None:
+    from models.fitting import fitted_shapes
+    from models.metrics import dice
+    from models.regions import drawn_mask
+    from models.synthetic import make_dataset
+
+    project, ids, masks = synthetic_project(stack.api, images=3, size=48, seed=8)
+    image = make_dataset(3, size=48, num_classes=1, seed=8)[0][0]
+    ys, xs = np.nonzero(masks[0] == 1)
+    r = float(np.sqrt(len(xs) / np.pi))  # a rough circle, off by a pixel
+    hint = {
+        "ellipse": {"cx": xs.mean() + 1, "cy": ys.mean() - 1, "a": 1.1 * r, "b": 0.95 * r},
+        "tolerance": 0.3,
+    }
+    r_put = stack.client.put(
+        f"/api/images/{ids[0]}/slices/0/hints", json={"LV": hint}, headers=stack.api.headers
+    )
+    assert r_put.status_code == 200, r_put.text
+    fitted = fitted_shapes(image, [[], [hint]])
+    drawn = drawn_mask(hint, (48, 48))
+    assert 1 in fitted and drawn is not None
+
+    config = TINY_CONFIG | {"hint_weight": 1.0, "fit_hints": True}
+    done = _run(stack, stack.submit(project["id"], config=config))
+    assert done["status"] == "succeeded", done
+    assert done["result"]["hint_refined_slices"] == 1
+    r = stack.client.get(
+        f"/api/images/{ids[0]}/prediction", params={"format": "png"}, headers=stack.api.headers
+    )
+    stored = np.asarray(PILImage.open(io.BytesIO(r.content))) > 0
+    # The stored mask is the shape fitted to the uploaded image (8-bit PNG: the same cut up to
+    # a few boundary pixels), closer to the truth than the drawing.
+    score = float(dice(stored.astype(np.uint8), masks[0], 2)[1])
+    assert score > float(dice(drawn.astype(np.uint8), masks[0], 2)[1]) + 0.05
+    assert (stored != fitted[1]).sum() <= 4

@@ -105,6 +105,9 @@ export function configFromForm(form) {
     if (el && el.value !== "") config[opt.key] = Number(el.value);
   }
   if (form.querySelector("[name=use_reference_masks]").checked) config.use_reference_masks = true;
+  // Fitting the drawings is the server's default: only turning it off is sent.
+  const fit = form.querySelector("[name=fit_hints]");
+  if (fit && !fit.checked) config.fit_hints = false;
   const adv = form.querySelector("[name=advanced]").value.trim();
   if (adv) {
     let extra;
@@ -163,6 +166,12 @@ export async function render(panel, project) {
     ),
     h("label", {}, "Warm start from", warm),
     h("label", { class: "check" }, h("input", { type: "checkbox", name: "use_reference_masks" }), "Also train on reference masks where an image has one"),
+    h(
+      "label",
+      { class: "check", title: "GrabCut cuts each drawn shape along the image's edges before training (about 0.3 s per slice); a cut that breaks the hint's bounds is dropped" },
+      h("input", { type: "checkbox", name: "fit_hints", checked: true }),
+      "Fit my drawings to the image's edges first",
+    ),
     h("details", {}, h("summary", {}, "Advanced options (JSON)"), h("textarea", { name: "advanced", rows: 3, placeholder: '{"seed": 1}' })),
     plan,
     error,
@@ -212,6 +221,7 @@ export async function render(panel, project) {
     const parts = [`Job ${job.id}: ${job.status}`];
     if (p.phase && running) parts.push(p.phase);
     if (p.phase === "predicting" && running && p.images) parts.push(`image ${p.images_done || 0} / ${p.images}`);
+    if (p.phase === "fitting hints" && running && p.slices) parts.push(`slice ${p.slices_done || 0} / ${p.slices}`);
     if (p.epoch) parts.push(`epoch ${p.epoch}${p.epochs ? ` / ${p.epochs}` : ""}`);
     if (p.step && p.steps) parts.push(`step ${p.step} / ${p.steps}`);
     jobStatus.textContent = parts.join(" · ");

@@ -1,0 +1,173 @@
+"""Drawn hints fitted to the image: GrabCut (OpenCV) inside the band a drawing is unsure about.
+
+A drawn ellipse is the annotator's rough outline. ``models.regions`` already knows which pixels
+it is sure about: its shrunken core (the class) and everything beyond its grown boundary (not
+the class). Between them the drawing says nothing, yet the image usually does: a polyp's rim or
+a ventricle's wall is an edge. GrabCut (Rother et al., SIGGRAPH 2004) fits colour models to the
+sure pixels and cuts the band along the image's edges, starting from the drawing itself (inside
+the drawing: probably the class; outside: probably not).
+
+Per class with a drawn shape on a slice: GrabCut's trimap is the class's sure core (fixed
+foreground), its sure outside and every other class's core (fixed background), the rest of the
+drawing (probable foreground) and of the band (probable background). A fitted shape is kept only
+when its descriptors meet the bounds the hints themselves set (the same contract as the hints'
+vote in ``models.refine``); otherwise the drawing stands. Pixels two classes' fitted shapes both
+claim go to the one whose drawing covers them.
+
+Run once per hinted slice before training (``TrainConfig.fit_hints``): the fitted shapes
+fill the sure map's unknown band (``models.regions.sure_map``) and take the drawings' place in
+the hints' vote on hinted slices. Measured in benchmarks/results/ablations-fitting.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from models.bounds import BoundsError, combine_hints, measure
+from models.regions import drawn_mask, hint_regions, sure_map
+
+FIT_SIDE = 256
+"""px; GrabCut runs with the image's shorter side shrunk to this (then the shape is resized
+back; smaller images are cut as they are): on 200 Kvasir training images outside the
+benchmarks' hinted ones (``benchmarks/fit_side.py``), 128 / 256 / 384 px gave Dice 0.890 /
+0.894 / 0.894 against 0.872 for the drawings, at 0.06 / 0.18 / 0.44 s per image."""
+FIT_SECONDS_PER_SLICE = 0.3
+"""s; the time to fit one slice's drawings, reading included, on one core of the 2-core CPU
+the benchmarks ran on (Kvasir: 200 images of up to 1920 x 1072 px in 56 s; ACDC: 150 slices
+with three classes each in 42 s). GrabCut runs on the CPU whatever the training device."""
+FIT_ITERATIONS = 5
+"""GrabCut's rounds of colour-model and cut; 10 gave the same Dice as 5 on those images."""
+
+
+def to_uint8_bgr(image: np.ndarray) -> np.ndarray:
+    """``(C, H, W)`` float image (any range) -> ``(H, W, 3)`` uint8, each channel stretched
+    between its 1st and 99th percentile. One channel is repeated; more than three: the first
+    three (GrabCut's colour models take three)."""
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim == 2:
+        img = img[None]
+    img = img[:3] if img.shape[0] >= 3 else np.repeat(img[:1], 3, axis=0)
+    out = np.empty((*img.shape[1:], 3), np.uint8)
+    for c in range(3):
+        lo, hi = np.percentile(img[c], (1.0, 99.0))
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        out[..., c] = np.clip((img[c] - lo) * scale, 0, 255).astype(np.uint8)
+    return out
+
+
+def _grabcut(bgr: np.ndarray, trimap: np.ndarray) -> np.ndarray | None:
+    """GrabCut of ``bgr (H, W, 3)`` uint8 from ``trimap (H, W)`` (OpenCV's GC_* labels), on the
+    grid of :data:`FIT_SIDE`; the foreground ``(H, W)`` bool, or None when it cannot run
+    (no foreground or no background pixel to fit a colour model to)."""
+    import cv2
+
+    fg_seed = (trimap == cv2.GC_FGD) | (trimap == cv2.GC_PR_FGD)
+    if not fg_seed.any() or fg_seed.all():
+        return None
+    h, w = trimap.shape
+    s = min(1.0, FIT_SIDE / min(h, w))  # smaller images are cut on their own grid
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    small = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+    mask = cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST)
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)  # the colour models start from k-means: the same shapes every run
+    try:
+        cv2.grabCut(small, mask, None, bgd, fgd, FIT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:  # a degenerate colour model (e.g. a flat image)
+        return None
+    fg = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
+    fg = cv2.resize(fg, (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+    # Resampling moves the cut by up to a pixel: the trimap's fixed labels hold on this grid.
+    return (fg | (trimap == cv2.GC_FGD)) & (trimap != cv2.GC_BGD)
+
+
+def _meets(name: str, hints: Sequence[Mapping[str, Any]], shape_mask: np.ndarray) -> bool:
+    """Whether ``shape_mask``'s descriptors (px) meet the bounds ``hints`` set together."""
+    try:
+        cb = combine_hints(name, hints, shape=shape_mask.shape)
+    except BoundsError:
+        return False
+    if cb is None:
+        return False
+    lo, hi = cb.effective()
+    v = measure(shape_mask)
+    return bool(shape_mask.any() and np.all((v >= lo - 1e-6) & (v <= hi + 1e-6)))
+
+
+def fitted_shapes(
+    image: np.ndarray, per_class: Sequence[Sequence[Mapping[str, Any]]]
+) -> dict[int, np.ndarray]:
+    """The drawn shapes of one slice fitted to its image: ``{class: (H, W) bool}`` for each class
+    whose fitted shape meets its hints' bounds (other classes: absent from the result, their
+    drawings stand).
+
+    ``image``: ``(C, H, W)`` (or ``(H, W)``) of the slice; ``per_class[k]``: the hints of class
+    ``k`` on it (index 0, the background, is never hinted; several authors' shapes count where
+    they all agree), as accepted by ``models.bounds.parse_hint``.
+    """
+    import cv2
+
+    shape = np.asarray(image).shape[-2:]
+    drawn: dict[int, np.ndarray] = {}
+    sure: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for k, hints in enumerate(per_class):
+        if k == 0 or any(h.get("present", True) is False for h in hints):
+            continue
+        masks = [m for m in (drawn_mask(h, shape) for h in hints) if m is not None]
+        regions = [r for r in (hint_regions(h, shape) for h in hints) if r is not None]
+        if masks and regions:
+            drawn[k] = np.logical_and.reduce(masks)
+            sure[k] = (
+                np.logical_and.reduce([r[0] for r in regions]),
+                np.logical_and.reduce([r[1] for r in regions]),
+            )
+    if not drawn:
+        return {}
+    bgr = to_uint8_bgr(image)
+    fitted: dict[int, np.ndarray] = {}
+    for k in drawn:
+        others = np.zeros(shape, bool)
+        for j in drawn:
+            if j != k:
+                others |= sure[j][0]
+        sure_in, sure_out = sure[k]
+        trimap = np.full(shape, cv2.GC_PR_BGD, np.uint8)
+        trimap[drawn[k]] = cv2.GC_PR_FGD
+        trimap[sure_in] = cv2.GC_FGD
+        trimap[sure_out | others] = cv2.GC_BGD
+        fg = _grabcut(bgr, trimap)
+        if fg is not None and _meets(str(k), per_class[k], fg):
+            fitted[k] = fg
+    # A pixel two fitted shapes claim goes to the class whose drawing covers it (the later
+    # class where both drawings do, as the hints' vote paints them), else to neither.
+    claimed = dict(fitted)
+    for k in fitted:
+        for j in claimed:
+            if j != k:
+                keep = drawn[k] & (~drawn[j] | (k > j))
+                fitted[k] = fitted[k] & ~(claimed[k] & claimed[j] & ~keep)
+    return fitted
+
+
+def slice_sure_map(
+    image: np.ndarray, per_class: Sequence[Sequence[Mapping[str, Any]]], targets: str | None
+) -> np.ndarray | None:
+    """``models.regions.sure_map`` of one slice ``image (C, H, W)``, its unknown band labelled
+    by the drawn shapes fitted to the image (``TrainConfig.fit_targets``): ``"cut"`` all of it,
+    ``"agree"`` only the pixels where fitted shape and drawing agree; ``None`` / ``"none"``: no
+    fitting."""
+    shape = tuple(np.asarray(image).shape[-2:])
+    plain = sure_map(per_class, shape)
+    if targets in (None, "none") or plain is None:
+        return plain
+    fitted = fitted_shapes(image, per_class)
+    out = sure_map(per_class, shape, fitted)
+    assert out is not None
+    if targets == "agree":
+        for k in fitted:
+            drawn = np.logical_and.reduce([drawn_mask(h, shape) for h in per_class[k]])
+            out[k] = np.where(fitted[k] == drawn, out[k], plain[k])
+    return out

@@ -1,0 +1,134 @@
+"""Drawn hints fitted to the image (models.fitting): GrabCut in the band a drawing is unsure of."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.fitting import fitted_shapes, slice_sure_map, to_uint8_bgr
+from models.metrics import dice
+from models.refine import hint_vote, refine_labels
+from models.regions import SURE_IN, SURE_OUT, UNKNOWN, drawn_mask, ellipse_mask, sure_map
+
+SHAPE = (96, 96)
+
+
+def _scene(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A bright, non-elliptical structure (a disc with a bump) on a noisy dark background:
+    ``image (1, H, W)`` float32 in [0, 1] and its ``mask (H, W)`` bool."""
+    rng = np.random.default_rng(seed)
+    mask = ellipse_mask(SHAPE, (48.0, 48.0, 20.0, 20.0, 0.0))
+    mask |= ellipse_mask(SHAPE, (66.0, 48.0, 8.0, 8.0, 0.0))
+    image = np.where(mask, 0.75, 0.25) + rng.normal(0.0, 0.05, SHAPE)
+    return image[None].astype(np.float32), mask
+
+
+# The annotator's rough outline: off-centre and a little too small, within tolerance 0.2.
+HINT = {"ellipse": {"cx": 46.0, "cy": 50.0, "a": 22.0, "b": 18.0, "angle": 0.0}, "tolerance": 0.2}
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return float(dice(a.astype(np.uint8), b.astype(np.uint8), 2)[1])
+
+
+def test_a_fitted_shape_follows_the_image_closer_than_the_drawing() -> None:
+    image, mask = _scene()
+    fitted = fitted_shapes(image, [[], [HINT]])
+    drawn = drawn_mask(HINT, SHAPE)
+    assert drawn is not None and set(fitted) == {1}
+    assert _dice(drawn, mask) < 0.9
+    assert _dice(fitted[1], mask) > _dice(drawn, mask) + 0.05
+    # GrabCut's fixed labels hold: the drawing's sure core stays in, its sure outside out.
+    sure = sure_map([[], [HINT]], SHAPE)
+    assert sure is not None
+    assert fitted[1][sure[1] == SURE_IN].all() and not fitted[1][sure[1] == SURE_OUT].any()
+    # Deterministic: the same shapes on every run (a job and its prediction must agree).
+    assert np.array_equal(fitted_shapes(image, [[], [HINT]])[1], fitted[1])
+
+
+def test_nothing_to_fit_leaves_the_drawings() -> None:
+    image, _ = _scene()
+    flat = np.full_like(image, 0.5)
+    # A flat image: nothing in it to cut along; whatever GrabCut returns must still meet the
+    # hint's bounds, else the drawing stands (no entry).
+    out = fitted_shapes(flat, [[], [HINT]])
+    assert set(out) <= {1}
+    if out:
+        assert _dice(out[1], drawn_mask(HINT, SHAPE)) > 0.8
+    # Absent classes and hints without a drawn shape are never fitted.
+    assert fitted_shapes(image, [[], [{"present": False}]]) == {}
+    assert fitted_shapes(image, [[], [{"size": [100, 2000]}]]) == {}
+
+
+def test_a_fit_that_breaks_the_hints_bounds_is_refused() -> None:
+    image, _ = _scene()
+    # The image's structure is far larger than this drawing and its size interval allow: the
+    # cut fills the grown drawing (about 450 px^2 > 260), so the drawing stands.
+    tight = {"ellipse": {"cx": 48.0, "cy": 48.0, "a": 8.0, "b": 8.0, "angle": 0.0}}
+    hint = tight | {"tolerance": 0.5, "size": [150, 260]}
+    assert fitted_shapes(image, [[], [hint]]) == {}
+
+
+def test_two_classes_never_claim_one_pixel() -> None:
+    image, _ = _scene()
+    image = image.copy()
+    image[0][ellipse_mask(SHAPE, (20.0, 20.0, 10.0, 10.0, 0.0))] = 1.0
+    second = {"ellipse": {"cx": 21.0, "cy": 20.0, "a": 11.0, "b": 9.0, "angle": 0.0}}
+    fitted = fitted_shapes(image, [[], [HINT], [second]])
+    assert set(fitted) == {1, 2}
+    assert not (fitted[1] & fitted[2]).any()
+
+
+def test_fitted_shapes_fill_the_sure_maps_band_and_vote() -> None:
+    image, mask = _scene()
+    plain = slice_sure_map(image, [[], [HINT]], None)
+    assert np.array_equal(plain, sure_map([[], [HINT]], SHAPE))
+    assert np.array_equal(slice_sure_map(image, [[], [HINT]], "none"), plain)
+    cut = slice_sure_map(image, [[], [HINT]], "cut")
+    assert plain is not None and cut is not None
+    assert (plain[1] == UNKNOWN).any() and not (cut[1] == UNKNOWN).any()
+    fitted = fitted_shapes(image, [[], [HINT]])
+    assert np.array_equal(cut[1] == SURE_IN, fitted[1])
+    # "agree": the band is labelled only where the fitted shape and the drawing agree; where
+    # they disagree the plain map's label (unknown in the band) stands.
+    agree = slice_sure_map(image, [[], [HINT]], "agree")
+    drawn = drawn_mask(HINT, SHAPE)
+    assert agree is not None and drawn is not None
+    same = fitted[1] == drawn
+    assert np.array_equal(agree[1][same], cut[1][same])
+    assert np.array_equal(agree[1][~same], plain[1][~same]) and (agree[1][~same] == UNKNOWN).any()
+    # The hints' vote: an unsure model gets the fitted shape, not the drawing.
+    proba = np.full((2, *SHAPE), 0.5, np.float32)
+    q = hint_vote(proba, [[], [HINT]], fitted)
+    assert q is not None and np.array_equal(q.argmax(0) == 1, fitted[1])
+    out = refine_labels(proba, [[], [HINT]], 1 / 3, None, fitted)
+    assert out is not None and _dice(out[0], mask) == _dice(fitted[1], mask)
+
+
+def test_images_of_any_channel_count_become_three_8_bit_channels() -> None:
+    rng = np.random.default_rng(1)
+    for channels in (1, 2, 3, 4):
+        img = rng.normal(100.0, 30.0, (channels, 20, 30)).astype(np.float32)
+        out = to_uint8_bgr(img)
+        assert out.shape == (20, 30, 3) and out.dtype == np.uint8
+        assert out.min() == 0 and out.max() == 255  # stretched between percentiles
+    assert to_uint8_bgr(np.zeros((20, 30), np.float32)).max() == 0  # flat: no division by zero
+
+
+def test_the_command_line_fits_the_drawings_it_trains_from(tmp_path) -> None:
+    import json
+
+    from PIL import Image
+
+    from models.cli import load_hinted_samples
+
+    image, _ = _scene()
+    (tmp_path / "img").mkdir()
+    Image.fromarray((image[0] * 255).clip(0, 255).astype(np.uint8)).save(tmp_path / "img/a.png")
+    spec = {"classes": ["LV"], "images": {"a.png": {"LV": HINT}}}
+    (tmp_path / "hints.json").write_text(json.dumps(spec))
+    plain, _, _ = load_hinted_samples(tmp_path / "img", tmp_path / "hints.json")
+    cut, _, _ = load_hinted_samples(tmp_path / "img", tmp_path / "hints.json", None, "cut")
+    assert (plain[0].sure[1] == UNKNOWN).any() and not (cut[0].sure[1] == UNKNOWN).any()
+    assert np.array_equal(
+        plain[0].sure[1][plain[0].sure[1] != UNKNOWN], cut[0].sure[1][plain[0].sure[1] != UNKNOWN]
+    )
