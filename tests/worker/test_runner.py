@@ -182,6 +182,19 @@ def test_a_train_job_reports_per_class_quality_and_warns_when_a_class_is_missed(
     ]
 
 
+def _voted_labels(stack: Stack, project_id: int, image_id: int, config: dict) -> np.ndarray:
+    """Train with ``config`` (one hinted slice voted on), then the stored labels of the
+    image's first slice ``(H, W)``."""
+    done = _run(stack, stack.submit(project_id, config=config))
+    assert done["status"] == "succeeded", done
+    assert done["result"]["hint_refined_slices"] == 1
+    r = stack.client.get(
+        f"/api/images/{image_id}/prediction", params={"format": "png"}, headers=stack.api.headers
+    )
+    assert r.status_code == 200, r.text
+    return np.asarray(PILImage.open(io.BytesIO(r.content)))
+
+
 def test_hinted_slices_are_predicted_with_the_hints_vote(stack: Stack) -> None:
     from models.regions import drawn_mask
 
@@ -197,14 +210,7 @@ def test_hinted_slices_are_predicted_with_the_hints_vote(stack: Stack) -> None:
     # The hints alone (weight 1), not fitted to the image: the drawn ellipse is the stored mask
     # of that slice; the other images' interval hints draw nothing and keep the model's labels.
     drawn_only = TINY_CONFIG | {"hint_weight": 1.0, "fit_hints": False}
-    done = _run(stack, stack.submit(project["id"], config=drawn_only))
-    assert done["status"] == "succeeded", done
-    assert done["result"]["hint_refined_slices"] == 1
-    r = stack.client.get(
-        f"/api/images/{ids[0]}/prediction", params={"format": "png"}, headers=stack.api.headers
-    )
-    assert r.status_code == 200, r.text
-    labels = np.asarray(PILImage.open(io.BytesIO(r.content)))
+    labels = _voted_labels(stack, project["id"], ids[0], drawn_only)
     assert np.array_equal(labels > 0, drawn_mask({"ellipse": ellipse}, (32, 32)))
     # The model alone (weight 0): no slice is voted on.
     done = _run(stack, stack.submit(project["id"], config=TINY_CONFIG | {"hint_weight": 0.0}))
@@ -234,13 +240,7 @@ def test_fitted_hints_train_and_vote_with_the_shape_cut_along_the_image(stack: S
     assert 1 in fitted and drawn is not None
 
     config = TINY_CONFIG | {"hint_weight": 1.0, "fit_hints": True}
-    done = _run(stack, stack.submit(project["id"], config=config))
-    assert done["status"] == "succeeded", done
-    assert done["result"]["hint_refined_slices"] == 1
-    r = stack.client.get(
-        f"/api/images/{ids[0]}/prediction", params={"format": "png"}, headers=stack.api.headers
-    )
-    stored = np.asarray(PILImage.open(io.BytesIO(r.content))) > 0
+    stored = _voted_labels(stack, project["id"], ids[0], config) > 0
     # The stored mask is the shape fitted to the uploaded image (8-bit PNG: the same cut up to
     # a few boundary pixels), closer to the truth than the drawing.
     score = float(dice(stored.astype(np.uint8), masks[0], 2)[1])
