@@ -148,7 +148,7 @@ def service_samples(
         shape = it.mask.shape
         per_class = [parse_hint(c, h, shape=shape) for c, h in zip(classes, it.hints, strict=True)]
         lo, hi = stack([None, *per_class, *[p.get(pair) for pair in names]])
-        sure = slice_sure_map(it.image, [[], *[[h] for h in it.hints]], fit_targets)
+        sure = slice_sure_map(it.image, [[], *[[h] for h in it.hints]], fit_targets, (lo, hi))
         out.append(TrainSample(it.image, lo, hi, None, sure))
     label = {c: k for k, c in enumerate(classes, start=1)}
     return out, [(label[r], label[c]) for r, c in names]
@@ -281,7 +281,7 @@ def run_service(
                     proba = p.predict_proba(it.image[None])[0]
                     votes = [[], *[[h] for h in it.hints]]
                     bounds = hint_bounds(votes, bench.classes, it.mask.shape)
-                    fitted = fitted_shapes(it.image, votes) if fit else None
+                    fitted = fitted_shapes(it.image, votes, bounds) if fit else None
                     voted = refine_labels(proba, votes, w, bounds, fitted)
                     return proba.argmax(0).astype(np.uint8) if voted is None else voted[0]
 

@@ -107,7 +107,7 @@ def load_hinted_samples(
         if stem_matches:
             mask = read_labels(stem_matches[0])
         per_class_hints = [[], *([hint[c]] if c in hint else [] for c in classes)]
-        sure = slice_sure_map(img, per_class_hints, fit_targets)
+        sure = slice_sure_map(img, per_class_hints, fit_targets, (lo, hi))
         samples.append(TrainSample(img, lo, hi, mask, sure))
         names.append(name)
     if not samples:

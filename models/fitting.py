@@ -84,29 +84,44 @@ def _grabcut(bgr: np.ndarray, trimap: np.ndarray) -> np.ndarray | None:
     return (fg | (trimap == cv2.GC_FGD)) & (trimap != cv2.GC_BGD)
 
 
-def _meets(name: str, hints: Sequence[Mapping[str, Any]], shape_mask: np.ndarray) -> bool:
-    """Whether ``shape_mask``'s descriptors (px) meet the bounds ``hints`` set together."""
-    try:
-        cb = combine_hints(name, hints, shape=shape_mask.shape)
-    except BoundsError:
+def _meets(
+    shape_mask: np.ndarray,
+    hints: Sequence[Mapping[str, Any]],
+    bounds: tuple[np.ndarray, np.ndarray] | None,
+) -> bool:
+    """Whether ``shape_mask``'s descriptors (px) meet its class's bounds ``(lo, hi)`` ``(M,)``
+    (px of this slice), or without them the bounds ``hints`` set together (px units only: a
+    hint in mm needs the slice's spacing, which the caller's bounds carry). False when nothing
+    bounds the class."""
+    if bounds is None:
+        try:
+            cb = combine_hints("", hints, shape=shape_mask.shape)
+        except BoundsError:
+            return False
+        if cb is None:
+            return False
+        bounds = cb.effective()
+    lo, hi = bounds
+    if not (np.isfinite(lo) | np.isfinite(hi)).any() or not shape_mask.any():
         return False
-    if cb is None:
-        return False
-    lo, hi = cb.effective()
     v = measure(shape_mask)
-    return bool(shape_mask.any() and np.all((v >= lo - 1e-6) & (v <= hi + 1e-6)))
+    return bool(np.all((v >= lo - 1e-6) & (v <= hi + 1e-6)))
 
 
 def fitted_shapes(
-    image: np.ndarray, per_class: Sequence[Sequence[Mapping[str, Any]]]
+    image: np.ndarray,
+    per_class: Sequence[Sequence[Mapping[str, Any]]],
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[int, np.ndarray]:
     """The drawn shapes of one slice fitted to its image: ``{class: (H, W) bool}`` for each class
-    whose fitted shape meets its hints' bounds (other classes: absent from the result, their
-    drawings stand).
+    whose fitted shape meets its bounds (other classes: absent from the result, their drawings
+    stand).
 
     ``image``: ``(C, H, W)`` (or ``(H, W)``) of the slice; ``per_class[k]``: the hints of class
     ``k`` on it (index 0, the background, is never hinted; several authors' shapes count where
-    they all agree), as accepted by ``models.bounds.parse_hint``.
+    they all agree), as accepted by ``models.bounds.parse_hint``; ``bounds``: the slice's
+    ``(lo, hi)`` ``(K, M)`` (px, rows beyond K ignored) as training takes them (priors and
+    spacing included); None: those the hints set alone.
     """
     import cv2
 
@@ -139,7 +154,8 @@ def fitted_shapes(
         trimap[sure_in] = cv2.GC_FGD
         trimap[sure_out | others] = cv2.GC_BGD
         fg = _grabcut(bgr, trimap)
-        if fg is not None and _meets(str(k), per_class[k], fg):
+        rows = None if bounds is None else (bounds[0][k], bounds[1][k])
+        if fg is not None and _meets(fg, per_class[k], rows):
             fitted[k] = fg
     # A pixel two fitted shapes claim goes to the class whose drawing covers it (the later
     # class where both drawings do, as the hints' vote paints them), else to neither.
@@ -153,21 +169,25 @@ def fitted_shapes(
 
 
 def slice_sure_map(
-    image: np.ndarray, per_class: Sequence[Sequence[Mapping[str, Any]]], targets: str | None
+    image: np.ndarray,
+    per_class: Sequence[Sequence[Mapping[str, Any]]],
+    targets: str | None,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray | None:
     """``models.regions.sure_map`` of one slice ``image (C, H, W)``, its unknown band labelled
     by the drawn shapes fitted to the image (``TrainConfig.fit_targets``): ``"cut"`` all of it,
     ``"agree"`` only the pixels where fitted shape and drawing agree; ``None`` / ``"none"``: no
-    fitting."""
+    fitting. ``bounds``: as in :func:`fitted_shapes`."""
     shape = tuple(np.asarray(image).shape[-2:])
     plain = sure_map(per_class, shape)
     if targets in (None, "none") or plain is None:
         return plain
-    fitted = fitted_shapes(image, per_class)
+    fitted = fitted_shapes(image, per_class, bounds)
     out = sure_map(per_class, shape, fitted)
     assert out is not None
     if targets == "agree":
         for k in fitted:
-            drawn = np.logical_and.reduce([drawn_mask(h, shape) for h in per_class[k]])
-            out[k] = np.where(fitted[k] == drawn, out[k], plain[k])
+            masks = [m for m in (drawn_mask(h, shape) for h in per_class[k]) if m is not None]
+            same = fitted[k] == np.logical_and.reduce(masks)
+            out[k] = np.where(same, out[k], plain[k])
     return out

@@ -88,7 +88,7 @@ def train_job(ctx: JobContext) -> dict[str, Any]:
         for sb in sbs:
             mask = np.array(ref[sb.z]) if ref is not None and sb.has_reference else None
             image = np.array(volume[sb.z])
-            sure = slice_sure_map(image, [[], *sb.hints], targets)
+            sure = slice_sure_map(image, [[], *sb.hints], targets, (sb.lo, sb.hi))
             samples.append(TrainSample(image, *sb.rows(), mask, sure))
             if targets is not None:  # a cancel is honoured between slices, not only images
                 done = {"slices_done": len(samples), "slices": len(pb.slices)}

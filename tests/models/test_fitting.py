@@ -132,3 +132,25 @@ def test_the_command_line_fits_the_drawings_it_trains_from(tmp_path) -> None:
     assert np.array_equal(
         plain[0].sure[1][plain[0].sure[1] != UNKNOWN], cut[0].sure[1][plain[0].sure[1] != UNKNOWN]
     )
+
+
+def test_the_slices_own_bounds_judge_a_fit_when_given() -> None:
+    from models.bounds import stack
+    from models.quality import SIZE
+
+    image, _ = _scene()
+    fitted = fitted_shapes(image, [[], [HINT]])[1]
+    # The bounds training takes (priors, spacing applied) can be tighter than the hint's: a
+    # size cap below the fitted area refuses the fit; unconstrained rows refuse it too.
+    lo, hi = stack([None, None])
+    assert fitted_shapes(image, [[], [HINT]], (lo, hi)) == {}
+    hi = hi.copy()
+    hi[1, SIZE] = fitted.sum() - 1
+    lo = lo.copy()
+    lo[1, SIZE] = 1.0
+    assert fitted_shapes(image, [[], [HINT]], (lo, hi)) == {}
+    hi[1, SIZE] = fitted.sum() + 1
+    assert np.array_equal(fitted_shapes(image, [[], [HINT]], (lo, hi))[1], fitted)
+    # A second author's interval-only hint beside the drawing: "agree" still works.
+    both = [[], [HINT, {"size": [100, 5000]}]]
+    assert slice_sure_map(image, both, "agree") is not None
