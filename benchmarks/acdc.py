@@ -44,6 +44,7 @@ from benchmarks.command_line import add_common_args, add_service_args, selected_
 from benchmarks.driver import TIMING_NOTE, Benchmark, run
 from benchmarks.presets import (
     PAPER_TRAIN,
+    PRODUCT_RECIPE,
     SMOKE_TRAIN,
     Preset,
     cpu_train,
@@ -296,7 +297,8 @@ class Acdc:
                 HintedItem(name, image[None], label, slice_hints(label, name, self.seed))
                 for name, (image, label) in zip(self.train_names, self.train, strict=True)
             ]
-            product, self._unions[method] = service_samples(items, CLASSES, "default")
+            fit = PRODUCT_RECIPE["fit_targets"]
+            product, self._unions[method] = service_samples(items, CLASSES, "default", fit)
             return product
         samples = []
         held = {c: [0, 0] for c in CLASSES}  # [true descriptors inside the bounds, slices]

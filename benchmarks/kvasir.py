@@ -9,8 +9,8 @@ spacing) per validation image on its original grid, averaged over images.
   ellipse, centre off by up to 1 % of the image's shorter side, semi-axes +-20 %, angle +-15
   degrees) through ``from_ellipse(..., tolerance)``; images without a polyp marked absent;
 - ``ellipse+sure`` (not run by default): what the product learns from the same ellipses: their
-  bounds plus the sure map of each drawing (``models.regions.sure_map``, partial cross-entropy
-  ``sure_weight=1``) and the product's augmentation (no flips or transposes), as
+  bounds plus the sure map of each drawing fitted to its image (``models.fitting``, partial
+  cross-entropy ``sure_weight=1``) and the product's augmentation (no flips or transposes), as
   ``models.budget.default_for`` trains.
 
     python benchmarks/kvasir.py --preset cpu
@@ -40,6 +40,7 @@ from benchmarks.command_line import add_common_args, add_service_args, selected_
 from benchmarks.driver import TIMING_NOTE, Benchmark, run
 from benchmarks.presets import (
     PAPER_TRAIN,
+    PRODUCT_RECIPE,
     SMOKE_TRAIN,
     Preset,
     cpu_train,
@@ -181,7 +182,7 @@ class Kvasir:
         import torch
 
         from models.bounds import parse_hint
-        from models.regions import sure_map
+        from models.fitting import slice_sure_map
         from models.train import TrainSample
         from models.transforms import resize_bounds, resize_mask
 
@@ -197,7 +198,11 @@ class Kvasir:
             if method == "ellipse+sure":  # the same draws as hint_bounds, as hint JSON
                 payload = hint_payload(annotator_for(native.shape), native == 1, rng)
                 hint = parse_hint(CLASSES[0], payload, shape=native.shape)
-                native_sure = torch.from_numpy(sure_map([[], [payload]], native.shape))
+                native_image = read_pair(self.root, stem)[0]  # fitted on the image as drawn
+                fit = PRODUCT_RECIPE["fit_targets"]
+                native_sure = torch.from_numpy(
+                    slice_sure_map(native_image, [[], [payload]], fit, stack([None, hint]))
+                )
                 sure = resize_mask(native_sure.long(), (self.grid, self.grid)).numpy()
             else:
                 hint = annotator_for(native.shape).hint_bounds(native == 1, rng)

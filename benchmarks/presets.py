@@ -42,9 +42,16 @@ def cpu_train(epochs: int, grid: int, **extra: Any) -> dict[str, Any]:
     }
 
 
-PRODUCT_RECIPE: dict[str, Any] = {"sure_weight": 1.0, "p_flip": 0.0, "p_transpose": 0.0}
+PRODUCT_RECIPE: dict[str, Any] = {
+    "sure_weight": 1.0,
+    "p_flip": 0.0,
+    "p_transpose": 0.0,
+    "fit_hints": True,
+    "fit_targets": "cut",
+}
 """``ellipse+sure``: what ``models.budget.default_for`` trains with beyond a preset: the
-partial cross-entropy on the drawings' sure pixels, and no flips or transposes."""
+partial cross-entropy on the drawings' sure pixels, the drawings fitted to the image first
+(the benchmarks build those sure maps with ``fit_targets``), and no flips or transposes."""
 
 
 def method_train(method: str) -> dict[str, Any]:
