@@ -116,8 +116,18 @@ def test_plan_preview_follows_budget_and_shows_refusals(page, server, admin, use
     page.select_option("select[name=preset]", "cpu-fast")
     _plan_for(page, bodies, {"preset": "cpu-fast"})
     assert page.is_disabled("select[name=budget]")
+    # Fitting the drawings is the plan's: greyed out and unticked under a preset.
+    assert page.is_disabled("input[name=fit_hints]")
+    assert not page.is_checked("input[name=fit_hints]")
     page.select_option("select[name=preset]", "")
     assert page.is_enabled("select[name=budget]")
+    assert page.is_enabled("input[name=fit_hints]") and page.is_checked("input[name=fit_hints]")
+    # Unticking it (and only that) is sent; it stays unticked while other fields change.
+    page.uncheck("input[name=fit_hints]")
+    _plan_for(page, bodies, {"budget": "thorough", "fit_hints": False})
+    assert not page.is_checked("input[name=fit_hints]")
+    page.check("input[name=fit_hints]")
+    _plan_for(page, bodies, {"budget": "thorough"})
 
     # A config the server refuses: its own message in the form's error area, no plan line.
     page.click("text=Advanced options (JSON)")

@@ -105,9 +105,9 @@ export function configFromForm(form) {
     if (el && el.value !== "") config[opt.key] = Number(el.value);
   }
   if (form.querySelector("[name=use_reference_masks]").checked) config.use_reference_masks = true;
-  // Fitting the drawings is the server's default: only turning it off is sent.
+  // Fitting the drawings is the automatic plan's default: only turning it off is sent.
   const fit = form.querySelector("[name=fit_hints]");
-  if (fit && !fit.checked) config.fit_hints = false;
+  if (fit && !fit.disabled && !fit.checked) config.fit_hints = false;
   const adv = form.querySelector("[name=advanced]").value.trim();
   if (adv) {
     let extra;
@@ -297,6 +297,12 @@ export async function render(panel, project) {
     const preset = form.querySelector("[name=preset]").value;
     budgetSelect.disabled = Boolean(preset);
     budgetSelect.title = preset ? "A preset fixes the run; choose no preset to plan by the time budget" : "";
+    // Fitting the drawings is the automatic plan's (a preset trains as published).
+    const fit = form.querySelector("[name=fit_hints]");
+    if (fit.disabled !== Boolean(preset)) {
+      fit.disabled = Boolean(preset);
+      fit.checked = !preset; // back to the plan's default whenever the preset choice flips
+    }
   }
 
   async function refreshPlan() {
