@@ -179,13 +179,13 @@ def slice_sure_map(
     ``"agree"`` only the pixels where fitted shape and drawing agree; ``None`` / ``"none"``: no
     fitting. ``bounds``: as in :func:`fitted_shapes`."""
     shape = tuple(np.asarray(image).shape[-2:])
-    plain = sure_map(per_class, shape)
-    if targets in (None, "none") or plain is None:
-        return plain
+    if targets in (None, "none"):
+        return sure_map(per_class, shape)
     fitted = fitted_shapes(image, per_class, bounds)
     out = sure_map(per_class, shape, fitted)
-    assert out is not None
-    if targets == "agree":
+    if targets == "agree" and fitted:
+        plain = sure_map(per_class, shape)
+        assert out is not None and plain is not None
         for k in fitted:
             masks = [m for m in (drawn_mask(h, shape) for h in per_class[k]) if m is not None]
             same = fitted[k] == np.logical_and.reduce(masks)

@@ -120,8 +120,7 @@ def predict_images(
             votes = [[], *[by_class.get(name, []) for name in version.class_names]]
             rows_cols = (float(spacing[1]), float(spacing[2]))
             bounds = hint_bounds(votes, version.class_names, labels.shape[1:], rows_cols)
-            image = np.asarray(volume[z])
-            fitted = fitted_shapes(image, votes, bounds) if fit_hints else None
+            fitted = fitted_shapes(np.asarray(volume[z]), votes, bounds) if fit_hints else None
             voted = refine_labels(proba, votes, hint_weight, bounds, fitted)
             if voted is not None:
                 labels[z], how = voted

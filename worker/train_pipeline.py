@@ -78,7 +78,9 @@ def train_job(ctx: JobContext) -> dict[str, Any]:
     key_of = {im.id: im.volume_key for im in pb.images}
     targets = cfg.training_fit
     if targets is not None:  # GrabCut takes a fraction of a second per class and slice
-        ctx.report({"phase": "fitting hints", "slices_done": 0, "slices": len(pb.slices)})
+        ctx.report(
+            {"phase": "fitting hints", "slices_done": 0, "slices": len(pb.slices)}, force=True
+        )
     for image_id, sbs in by_image.items():
         ctx.check_stop()
         volume = load_volume(ctx.blobs, key_of[image_id], mmap=True)
