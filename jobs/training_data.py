@@ -261,23 +261,52 @@ def project_facts(pb: ProjectBounds) -> ProjectFacts:
     return facts_from_bounds([(sb.lo, sb.hi) for sb in pb.slices], [sb.shape for sb in pb.slices])
 
 
+WARM_START_KEPT = ("network", "network_kwargs")
+"""What a warm start takes from its model version's config: the weights only fit the network
+they were trained in, whatever the time budget or preset would pick for a fresh run."""
+
+
 def resolve_job_config(
-    config: Mapping[str, Any], facts: ProjectFacts, device: str
+    config: Mapping[str, Any],
+    facts: ProjectFacts,
+    device: str,
+    warm_config: Mapping[str, Any] | None = None,
 ) -> tuple[TrainConfig, float]:
     """A train job's config -> ``(TrainConfig, estimated training seconds)``.
 
     The job options are checked and set aside, the rest resolved by
     :func:`models.budget.resolve_config` (the time budget's default, explicit fields replacing
     it one by one). Reference masks are used through the cross-entropy term only, so
-    ``use_reference_masks`` switches it on unless ``ce_weight`` is given. ValueError / TypeError
-    name a bad field.
+    ``use_reference_masks`` switches it on unless ``ce_weight`` is given. ``warm_config``: the
+    stored config of the model version a warm start begins from; its network
+    (``WARM_START_KEPT``) replaces the plan's, and a config that asks for another one is
+    refused. ValueError / TypeError name a bad field.
     """
     for key, typ in JOB_OPTIONS.items():
         if key in config and not isinstance(config[key], typ):
             raise ValueError(f"{key} must be a {typ.__name__}")
     overrides = {k: v for k, v in config.items() if k not in JOB_OPTIONS}
-    cfg, seconds = resolve_config(overrides, facts, device)
+    kept = {k: warm_config[k] for k in WARM_START_KEPT if k in (warm_config or {})}
+    asked = {k: overrides[k] for k in kept if k in overrides and overrides[k] != kept[k]}
+    if asked:
+        raise ValueError(
+            f"a warm start keeps its model's network ({_network_text(kept)}); this config asks "
+            f"for {_network_text(asked)}: leave {' and '.join(sorted(asked))} out, or train "
+            "from scratch"
+        )
+    cfg, seconds = resolve_config({**overrides, **kept}, facts, device)
     uses_references = job_options(config)["use_reference_masks"]
     if uses_references and "ce_weight" not in overrides and cfg.ce_weight <= 0:
         cfg.ce_weight = 1.0
     return cfg, seconds
+
+
+def _network_text(fields: Mapping[str, Any]) -> str:
+    """``{"network": "unet", "network_kwargs": {"width": 8}}`` -> ``unet, width 8``."""
+    parts = [str(fields["network"])] if "network" in fields else []
+    kwargs = fields.get("network_kwargs")
+    if isinstance(kwargs, Mapping):
+        parts += [f"{k} {v}" for k, v in kwargs.items()]
+    elif "network_kwargs" in fields:
+        parts.append(f"network_kwargs {kwargs!r}")
+    return ", ".join(parts)

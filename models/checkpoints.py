@@ -96,19 +96,21 @@ def load_init(
     num_classes: int,
     channels: int,
 ) -> ResumeState | None:
-    """Load an initial checkpoint's weights into ``net`` (ValueError when network, classes or
-    channels differ); with ``cfg.resume`` and resume state in the file, also the optimiser's,
-    and return where that run stopped (else None: a warm start)."""
+    """Load an initial checkpoint's weights into ``net`` (ValueError when network, its kwargs,
+    classes or channels differ); with ``cfg.resume`` and resume state in the file, also the
+    optimiser's, and return where that run stopped (else None: a warm start)."""
     ck = torch.load(path, map_location="cpu", weights_only=False)
-    if (ck["network"], ck["num_classes"], ck["channels"]) != (
+    kwargs = dict(ck.get("network_kwargs", cfg.network_kwargs))
+    if (ck["network"], kwargs, ck["num_classes"], ck["channels"]) != (
         cfg.network,
+        dict(cfg.network_kwargs),
         num_classes,
         channels,
     ):
         raise ValueError(
             "init_checkpoint does not match: "
-            f"{ck['network']}/{ck['num_classes']} classes/{ck['channels']} channels vs "
-            f"{cfg.network}/{num_classes}/{channels}"
+            f"{ck['network']} {kwargs}/{ck['num_classes']} classes/{ck['channels']} channels vs "
+            f"{cfg.network} {dict(cfg.network_kwargs)}/{num_classes}/{channels}"
         )
     net.load_state_dict(ck["state_dict"])
     if not (cfg.resume and "resume" in ck):

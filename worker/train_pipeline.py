@@ -47,11 +47,12 @@ def train_job(ctx: JobContext) -> dict[str, Any]:
         use_refs = options["use_reference_masks"]
         pb = project_bounds(session, project_id, use_reference_masks=use_refs)
         warm: tuple[str, list[str]] | None = None
+        warm_config: dict[str, Any] | None = None
         if warm_id is not None:
             mv = session.get(ModelVersion, warm_id)
             if mv is None or mv.project_id != project_id:
                 raise JobError(f"model version {warm_id} of the warm start no longer exists")
-            warm = (mv.checkpoint_key, list(mv.class_names))
+            warm, warm_config = (mv.checkpoint_key, list(mv.class_names)), dict(mv.config or {})
         ref_keys = {
             r.image_id: r.mask_key
             for r in session.scalars(
@@ -66,7 +67,7 @@ def train_job(ctx: JobContext) -> dict[str, Any]:
         raise JobError(_not_trainable_message(exc, pb)) from None
     device = resolved_device(ctx.settings)
     try:
-        cfg, _ = resolve_job_config(config, project_facts(pb), device)
+        cfg, _ = resolve_job_config(config, project_facts(pb), device, warm_config)
     except (ValueError, TypeError) as exc:
         raise JobError(f"invalid training config: {exc}") from None
 

@@ -81,10 +81,11 @@ def submit_job(
 def plan_training(
     project_id: Id, body: TrainPlanIn, session: SessionDep, settings: SettingsDep, user: CurrentUser
 ) -> TrainPlanOut:
-    """What a train config (e.g. ``{}`` or ``{"budget": "quick"}``) will resolve to, with the
-    estimated training time; nothing is queued. 422 as submitting it would."""
+    """What a train config (e.g. ``{}`` or ``{"budget": "quick"}``, warm-started from
+    ``model_version_id`` or not) will resolve to, with the estimated training time; nothing is
+    queued. 422 as submitting it would."""
     project = require_project_role(session, user, project_id, "annotator")
-    plan = service.resolve_train(session, settings, project, body.config)
+    plan = service.resolve_train(session, settings, project, body.config, body.model_version_id)
     return TrainPlanOut(
         config=plan.config,
         estimated_seconds=round(plan.estimated_seconds, 1),

@@ -28,7 +28,10 @@ class JobCreate(StrictModel):
         default=None,
         ge=1,
         le=MAX_ID,
-        description="train: warm start from this version; predict: the version (default latest)",
+        description=(
+            "train: warm start from this version (it keeps the version's network); predict: "
+            "the version (default latest)"
+        ),
     )
 
 
@@ -37,6 +40,13 @@ class TrainPlanIn(StrictModel):
         default_factory=dict,
         description="A train job's config, as for POST /projects/{id}/jobs",
         examples=[{}, {"budget": "quick"}, {"budget": 900, "epochs": 40}],
+    )
+    model_version_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="The version a warm start begins from (its network is kept), as for POST "
+        "/projects/{id}/jobs",
     )
 
 

@@ -66,15 +66,33 @@ def estimate_device(settings: Settings) -> str:
 
 
 def resolve_train(
-    session: Session, settings: Settings, project: Project, config: dict[str, Any]
+    session: Session,
+    settings: Settings,
+    project: Project,
+    config: dict[str, Any],
+    model_version_id: int | None = None,
 ) -> ResolvedTrain:
-    """Validate a train config against the project (422 naming the problem) and resolve it."""
+    """Validate a train config against the project (and the model version it warm-starts
+    from: its classes and network) and resolve it; 422 naming the problem."""
     validate_train_config(config)
+    warm = None if model_version_id is None else _version_of(session, project, model_version_id)
+    if warm is not None:
+        names = [c.name for c in project_classes(session, project.id)]
+        try:
+            check_warm_start(warm.class_names, names)
+        except NotTrainable:
+            raise unprocessable(
+                f"model version {warm.id} was trained on classes {warm.class_names}; "
+                f"the project now has {names}, so it cannot be warm-started",
+                code="class_mismatch",
+            ) from None
     pb = trainable_bounds(session, project, config)
     facts = project_facts(pb)
     device = estimate_device(settings)
     try:
-        cfg, seconds = resolve_job_config(config, facts, device)
+        cfg, seconds = resolve_job_config(
+            config, facts, device, None if warm is None else dict(warm.config or {})
+        )
     except (ValueError, TypeError, KeyError) as exc:
         raise unprocessable(f"invalid training config: {exc}", code="invalid_config") from None
     return ResolvedTrain(cfg.to_dict(), seconds, device, facts)
@@ -125,18 +143,7 @@ def submit_job(
 ) -> Job:
     """Validate, write the job row (queued), commit, enqueue its id. Nothing is queued on error."""
     if kind == "train":
-        resolve_train(session, settings, project, config)
-        if model_version_id is not None:
-            version = _version_of(session, project, model_version_id)
-            names = [c.name for c in project_classes(session, project.id)]
-            try:
-                check_warm_start(version.class_names, names)
-            except NotTrainable:
-                raise unprocessable(
-                    f"model version {version.id} was trained on classes {version.class_names}; "
-                    f"the project now has {names}, so it cannot be warm-started",
-                    code="class_mismatch",
-                ) from None
+        resolve_train(session, settings, project, config, model_version_id)
     elif kind == "predict":
         if config:
             raise unprocessable(

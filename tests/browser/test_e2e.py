@@ -282,9 +282,17 @@ def test_annotate_train_review_download(page, server, admin, user, artifacts, tm
         "v => document.querySelector('[data-testid=train-form] select[name=warm]').value === v",
         arg=str(version["id"]),
     )
+    # The automatic plan would pick a wider network; the warm start keeps v1's (the plan says so).
+    wait_js(
+        page,
+        "w => { const t = document.querySelector('[data-testid=plan-config]').textContent;"
+        " return t && JSON.parse(t).network_kwargs.width === w; }",
+        arg=version["config"]["network_kwargs"]["width"],
+    )
     page.fill("[data-testid=train-form] input[name=epochs]", "500")
     page.click("[data-testid=start-training]")
-    page.wait_for_selector("[data-testid=cancel-job]", state="visible")
+    # Cancelled once its worker runs it: the worker stops it, not the queue.
+    page.wait_for_selector("[data-testid=job-status].running", timeout=60_000)
     page.click("[data-testid=cancel-job]")
     page.click("[data-testid=confirm-ok]")
     page.wait_for_selector("[data-testid=job-status].cancelled", timeout=60_000)

@@ -120,6 +120,12 @@ def test_train_progress_stop_resume_and_predict(tmp_path: Path) -> None:
         train(
             samples, 2, other, device="cpu", init_checkpoint=res.checkpoint, out_dir=tmp_path / "e"
         )
+    # Same network, other width: refused by name, not by a torch size-mismatch dump.
+    wider = TrainConfig.from_dict({**cfg.to_dict(), "network_kwargs": {"width": 16, "depth": 3}})
+    with pytest.raises(ValueError, match=r"does not match: unet \{'width': 8"):
+        train(
+            samples, 2, wider, device="cpu", init_checkpoint=res.checkpoint, out_dir=tmp_path / "f"
+        )
 
 
 def test_metrics_dice_hd95() -> None:

@@ -67,6 +67,48 @@ def test_warm_start_and_predict_with_a_chosen_version(stack: Stack) -> None:
     assert listed[1]["job_id"] == predict["id"]  # re-predicting replaced v1's mask
 
 
+def test_a_warm_start_keeps_its_models_network_whatever_the_plan(stack: Stack) -> None:
+    """A model trained under a preset (width 8, depth 2) retrained under the automatic plan
+    (which would pick width 16): the retraining keeps the model's network instead of failing
+    on mismatched weights; a config asking for another network is refused before queueing."""
+    project, _, _ = synthetic_project(stack.api, images=2, size=32, seed=13)
+    first = _run(stack, stack.submit(project["id"]))
+    assert first["status"] == "succeeded", first
+    v1 = first["result"]["model_version_id"]
+    kept = TINY_CONFIG["network_kwargs"]
+    planned = {"budget": "quick", "epochs": 1, "grid": 32, "fit_hints": False}
+
+    url, headers = f"/api/projects/{project['id']}/jobs", stack.api.headers
+    longer = planned | {"epochs": 2000}  # an estimate long enough to compare
+    fresh = stack.client.post(f"{url}/plan", json={"config": longer}, headers=headers).json()
+    assert fresh["config"]["network_kwargs"] != kept  # the plan's own network differs
+    plan = stack.client.post(
+        f"{url}/plan", json={"config": longer, "model_version_id": v1}, headers=headers
+    )
+    assert plan.status_code == 200, plan.text
+    assert plan.json()["config"]["network_kwargs"] == kept
+    assert 0 < plan.json()["estimated_seconds"] < fresh["estimated_seconds"]  # a smaller network
+
+    second = _run(stack, stack.submit(project["id"], config=planned, model_version_id=v1))
+    assert second["status"] == "succeeded", second
+    model = stack.client.get(
+        f"/api/models/{second['result']['model_version_id']}", headers=headers
+    ).json()
+    assert model["parent_id"] == v1 and model["config"]["network_kwargs"] == kept
+
+    other = {"network_kwargs": {"width": 16, "depth": 2}}
+    for path, body in (
+        (url, {"kind": "train", "config": planned | other, "model_version_id": v1}),
+        (f"{url}/plan", {"config": planned | other, "model_version_id": v1}),
+    ):
+        r = stack.client.post(path, json=body, headers=headers)
+        assert r.status_code == 422, r.text
+        assert "a warm start keeps its model's network (unet, width 8, depth 2)" in r.text
+        assert "width 16" in r.text
+    jobs = stack.client.get(url, headers=headers).json()
+    assert jobs["total"] == 2  # nothing queued by the refused submission
+
+
 def test_reference_masks_give_metrics_and_mixed_supervision(stack: Stack) -> None:
     project, ids, masks = synthetic_project(stack.api, images=3, size=32, seed=7)
     _put_reference(stack, ids[0], masks[0])

@@ -323,7 +323,10 @@ export async function render(panel, project) {
     planAbort = new AbortController();
     plan.dataset.state = "loading";
     try {
-      const answer = await api.post(`/api/projects/${project.id}/jobs/plan`, { config }, { signal: planAbort.signal });
+      // A warm start keeps its model's network: the plan shows the run it will really be.
+      const body = { config };
+      if (warm.value) body.model_version_id = Number(warm.value);
+      const answer = await api.post(`/api/projects/${project.id}/jobs/plan`, body, { signal: planAbort.signal });
       if (seq !== planSeq) return;
       if (!answer || typeof answer !== "object" || !answer.config) throw new Error("the server sent no plan");
       planText.textContent = planSummary(answer);
@@ -391,7 +394,7 @@ export async function render(panel, project) {
                 h("td", {}, String(m.epochs)),
                 h("td", { class: "metrics" }, fmtMetrics(m.metrics)),
                 h("td", {}, m.parent_id ? `warm start from ${versionLabel(m.parent_id)}` : "scratch"),
-                h("td", {}, h("button", { type: "button", class: "secondary", onclick: () => ((warm.value = String(m.id)), form.scrollIntoView()) }, "Retrain from this")),
+                h("td", {}, h("button", { type: "button", class: "secondary", onclick: () => ((warm.value = String(m.id)), schedulePlan(), form.scrollIntoView()) }, "Retrain from this")),
               ),
             )
           : h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No model yet.")),
