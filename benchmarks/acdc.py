@@ -16,7 +16,10 @@ Methods (bounds are computed on each slice's native grid; ``models.train`` resiz
 - ``size``, ``size+centroid``: ablations of ``paper`` keeping only those descriptors;
 - ``ellipse+sure`` (not run by default): what the product learns from the ``ellipse`` method's
   drawings as hint JSON (``service_runs.service_samples``): their bounds, the Myo ring and the LV
-  bounded together (``ring_unions``), each drawing's sure map (``sure_weight=1``), no flips.
+  bounded together (``ring_unions``), each drawing's sure map (``sure_weight=1``), no flips;
+- ``sparse+sure`` (not run by default): the ``sparse`` method's drawings and priors as the
+  product takes them: its hinted slices as in ``ellipse+sure`` (bounds intersected with the
+  priors; the drawing wins where they conflict), every other slice the priors' bounds alone.
 
     python benchmarks/acdc.py --preset cpu                 # all methods, about 2 h on 2 cores
     python benchmarks/acdc.py --preset paper --device cuda # the paper's setting on a GPU
@@ -77,6 +80,7 @@ METHODS: tuple[str, ...] = ("full", "paper", "ellipse", "sparse", "size", "size+
 ALL_METHODS: tuple[str, ...] = (
     *METHODS,
     "ellipse+sure",
+    "sparse+sure",
     "hints-as-masks",
     "fitted-hints-as-masks",
     "default",
@@ -289,9 +293,42 @@ class Acdc:
                 out.append(hint)
         return out
 
+    def sparse_product_samples(self) -> list[Any]:
+        """``sparse+sure``: one training sample per slice, hinted or not (``worker``'s
+        ``train_job`` trains on every slice of a project with priors)."""
+        from models.train import TrainSample
+
+        pairs = list(zip(self.train_names, self.train, strict=True))
+        items = [
+            HintedItem(name, image[None], label, slice_hints(label, name, self.seed))
+            for name, (image, label) in pairs
+            if name in self.hinted
+        ]
+        fit = PRODUCT_RECIPE["fit_targets"]
+        hinted, unions = service_samples(items, CLASSES, "default", fit)
+        self._unions["sparse+sure"] = unions
+        by_name = {it.name: sample for it, sample in zip(items, hinted, strict=True)}
+        priors = [self.prior_bounds[c] for c in CLASSES]
+        prior_lo, prior_hi = stack([None, *priors, *[None] * len(unions)])
+        samples, conflicts = [], 0
+        for name, (image, _) in pairs:
+            sample = by_name.get(name)
+            if sample is None:
+                samples.append(TrainSample(image[None], prior_lo, prior_hi, None, None))
+                continue
+            lo, hi = np.maximum(sample.lo, prior_lo), np.minimum(sample.hi, prior_hi)
+            clash = (lo > hi).any(axis=1)  # the person's drawing wins over the project's range
+            conflicts += int(clash.sum())
+            lo[clash], hi[clash] = sample.lo[clash], sample.hi[clash]
+            samples.append(TrainSample(sample.image, lo, hi, None, sample.sure))
+        self._facts["sparse+sure"] = {"hinted_slices": len(items), "prior_conflicts": conflicts}
+        return samples
+
     def build_samples(self, method: str) -> list[Any]:
         from models.train import TrainSample
 
+        if method == "sparse+sure":
+            return self.sparse_product_samples()
         if method == "ellipse+sure":  # the ellipse method's drawings, as the product takes them
             items = [
                 HintedItem(name, image[None], label, slice_hints(label, name, self.seed))

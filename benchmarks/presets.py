@@ -57,11 +57,11 @@ partial cross-entropy on the drawings' sure pixels, the drawings fitted to the i
 def method_train(method: str) -> dict[str, Any]:
     """Per-method overrides of a preset: ``full`` learns from cross-entropy on its masks and
     drops the entropy term, which only exists to make descriptor-only maps commit (on full
-    masks it held RV at Dice 0 for the first 500 steps at 96 px); ``ellipse+sure`` takes the
-    product's recipe (:data:`PRODUCT_RECIPE`)."""
+    masks it held RV at Dice 0 for the first 500 steps at 96 px); ``ellipse+sure`` and
+    ``sparse+sure`` take the product's recipe (:data:`PRODUCT_RECIPE`)."""
     if method == "full":
         return {"ce_weight": 1.0, "entropy_weight": 0.0}
-    return dict(PRODUCT_RECIPE) if method == "ellipse+sure" else {}
+    return dict(PRODUCT_RECIPE) if method.endswith("+sure") else {}
 
 
 # The same training settings for every benchmark's GPU and test presets.

@@ -243,9 +243,23 @@ def test_acdc_script_end_to_end_and_cached_rerun(tmp_path: Path) -> None:
         assert np.allclose(a.lo, b.lo[: acdc.NUM_CLASSES], atol=1e-3, equal_nan=True)
         assert np.allclose(a.hi, b.hi[: acdc.NUM_CLASSES], atol=1e-3, equal_nan=True)
         assert b.lo.shape[0] == acdc.NUM_CLASSES + 1 and b.sure is not None
-    sure = acdc.main([*argv, "--methods", "ellipse,ellipse+sure", "--name", "sure"])
+    # sparse+sure: a sample per slice; hinted slices as in ellipse+sure (within the priors'
+    # ranges), the others the priors' bounds alone and no sure map.
+    sparse = bench.build_samples("sparse+sure")
+    assert len(sparse) == len(product) and bench.method_unions("sparse+sure") == [
+        (acdc.MYO, acdc.LV)
+    ]
+    for name, a, b in zip(bench.train_names, product, sparse, strict=True):
+        if name in bench.hinted:
+            assert b.sure is not None and np.array_equal(b.sure, a.sure)
+            assert (b.lo >= a.lo - 1e-6).all() and (b.hi <= a.hi + 1e-6).all()
+        else:
+            assert b.sure is None and np.isfinite(b.hi[1 : acdc.NUM_CLASSES, 0]).all()
+    assert 1 <= bench.method_facts("sparse+sure")["hinted_slices"] < len(sparse)
+    sure = acdc.main([*argv, "--methods", "ellipse,ellipse+sure,sparse+sure", "--name", "sure"])
     assert sure["methods"]["ellipse"] == data["methods"]["ellipse"]
     assert sure["methods"]["ellipse+sure"]["epochs"] == 1
+    assert sure["methods"]["sparse+sure"]["hinted_slices"] >= 1
 
 
 @pytest.mark.shared_data
