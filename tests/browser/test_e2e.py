@@ -289,7 +289,7 @@ def test_annotate_train_review_download(page, server, admin, user, artifacts, tm
         " return t && JSON.parse(t).network_kwargs.width === w; }",
         arg=version["config"]["network_kwargs"]["width"],
     )
-    page.fill("[data-testid=train-form] input[name=epochs]", "500")
+    page.fill("[data-testid=train-form] input[name=epochs]", "5000")  # cancelled long before
     page.click("[data-testid=start-training]")
     # Cancelled once its worker runs it: the worker stops it, not the queue.
     page.wait_for_selector("[data-testid=job-status].running", timeout=60_000)
