@@ -13,7 +13,9 @@ in the folder listing; names in the JSON are never turned into paths.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,13 +108,36 @@ def load_hinted_samples(
         stem_matches = [p for n, p in mask_files.items() if Path(n).stem == Path(name).stem]
         if stem_matches:
             mask = read_labels(stem_matches[0])
-        per_class_hints = [[], *([hint[c]] if c in hint else [] for c in classes)]
-        sure = slice_sure_map(img, per_class_hints, fit_targets, (lo, hi))
+        sure = slice_sure_map(img, _slice_hints(hint, classes), fit_targets, (lo, hi))
         samples.append(TrainSample(img, lo, hi, mask, sure))
         names.append(name)
     if not samples:
         raise typer.BadParameter("no image in the folder has hints")
     return samples, list(classes), names
+
+
+def _slice_hints(hint: Mapping[str, Any], classes: Sequence[str]) -> list[list[Any]]:
+    """One image's hints JSON -> per class (background first, never hinted) its hint list."""
+    return [[], *([hint[c]] if c in hint else [] for c in classes)]
+
+
+def fit_sure_maps(
+    samples: list[Any], names: Sequence[str], hints_file: Path, classes: Sequence[str], targets: str
+) -> list[Any]:
+    """``samples`` (from :func:`load_hinted_samples`, same ``names``) with their sure maps'
+    band labelled by the drawings fitted to the images; the pixels are not read again."""
+    from models.fitting import slice_sure_map
+
+    per_image = json.loads(hints_file.read_text())["images"]
+    return [
+        dataclasses.replace(
+            s,
+            sure=slice_sure_map(
+                s.image, _slice_hints(per_image[n], classes), targets, (s.lo, s.hi)
+            ),
+        )
+        for s, n in zip(samples, names, strict=True)
+    ]
 
 
 @app.command("train")
@@ -137,7 +162,7 @@ def train_cmd(
     from models.train import Progress, train
 
     try:
-        samples, classes, _ = load_hinted_samples(images, hints, masks)
+        samples, classes, names = load_hinted_samples(images, hints, masks)
         overrides = json.loads(config)
         if preset:
             overrides = {"preset": preset, **overrides}
@@ -149,7 +174,7 @@ def train_cmd(
         cfg, seconds = resolve_config(overrides, facts, str(resolve_device(device)))
         if cfg.training_fit is not None:  # the sure maps again, from the fitted drawings
             typer.echo("fitting the drawn hints to the images (GrabCut)")
-            samples, _, _ = load_hinted_samples(images, hints, masks, cfg.training_fit)
+            samples = fit_sure_maps(samples, names, hints, classes, cfg.training_fit)
     except (BoundsError, ValueError, TypeError) as exc:
         raise typer.BadParameter(str(exc)) from exc
     typer.echo(f"training about {seconds / 60:.1f} min: {json.dumps(cfg.to_dict())}")

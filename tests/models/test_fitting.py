@@ -119,15 +119,18 @@ def test_the_command_line_fits_the_drawings_it_trains_from(tmp_path) -> None:
 
     from PIL import Image
 
-    from models.cli import load_hinted_samples
+    from models.cli import fit_sure_maps, load_hinted_samples
 
     image, _ = _scene()
     (tmp_path / "img").mkdir()
     Image.fromarray((image[0] * 255).clip(0, 255).astype(np.uint8)).save(tmp_path / "img/a.png")
     spec = {"classes": ["LV"], "images": {"a.png": {"LV": HINT}}}
     (tmp_path / "hints.json").write_text(json.dumps(spec))
-    plain, _, _ = load_hinted_samples(tmp_path / "img", tmp_path / "hints.json")
+    plain, classes, names = load_hinted_samples(tmp_path / "img", tmp_path / "hints.json")
     cut, _, _ = load_hinted_samples(tmp_path / "img", tmp_path / "hints.json", None, "cut")
+    # What `train` does once the plan says to fit: the loaded samples' maps, refitted in place.
+    refit = fit_sure_maps(plain, names, tmp_path / "hints.json", classes, "cut")
+    assert np.array_equal(refit[0].sure, cut[0].sure) and refit[0].image is plain[0].image
     assert (plain[0].sure[1] == UNKNOWN).any() and not (cut[0].sure[1] == UNKNOWN).any()
     assert np.array_equal(
         plain[0].sure[1][plain[0].sure[1] != UNKNOWN], cut[0].sure[1][plain[0].sure[1] != UNKNOWN]

@@ -198,6 +198,17 @@ def test_cli_train_and_evaluate(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     report = json.loads(r.output.strip().splitlines()[-1])
     assert report["images"] == 4 and 0.0 <= report["classes"]["1"]["dice"] <= 1.0
+    # Without a preset the budget's plan fits the drawings to the images before training.
+    planned = tmp_path / "planned"
+    r = runner.invoke(
+        app,
+        [
+            *("train", str(imgs), str(tmp_path / "hints.json"), "--out", str(planned)),
+            *("--budget", "quick", "--config", '{"epochs": 1, "grid": 32}', "--device", "cpu"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "fitting the drawn hints" in r.output and (planned / "model.pt").exists()
     bad = dict(hints)
     bad["images"] = {"s0.png": {"LV": {"size": [50, 10]}}}
     (tmp_path / "bad.json").write_text(json.dumps(bad))
