@@ -194,11 +194,13 @@ def read_list(path: Path) -> list[str]:
     return names
 
 
-def choose(names: Sequence[str], limit: int | None, seed: int) -> list[str]:
-    """A seeded subset of ``limit`` names (all when None), in list order."""
-    if limit is None or limit >= len(names):
+def choose(names: Sequence[str], limit: int | None, seed: int, start: int = 0) -> list[str]:
+    """A seeded subset of ``limit`` names (all when None), in list order: positions
+    ``start .. start + limit`` of a seeded permutation (disjoint subsets for other starts)."""
+    if limit is None or (start == 0 and limit >= len(names)):
         return list(names)
-    keep = set(np.random.default_rng(seed).permutation(len(names))[:limit].tolist())
+    perm = np.random.default_rng(seed).permutation(len(names))
+    keep = set(perm[start : start + limit].tolist())
     return [n for i, n in enumerate(names) if i in keep]
 
 
@@ -410,7 +412,7 @@ def service_bench(args: argparse.Namespace) -> ServiceBench:
     root = args.data_dir / "acdc"
     names = read_list(root / "train_slices.list")
     volumes = sorted({_SLICE_NAME.match(n).group(1) for n in names})  # type: ignore[union-attr]
-    chosen = choose(volumes, args.limit or SERVICE_VOLUMES, args.seed)
+    chosen = choose(volumes, args.limit or SERVICE_VOLUMES, args.seed, args.hinted_from)
     by_volume: dict[str, list[int]] = {v: [] for v in chosen}
     items = []
     for n in sorted(names, key=lambda n: (n.rsplit("_", 1)[0], int(n.rsplit("_", 1)[1]))):
@@ -449,7 +451,8 @@ def service_bench(args: argparse.Namespace) -> ServiceBench:
         score_hinted=score_hinted,
         score_val=score_val if val else None,
         facts={
-            "hinted volumes": f"{len(chosen)} training volumes (seeded, seed {args.seed}): "
+            "hinted volumes": f"{len(chosen)} training volumes (seeded, seed {args.seed}, from "
+            f"{args.hinted_from}): "
             f"{', '.join(chosen)}; all {len(items)} slices hinted; rows without [val] are "
             "scored on these",
             "validation": f"[val] rows: the first {len(val)} volumes of val.list",

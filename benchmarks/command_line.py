@@ -68,6 +68,31 @@ def add_service_args(p: argparse.ArgumentParser) -> None:
         help="service runs: the job's budget, a name (quick, standard, thorough) or seconds "
         "(default: standard); --set fields are merged into the resolved default",
     )
+    p.add_argument(
+        "--hinted-from",
+        type=int,
+        default=0,
+        help="service runs: hint the items after the first N of the seeded order instead "
+        "(a tuning project disjoint from the scored one; default 0: the scored one)",
+    )
+    p.add_argument(
+        "--vote-weights",
+        type=vote_weights,
+        default=[],
+        help="service runs: also score the default's hinted items voted with each of these "
+        "hint_weight values (comma-separated; the same trained model)",
+    )
+
+
+def vote_weights(raw: str) -> list[float]:
+    """``--vote-weights``: ``"0,0.5"`` -> ``[0.0, 0.5]`` (each a ``hint_weight`` in [0, 1])."""
+    try:
+        out = [float(w) for w in raw.split(",") if w.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {raw!r}") from None
+    if any(not 0.0 <= w <= 1.0 for w in out):
+        raise argparse.ArgumentTypeError(f"each weight must lie in [0, 1], got {raw!r}")
+    return out
 
 
 def budget_value(raw: str) -> str | float:

@@ -244,14 +244,16 @@ class Kvasir:
 
 
 def service_bench(args: argparse.Namespace) -> ServiceBench:
-    """The first ``--limit`` (100) images of the training split, each with one simulated ellipse
-    (the ``ellipse`` method's, same seed), at their own size; validation: ``--val-limit``."""
+    """``--limit`` (100) images of the training split from ``--hinted-from`` (0), each with one
+    simulated ellipse (the ``ellipse`` method's, same seed), at their own size; validation:
+    ``--val-limit``."""
     from models.metrics import dice, hd95
 
     root = args.data_dir / "kvasir_seg"
     train, val = split(list_images(root), args.seed)
     items = []
-    for stem in train[: args.limit or SERVICE_HINTED]:
+    first = args.hinted_from
+    for stem in train[first : first + (args.limit or SERVICE_HINTED)]:
         image, mask = read_pair(root, stem)
         hint = hint_payload(
             annotator_for(mask.shape), mask == 1, item_rng(args.seed, "ellipse", stem)
@@ -285,8 +287,8 @@ def service_bench(args: argparse.Namespace) -> ServiceBench:
         score_hinted=score_hinted,
         score_val=score_val if val else None,
         facts={
-            "hinted images": f"the first {len(items)} images of the seeded training split "
-            f"(seed {args.seed}); rows without [val] are scored on these",
+            "hinted images": f"images {first}..{first + len(items) - 1} of the seeded training "
+            f"split (seed {args.seed}); rows without [val] are scored on these",
             "validation": f"[val] rows: the first {len(val)} images of the validation split",
             "evaluation": "2D Dice / HD95 per image on its original grid, mean over images",
         },

@@ -212,6 +212,7 @@ def run_service(
             "seed": args.seed,
             "device": device,
             "val": bool(bench.score_val) and method not in UNTRAINED,
+            **({"votes": args.vote_weights} if method == "default" and args.vote_weights else {}),
             "version": bench.version,
             "unions": [list(u) for u in unions] if method == "default" else [],
             "hinted slices scored": "with the hints' vote (models.refine)",
@@ -268,25 +269,37 @@ def run_service(
             res = bench.score_hinted(predict).summary(bench.classes)
             if method == "default" and cfg.hint_weight > 0:
                 # What the user downloads for the slices they hinted (models.refine); the
-                # model alone is kept beside it.
+                # model alone is kept beside it, and the vote at other weights if asked.
                 alone = res
+                vote_inputs: dict[int, tuple] = {}
 
                 def refined(
                     i: int,
+                    w: float,
                     p: Any = predictor,
-                    w: float = cfg.hint_weight,
                     fit: bool = cfg.fit_hints,
+                    c: dict = vote_inputs,
                 ) -> np.ndarray:
                     it = bench.items[i]
-                    proba = p.predict_proba(it.image[None])[0]
-                    votes = [[], *[[h] for h in it.hints]]
-                    bounds = hint_bounds(votes, bench.classes, it.mask.shape)
-                    fitted = fitted_shapes(it.image, votes, bounds) if fit else None
+                    if i not in c:
+                        votes = [[], *[[h] for h in it.hints]]
+                        bounds = hint_bounds(votes, bench.classes, it.mask.shape)
+                        fitted = fitted_shapes(it.image, votes, bounds) if fit else None
+                        c[i] = (p.predict_proba(it.image[None])[0], votes, bounds, fitted)
+                    proba, votes, bounds, fitted = c[i]
                     voted = refine_labels(proba, votes, w, bounds, fitted)
                     return proba.argmax(0).astype(np.uint8) if voted is None else voted[0]
 
-                res = bench.score_hinted(refined).summary(bench.classes)
+                res = bench.score_hinted(lambda i, w=cfg.hint_weight: refined(i, w)).summary(
+                    bench.classes
+                )
                 res["model_alone"] = alone
+                res["votes"] = {
+                    f"{w:.3g}": bench.score_hinted(lambda i, w=w: refined(i, w)).summary(
+                        bench.classes
+                    )
+                    for w in args.vote_weights
+                }
             if bench.score_val is not None:
                 res["val"] = bench.score_val(predictor).summary(bench.classes)
             ck = _torch_load_config(ckpt)
@@ -311,6 +324,8 @@ def run_service(
     for m in methods:
         if "model_alone" in results[m]:
             rows[f"{m} (model alone)"] = results[m]["model_alone"]
+        for w, scores in results[m].get("votes", {}).items():
+            rows[f"{m} (hint_weight {w})"] = scores
     for m in methods:  # validation rows, after the hinted ones
         if "val" in results[m]:
             rows[f"{m} [val]"] = {**results[m]["val"], "ratio_to": "full [val]"}
@@ -318,7 +333,8 @@ def run_service(
         "title": bench.title,
         "methods": rows,
         "preset": f"service budget={budget}"
-        + "".join(f",{k}={v}" for k, v in sorted(overrides.items())),
+        + "".join(f",{k}={v}" for k, v in sorted(overrides.items()))
+        + (f",hinted-from={args.hinted_from}" if args.hinted_from else ""),
         "budget": budget,
         "overrides": dict(overrides),
         "project_facts": asdict(facts),

@@ -355,12 +355,47 @@ def test_kvasir_service_run_scores_the_drawings_the_fitted_drawings_and_the_defa
             *out,
             *("--methods", "hints-as-masks,fitted-hints-as-masks,default"),
             *("--set", "epochs=2", "--set", "fit_hints=true", "--set", "grid=32"),
+            *("--vote-weights", "0,0.5"),
         ]
     )
     methods = data["methods"]
+    # The same model voted at other weights: 0 is the model alone, 1/2 the (fitted) drawing.
+    alone, at_zero = methods["default (model alone)"], methods["default (hint_weight 0)"]
+    assert at_zero["dice"]["mean"] == alone["dice"]["mean"]
+    assert "default (hint_weight 0.5)" in methods
     drawn, fitted = methods["hints-as-masks"], methods["fitted-hints-as-masks"]
     assert 0.5 < drawn["dice"]["mean"] < 1.0 and 0.5 < fitted["dice"]["mean"] < 1.0
     assert fitted["dice"]["mean"] != drawn["dice"]["mean"]  # the cut moved the outlines
     assert "fitted-hints-as-masks [val]" not in methods  # nothing trained, nothing held out
     assert methods["default"]["config"]["fit_hints"] is True
     assert methods["default"]["epochs"] == 2 and "default [val]" in methods
+
+
+def test_a_tuning_project_hints_other_items_than_the_scored_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--hinted-from``: Kvasir's images after the scored ones, ACDC's volumes further along
+    the seeded order: disjoint from the default project, and named so in the results."""
+    need_shared_data("kvasir_seg", "images")
+    from benchmarks import acdc, kvasir
+
+    volumes = [f"patient{i:03d}_frame01" for i in range(1, 41)]
+    scored, tuning = acdc.choose(volumes, 5, 0), acdc.choose(volumes, 5, 0, 5)
+    assert len(tuning) == 5 and not set(scored) & set(tuning)
+    assert acdc.choose(volumes, 5, 0, 0) == scored  # the default project is unchanged
+
+    def hinted(first: int) -> dict:
+        argv = ["--methods", "hints-as-masks", "--limit", "3", "--val-limit", "0"]
+        argv += ["--hinted-from", str(first), "--out-dir", str(tmp_path), "--no-progress"]
+        return kvasir.main([*argv, "--cache-dir", str(tmp_path / "cache")])
+
+    default, other = hinted(0), hinted(3)
+    assert "hinted-from" not in default["preset"] and other["preset"].endswith("hinted-from=3")
+    assert default["facts"]["hinted images"].startswith("images 0..2")
+    assert other["facts"]["hinted images"].startswith("images 3..5")
+    assert (tmp_path / "kvasir-service-budget=standard,hinted-from=3.md").exists()
+    assert command_line.vote_weights("0, 0.25,1") == [0.0, 0.25, 1.0]
+    for bad in ("2", "-0.1", "a,b"):
+        with pytest.raises(SystemExit):  # argparse's usage error, before any data is read
+            kvasir.main(["--methods", "default", "--vote-weights", bad])
+    assert "--vote-weights" in capsys.readouterr().err
