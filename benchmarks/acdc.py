@@ -16,7 +16,7 @@ Methods (bounds are computed on each slice's native grid; ``models.train`` resiz
 - ``size``, ``size+centroid``: ablations of ``paper`` keeping only those descriptors;
 - ``ellipse+sure`` (not run by default): what the product learns from the ``ellipse`` method's
   drawings as hint JSON (``service_runs.service_samples``): their bounds, the Myo ring and the LV
-  bounded together (``ring_unions``), each drawing's sure map (``sure_weight=1``), no flips;
+  bounded together (``ring_unions``), each drawing's sure map (``SURE_WEIGHT``), no flips;
 - ``sparse+sure`` (not run by default): the ``sparse`` method's drawings and priors as the
   product takes them: its hinted slices as in ``ellipse+sure`` (bounds intersected with the
   priors; the drawing wins where they conflict), every other slice the priors' bounds alone.

@@ -10,8 +10,8 @@ spacing) per validation image on its original grid, averaged over images.
   degrees) through ``from_ellipse(..., tolerance)``; images without a polyp marked absent;
 - ``ellipse+sure`` (not run by default): what the product learns from the same ellipses: their
   bounds plus the sure map of each drawing fitted to its image (``models.fitting``, partial
-  cross-entropy ``sure_weight=1``) and the product's augmentation (no flips or transposes), as
-  ``models.budget.default_for`` trains.
+  cross-entropy at ``models.budget.SURE_WEIGHT``) and the product's augmentation (no flips or
+  transposes), as ``models.budget.default_for`` trains.
 
     python benchmarks/kvasir.py --preset cpu
     python benchmarks/kvasir.py --preset paper --device cuda

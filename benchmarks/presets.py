@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from models.budget import SURE_WEIGHT
+
 
 def log_barrier_mu(epochs: int, t0: float = 1.0, t_max: float = 50.0) -> float:
     """Growth of the log-barrier's t so it reaches ``t_max`` after 70 % of the epochs (as
@@ -43,7 +45,7 @@ def cpu_train(epochs: int, grid: int, **extra: Any) -> dict[str, Any]:
 
 
 PRODUCT_RECIPE: dict[str, Any] = {
-    "sure_weight": 1.0,
+    "sure_weight": SURE_WEIGHT,
     "p_flip": 0.0,
     "p_transpose": 0.0,
     "fit_hints": True,

@@ -59,7 +59,7 @@ _FLOATS: dict[str, tuple[float, float]] = {
     "hint_weight": (0.0, 1.0),
     "pseudo_weight": (0.0, 1e6),
 }
-_BOOLS = ("augment", "amp", "resume", "tta", "ring_unions", "fit_hints")
+_BOOLS = ("augment", "amp", "resume", "tta", "ring_unions", "fit_hints", "labelled_bounds")
 _CHOICES: dict[str, tuple[str, ...]] = {
     "network": ("unet", "enet", "enet-light"),
     "loss": ("log_barrier", "quadratic"),
@@ -153,6 +153,9 @@ class TrainConfig:
     # agree, "none" leaves training as without fitting.
     fit_hints: bool = False
     fit_targets: str = "cut"
+    # Descriptor bounds also on the classes a slice's sure map labels on every pixel (a fitted
+    # drawing); false: there the sure map alone teaches (models.samples.open_labelled_bounds).
+    labelled_bounds: bool = True
     # Self-training (models.pseudo): rounds over the second half of training that take the
     # network's own masks meeting every bound of their slice as cross-entropy targets
     # (weight ``pseudo_weight``); 0 rounds: off.

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from models.regions import UNKNOWN
 from models.transforms import (
     AugmentConfig,
     augment,
@@ -106,6 +107,31 @@ def prepare(
         torch.tensor(has),
         torch.stack(sures) if any_sure else None,
     )
+
+
+def open_labelled_bounds(data: Prepared, unions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(lo, hi)`` ``(N, K + U, M)`` of ``data`` with the rows of every class whose sure map
+    labels each pixel of its slice opened to ``(-inf, inf)``, and the rows of the ``unions``
+    ``(U, K)`` (0/1) all of whose classes are so labelled.
+
+    A fitted drawing (``models.fitting``, ``fit_targets="cut"``) labels its class on the whole
+    slice and meets the hint's bounds by construction: the bounds then say nothing the sure map
+    does not, yet their barrier's steep outside slope fights the pixel loss while the network's
+    soft map is still unsure. Classes with any unlabelled pixel (a fit that broke its bounds, a
+    centroid click, a size range, project priors) keep their bounds.
+    """
+    if data.sure is None:
+        return data.lo, data.hi
+    k = data.sure.shape[1]
+    full = (data.sure != UNKNOWN).flatten(2).all(-1)  # (N, K)
+    rows = full
+    if data.lo.shape[1] > k and len(unions):
+        members = unions.to(full.device) > 0  # (U, K)
+        covered = ~(members[None] & ~full[:, None, :]).any(-1)  # (N, U)
+        rows = torch.cat([full, covered], 1)
+    rows = torch.cat([rows, rows.new_zeros(rows.shape[0], data.lo.shape[1] - rows.shape[1])], 1)
+    inf = torch.full_like(data.lo, float("inf"))
+    return torch.where(rows[..., None], -inf, data.lo), torch.where(rows[..., None], inf, data.hi)
 
 
 def class_prior(data: Prepared, num_classes: int) -> torch.Tensor:

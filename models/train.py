@@ -31,7 +31,14 @@ from models.losses import (
 )
 from models.networks import build_network
 from models.pseudo import pseudo_masks, round_epochs
-from models.samples import Prepared, TrainSample, batch, class_prior, prepare
+from models.samples import (
+    Prepared,
+    TrainSample,
+    batch,
+    class_prior,
+    open_labelled_bounds,
+    prepare,
+)
 from models.transforms import AugmentConfig
 from models.validation import validate
 
@@ -175,6 +182,8 @@ def _train(
             rng = resumed_rng
     else:
         _init_output_bias(net, data, num_classes)
+    if not cfg.labelled_bounds:  # after the bias: its class prior reads the size bounds
+        data.lo, data.hi = open_labelled_bounds(data, unions)
     if run.start_epoch and _rounds_due(cfg, run, run.start_epoch):  # resumed after a round
         _self_training_round(net, data, unions, dev, cfg, run)
     sched = _lr_schedule(opt, cfg, run)

@@ -255,3 +255,38 @@ def test_a_union_of_classes_is_constrained_by_its_own_row(tmp_path: Path) -> Non
     assert joint_area["with"] <= 130 < 400 <= min(joint_area["without"], joint_area["off"]), (
         joint_area
     )
+
+
+def test_bounds_open_where_the_sure_map_labels_every_pixel(tmp_path: Path) -> None:
+    """``labelled_bounds=false``: a class whose sure map labels its whole slice (a fitted
+    drawing) loses its bounds there, and so does a union of such classes; a class with any
+    unlabelled pixel, a slice without a sure map and the background keep theirs."""
+    from models.samples import open_labelled_bounds
+
+    img, m = make_dataset(1, 32, 2, seed=5)[0]
+    per_class = B.from_mask(m, 3, {"size": 0.2, "centroid": 2.0})
+    joint = B.ClassBounds(present=True).with_interval("size", 10.0, 900.0)
+    lo, hi = B.stack([*per_class, joint])
+    sure = np.zeros((3, 32, 32), np.int8)
+    sure[1] = np.where(m == 1, 1, -1)  # class 1: every pixel labelled
+    sure[2] = np.where(m == 2, 1, 0)  # class 2: its inside only
+    samples = [TrainSample(img, lo, hi, None, sure), TrainSample(img, lo, hi)]
+    data = prepare(samples, 3, 32, num_unions=1)
+    unions = torch.tensor([[0.0, 1.0, 1.0]])
+    olo, ohi = open_labelled_bounds(data, unions)
+    assert torch.isinf(olo[0, 1]).all() and torch.isinf(ohi[0, 1]).all()
+    assert torch.equal(olo[0, 2], data.lo[0, 2]) and torch.equal(ohi[0, 3], data.hi[0, 3])
+    assert torch.equal(olo[1], data.lo[1]) and torch.equal(ohi[1], data.hi[1])
+    sure[2] = np.where(m == 2, 1, -1)  # both members labelled: the union opens too
+    data = prepare([TrainSample(img, lo, hi, None, sure)], 3, 32, num_unions=1)
+    olo, ohi = open_labelled_bounds(data, unions)
+    assert torch.isinf(olo[0, 1:]).all() and torch.isinf(ohi[0, 1:]).all()
+    assert torch.equal(olo[0, 0], data.lo[0, 0])
+    # Training takes the flag (validated as a boolean like the others).
+    cfg = TrainConfig.from_dict(
+        {"epochs": 1, "batch_size": 1, "grid": 32, "labelled_bounds": False, "sure_weight": 1.0}
+    )
+    res = train(samples[:1], 3, cfg, device="cpu", out_dir=tmp_path / "open", unions=[[1, 2]])
+    assert res.checkpoint.exists()
+    with pytest.raises(ValueError, match="labelled_bounds"):
+        TrainConfig.from_dict({"labelled_bounds": "no"})
