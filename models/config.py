@@ -154,7 +154,8 @@ class TrainConfig:
     fit_hints: bool = False
     fit_targets: str = "cut"
     # Descriptor bounds also on the classes a slice's sure map labels on every pixel (a fitted
-    # drawing); false: there the sure map alone teaches (models.samples.open_labelled_bounds).
+    # drawing); false: there the sure map alone teaches (models.samples.open_labelled_bounds;
+    # an ablation, not kept: benchmarks/results/ablations-weights.md).
     labelled_bounds: bool = True
     # Self-training (models.pseudo): rounds over the second half of training that take the
     # network's own masks meeting every bound of their slice as cross-entropy targets

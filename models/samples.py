@@ -118,7 +118,10 @@ def open_labelled_bounds(data: Prepared, unions: torch.Tensor) -> tuple[torch.Te
     slice and meets the hint's bounds by construction: the bounds then say nothing the sure map
     does not, yet their barrier's steep outside slope fights the pixel loss while the network's
     soft map is still unsure. Classes with any unlabelled pixel (a fit that broke its bounds, a
-    centroid click, a size range, project priors) keep their bounds.
+    centroid click, a size range, project priors) keep their bounds. An ablation
+    (``TrainConfig.labelled_bounds=False``), not the default: the few bounds left then dominate
+    the step (ACDC's network learned almost nothing); a heavier ``sure_weight`` does what it
+    meant to (benchmarks/results/ablations-weights.md).
     """
     if data.sure is None:
         return data.lo, data.hi
