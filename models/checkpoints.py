@@ -34,7 +34,7 @@ def save_checkpoint(
         "num_classes": num_classes,
         "channels": channels,
         "grid": cfg.grid,
-        "normalisation": "minmax",
+        "normalisation": cfg.normalisation,
         "config": cfg.to_dict(),
     }
     if extra:

@@ -59,6 +59,10 @@ _FLOATS: dict[str, tuple[float, float]] = {
     "hint_weight": (0.0, 1.0),
     "pseudo_weight": (0.0, 1e6),
 }
+NORMALISATIONS = ("minmax", "percentile")
+"""How images are scaled (``models.transforms.normalise_image``); a checkpoint records the one
+its network saw. ``TrainConfig.normalisation`` also takes ``"auto"``
+(``models.transforms.resolve_normalisation``)."""
 _BOOLS = ("augment", "amp", "resume", "tta", "ring_unions", "fit_hints", "labelled_bounds")
 _CHOICES: dict[str, tuple[str, ...]] = {
     "network": ("unet", "enet", "enet-light"),
@@ -66,6 +70,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "loss_units": ("paper", "length"),
     "fit_targets": ("cut", "agree", "none"),
     "lr_schedule": ("constant", "cosine"),
+    "normalisation": (*NORMALISATIONS, "auto"),
 }
 
 
@@ -126,6 +131,8 @@ class TrainConfig:
     # image units.
     pairwise_weight: float = 0.0
     pairwise_sigma: float = 0.1
+    # How each image's intensities are scaled to [0, 1] (models.transforms.normalise_image).
+    normalisation: str = "minmax"
     augment: bool = True
     p_flip: float = 0.5
     p_transpose: float = 0.5

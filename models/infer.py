@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from models.config import NORMALISATIONS
 from models.device import resolve_device
 from models.networks import build_network, legacy_network_name
 from models.transforms import normalise_image, resize_image
@@ -27,11 +28,12 @@ class Predictor:
     batch_size: int = 16
     info: dict[str, Any] | None = None
     tta: bool = False  # average the softmax over the four flips (the config's ``tta``)
+    normalisation: str = "minmax"  # as the network saw its training images
 
     def predict_proba(self, slices: np.ndarray) -> np.ndarray:
         """Class probabilities ``(N, K, H, W)`` float32 for slices ``(N, C, H, W)``.
 
-        Each slice is min-max normalised and resized to the training grid; the softmax is
+        Each slice is normalised as in training and resized to the training grid; the softmax is
         interpolated back to ``(H, W)`` (bilinear) so the caller can take the argmax there.
         """
         x = np.asarray(slices, dtype=np.float32)
@@ -45,7 +47,9 @@ class Predictor:
         with torch.no_grad():
             for start in range(0, n, self.batch_size):
                 chunk = torch.tensor(x[start : start + self.batch_size], device=self.device)
-                inp = resize_image(normalise_image(chunk), (self.grid, self.grid))
+                inp = resize_image(
+                    normalise_image(chunk, self.normalisation), (self.grid, self.grid)
+                )
                 probs = self._softmax(inp)
                 if (h, w) != (self.grid, self.grid):
                     probs = F.interpolate(probs, size=(h, w), mode="bilinear", align_corners=False)
@@ -91,8 +95,9 @@ def load_predictor(checkpoint: Path | str, device: str | torch.device = "auto") 
     """Rebuild the network of a checkpoint written by ``models.train`` (nothing else needed)."""
     dev = resolve_device(device)
     ck = torch.load(Path(checkpoint), map_location="cpu", weights_only=False)
-    if ck.get("normalisation", "minmax") != "minmax":
-        raise ValueError(f"unsupported normalisation {ck['normalisation']!r}")
+    normalisation = ck.get("normalisation", "minmax")  # files older than the choice: min-max
+    if normalisation not in NORMALISATIONS:
+        raise ValueError(f"unsupported normalisation {normalisation!r}")
     # A checkpoint saved as "enet" before the paper's ENet replaced the light one is the light one.
     name = legacy_network_name(ck["network"], ck["state_dict"])
     net = build_network(name, ck["channels"], ck["num_classes"], **ck["network_kwargs"])
@@ -101,5 +106,12 @@ def load_predictor(checkpoint: Path | str, device: str | torch.device = "auto") 
     info = {k: ck.get(k) for k in ("network", "network_kwargs", "config", "epoch")}
     tta = bool((ck.get("config") or {}).get("tta", False))
     return Predictor(
-        net, int(ck["num_classes"]), int(ck["channels"]), int(ck["grid"]), dev, info=info, tta=tta
+        net,
+        int(ck["num_classes"]),
+        int(ck["channels"]),
+        int(ck["grid"]),
+        dev,
+        info=info,
+        tta=tta,
+        normalisation=normalisation,
     )

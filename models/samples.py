@@ -53,10 +53,15 @@ class Prepared:
 
 
 def prepare(
-    samples: Sequence[TrainSample], num_classes: int, grid: int, num_unions: int = 0
+    samples: Sequence[TrainSample],
+    num_classes: int,
+    grid: int,
+    num_unions: int = 0,
+    normalisation: str = "minmax",
 ) -> Prepared:
     """Validate samples and bring them onto the ``grid x grid`` training grid (bounds ``(K + U,
-    M)``: the classes', then ``num_unions`` unions of classes, see ``models.train.train``)."""
+    M)``: the classes', then ``num_unions`` unions of classes, see ``models.train.train``),
+    images scaled by ``normalisation`` (``models.transforms.normalise_image``)."""
     if not samples:
         raise ValueError("no training samples")
     channels = samples[0].image.shape[0]
@@ -72,7 +77,7 @@ def prepare(
             raise ValueError(f"sample {i}: bounds must be ({rows}, {M})")
         h, w = s.image.shape[1:]
         img = torch.from_numpy(np.array(s.image, dtype=np.float32, copy=True))[None]
-        imgs.append(resize_image(normalise_image(img), (grid, grid))[0])
+        imgs.append(resize_image(normalise_image(img, normalisation), (grid, grid))[0])
         lo, hi = resize_bounds(
             torch.from_numpy(np.asarray(s.lo, np.float32)),
             torch.from_numpy(np.asarray(s.hi, np.float32)),

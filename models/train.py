@@ -39,7 +39,7 @@ from models.samples import (
     open_labelled_bounds,
     prepare,
 )
-from models.transforms import AugmentConfig
+from models.transforms import AugmentConfig, resolve_normalisation
 from models.validation import validate
 
 __all__ = [
@@ -165,7 +165,9 @@ def _train(
     rng = np.random.default_rng(cfg.seed)
     started = clock()
 
-    data = prepare(samples, num_classes, cfg.grid, len(unions))
+    if samples:  # in place, as the budget's re-plan: the config as trained, never "auto"
+        cfg.normalisation = resolve_normalisation(cfg.normalisation, samples[0].image.shape[0])
+    data = prepare(samples, num_classes, cfg.grid, len(unions), cfg.normalisation)
     if not cfg.ring_unions:  # an ablation: the classes' own bounds only
         data.lo, data.hi, unions = data.lo[:, :num_classes], data.hi[:, :num_classes], unions[:0]
     unions = unions.to(dev)

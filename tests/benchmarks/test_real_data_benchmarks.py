@@ -399,3 +399,41 @@ def test_a_tuning_project_hints_other_items_than_the_scored_one(
         with pytest.raises(SystemExit):  # argparse's usage error, before any data is read
             kvasir.main(["--methods", "default", "--vote-weights", bad])
     assert "--vote-weights" in capsys.readouterr().err
+
+
+@pytest.mark.shared_data
+def test_held_out_items_are_hinted_by_no_project_and_score_a_checkpoint(tmp_path: Path) -> None:
+    need_shared_data("acdc", "train_slices.list")
+    need_shared_data("kvasir_seg", "images")
+    import torch
+
+    from benchmarks import acdc, held_out, kvasir
+    from models.train import TrainConfig, TrainSample, train
+
+    root = paths.DATA_ROOT / "acdc"
+    volumes = sorted(
+        {n.rsplit("_slice_", 1)[0] for n in acdc.read_list(root / "train_slices.list")}
+    )
+    projects = {*acdc.choose(volumes, 5, 0, 0), *acdc.choose(volumes, 5, 0, 5)}
+    items = list(held_out.acdc_items(paths.DATA_ROOT, 3))
+    assert len(items) == 3 and not projects & {name for name, _, _ in items}
+    _, image, labels = items[0]
+    assert image.ndim == 4 and image.shape[1] == 1 and labels.shape == image[:, 0].shape
+    train_images, _ = kvasir.split(kvasir.list_images(paths.DATA_ROOT / "kvasir_seg"), 0)
+    stems = [s for s, _, _ in held_out.kvasir_items(paths.DATA_ROOT, 2)]
+    assert stems == train_images[300:302]  # after the scored, tuning and fit-tuning images
+    # A tiny model scores in range, and an all-background one counts every class empty.
+    img = image[0]
+    lo, hi = np.zeros((4, 9), np.float32), np.zeros((4, 9), np.float32)
+    cfg = TrainConfig.from_dict({"epochs": 1, "batch_size": 1, "grid": 16, "ce_weight": 1.0})
+    sample = TrainSample(img, lo - np.inf, hi + np.inf, np.zeros(img.shape[1:], np.int64))
+    res = train([sample], 4, cfg, device="cpu", out_dir=tmp_path)
+    out = held_out.score(res.checkpoint, items[:1], 4)
+    assert len(out["dice"]) == 3 and all(0.0 <= d <= 1.0 for d in out["dice"])  # type: ignore[union-attr]
+    ck = torch.load(res.checkpoint, weights_only=False)
+    last_bias = [k for k, v in ck["state_dict"].items() if k.endswith("bias") and v.shape == (4,)]
+    ck["state_dict"][last_bias[-1]] = torch.tensor([1e4, 0.0, 0.0, 0.0])  # background only
+    torch.save(ck, tmp_path / "background.pt")
+    out = held_out.score(tmp_path / "background.pt", items[:1], 4)
+    assert out["dice"] == [0.0, 0.0, 0.0] and out["mean"] == 0.0
+    assert out["empty_where_present"] == [int((labels == k).any()) for k in (1, 2, 3)]

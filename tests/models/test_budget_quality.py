@@ -70,6 +70,9 @@ def test_the_budget_sizes_the_run_and_the_estimate_fits_it() -> None:
     assert vote_only.training_fit is None and vote_s == pytest.approx(plain_s)
     with pytest.raises(ValueError, match="fit_targets"):
         resolve_config({"fit_hints": True, "fit_targets": "all"}, FACTS, "cpu")
+    # Min-max scaling (benchmarks/results/ablations-normalisation.md); the others by field.
+    assert standard.normalisation == "minmax"
+    assert resolve_config({"normalisation": "auto"}, FACTS, "cpu")[0].normalisation == "auto"
 
 
 def test_explicit_fields_replace_the_default_one_by_one() -> None:

@@ -290,3 +290,39 @@ def test_bounds_open_where_the_sure_map_labels_every_pixel(tmp_path: Path) -> No
     assert res.checkpoint.exists()
     with pytest.raises(ValueError, match="labelled_bounds"):
         TrainConfig.from_dict({"labelled_bounds": "no"})
+
+
+def test_the_checkpoint_carries_its_normalisation(tmp_path: Path) -> None:
+    samples = _samples(2, 40, 1)
+    cfg = TrainConfig.from_dict(
+        {"epochs": 1, "batch_size": 2, "grid": 32, "normalisation": "percentile"}
+    )
+    res = train(samples, 2, cfg, device="cpu", out_dir=tmp_path / "a")
+    ck = torch.load(res.checkpoint, weights_only=False)
+    assert ck["normalisation"] == "percentile"
+    assert load_predictor(res.checkpoint, device="cpu").normalisation == "percentile"
+    # A bright flare in a new image changes nothing for this predictor.
+    img = samples[0].image.copy()
+    flared = img.copy()
+    flared[0, 0, :3] = img.max() * 50
+    pred = load_predictor(res.checkpoint, device="cpu")
+    a, b = pred.predict_proba(img[None]), pred.predict_proba(flared[None])
+    assert np.abs(a[..., 4:, :] - b[..., 4:, :]).max() < 0.05
+    # Files from before the choice were min-max; an unknown method is refused by name.
+    del ck["normalisation"]
+    torch.save(ck, tmp_path / "old.pt")
+    assert load_predictor(tmp_path / "old.pt", device="cpu").normalisation == "minmax"
+    for bad in ("zscore", "auto"):  # "auto" is resolved before any checkpoint is written
+        ck["normalisation"] = bad
+        torch.save(ck, tmp_path / "bad.pt")
+        with pytest.raises(ValueError, match=bad):
+            load_predictor(tmp_path / "bad.pt", device="cpu")
+    # "auto": colour images by their percentiles, one-channel scans by min and max.
+    auto = TrainConfig.from_dict({**cfg.to_dict(), "normalisation": "auto"})
+    res = train(samples, 2, auto, device="cpu", out_dir=tmp_path / "gray")
+    assert load_predictor(res.checkpoint, device="cpu").normalisation == "minmax"
+    colour = [TrainSample(np.repeat(s.image, 3, axis=0), s.lo, s.hi, s.mask) for s in samples]
+    auto = TrainConfig.from_dict({**cfg.to_dict(), "normalisation": "auto"})
+    res = train(colour, 2, auto, device="cpu", out_dir=tmp_path / "colour")
+    assert torch.load(res.checkpoint, weights_only=False)["normalisation"] == "percentile"
+    assert auto.normalisation == "percentile"  # the config as trained, as a re-plan leaves it

@@ -92,3 +92,42 @@ def test_augment_keeps_truth_inside(seed: int, aug_seed: int) -> None:
     _inside(mask2.numpy().astype(np.uint8), lo2, hi2, slack=0.03)
     # Absent classes stay absent, open ends stay open.
     assert torch.isinf(lo2[0, 1]) and torch.isinf(hi2[0, 1])
+
+
+def test_percentile_normalisation_ignores_a_few_bright_pixels() -> None:
+    from models.transforms import PERCENTILES, normalise_image
+
+    rng = np.random.default_rng(0)
+    tissue = torch.from_numpy(rng.uniform(10, 20, (1, 1, 60, 50)).astype(np.float32))
+    flare = tissue.clone()
+    flare[0, 0, :2, :5] = 1000.0  # 10 px of 3000: below the top percentile
+    plain, pct = normalise_image(tissue, "percentile"), normalise_image(flare, "percentile")
+    # The tissue keeps its scale whatever the flare; min-max squeezes it towards 0.
+    assert torch.allclose(plain[..., 2:, :], pct[..., 2:, :], atol=0.02)
+    assert normalise_image(flare)[..., 2:, :].max() < 0.02
+    assert pct.min() == 0.0 and pct.max() == 1.0  # clipped beyond the percentiles
+    assert float((pct == 0).float().mean()) <= PERCENTILES[0] / 100 + 0.01
+    # Each image of a batch on its own; constant images become 0 under both methods.
+    batch = torch.cat([flare, torch.full_like(flare, 7.0)])
+    out = normalise_image(batch, "percentile")
+    assert torch.equal(out[0], pct[0]) and out[1].abs().max() == 0
+    assert normalise_image(batch)[1].abs().max() == 0
+    # Mostly constant with a few outliers: the percentiles coincide, min-max takes over.
+    spots = torch.zeros(1, 1, 20, 20)
+    spots[0, 0, 0, 0] = 5.0
+    assert normalise_image(spots, "percentile")[0, 0, 0, 0] == 1.0
+    try:
+        normalise_image(tissue, "zscore")
+    except ValueError as e:
+        assert "zscore" in str(e)
+    else:
+        raise AssertionError("an unknown normalisation was accepted")
+
+
+def test_auto_normalisation_by_channels() -> None:
+    from models.transforms import resolve_normalisation
+
+    assert resolve_normalisation("auto", 3) == "percentile"
+    assert resolve_normalisation("auto", 1) == "minmax"
+    assert resolve_normalisation("minmax", 3) == "minmax"
+    assert resolve_normalisation("percentile", 1) == "percentile"
