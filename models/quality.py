@@ -4,12 +4,14 @@ After training, every hinted slice's predicted label map is measured (``models.b
 and compared with that slice's bounds. Per class this gives the number of hinted slices, how
 many of them meet every finite bound, and on how many the class is predicted empty although it
 was hinted present. :func:`report` sums them and words warnings a user can act on, so a run
-that learned nothing for a class never passes as a success.
+that learned nothing for a class never passes as a success. On the images nobody hinted there
+are no bounds; :func:`missing_where_expected` flags those where a class the user hinted in
+every hinted image is predicted nowhere (a model that does not carry to other scans).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +26,8 @@ RELATIVE_SLACK = 0.05
 ABSOLUTE_SLACK = 0.5
 LOW_FRACTION = 0.5
 """Below this fraction of hinted slices meeting their bounds a class gets a warning."""
+LISTED_IMAGES = 10
+"""A warning names at most this many images (then how many more)."""
 
 
 @dataclass
@@ -119,3 +123,39 @@ def report(
             total[name].add(t)
     summary = {"classes": {n: t.to_dict() for n, t in total.items()}, "images": images}
     return summary, _warnings(total)
+
+
+def missing_where_expected(
+    hinted_present: Mapping[int, Collection[str]],
+    predicted_present: Mapping[int, Collection[str]],
+    class_names: Sequence[str],
+) -> tuple[dict[str, list[int]], list[str]]:
+    """Classes a model misses on the images nobody hinted.
+
+    ``hinted_present``: per hinted image, the classes hinted present on any of its slices;
+    ``predicted_present``: per predicted image, the classes predicted on any of its slices.
+    A class hinted present in *every* hinted image is expected in each image without hints;
+    where the model predicts it nowhere, the image is listed. Nothing is expected when no
+    image was hinted. Returns ``({class: [image ids]}, warnings)``, only classes with misses.
+    """
+    expected = [
+        name
+        for name in class_names
+        if hinted_present and all(name in present for present in hinted_present.values())
+    ]
+    unhinted = sorted(set(predicted_present) - set(hinted_present))
+    missing = {
+        name: ids
+        for name in expected
+        if (ids := [i for i in unhinted if name not in predicted_present[i]])
+    }
+    warnings = []
+    for name, ids in missing.items():
+        listed = ", ".join(str(i) for i in ids[:LISTED_IMAGES])
+        more = f" and {len(ids) - LISTED_IMAGES} more" if len(ids) > LISTED_IMAGES else ""
+        warnings.append(
+            f"{name}: predicted nowhere in {len(ids)} of {len(unhinted)} images without hints "
+            f"(image ids {listed}{more}), though hinted present in every hinted image: "
+            "review them, or hint a slice of each and train again"
+        )
+    return missing, warnings

@@ -1,6 +1,7 @@
 """A predict job, and the prediction of every image of a project with one model version (also the
 end of a train job): ``(Z, H, W)`` uint8 ``.npy`` blobs with a ``predictions`` row each, metrics
-against reference masks, and the per-class quality check against the training bounds."""
+against reference masks, the per-class quality check against the training bounds, and the
+classes missed on images nobody hinted."""
 
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ def predict_job(ctx: JobContext) -> dict[str, Any]:
         "hint_refined_slices": predicted["hint_refined_slices"],
         "hint_drawn_slices": predicted["hint_drawn_slices"],
         "reference_metrics": predicted["reference_metrics"],
+        "missing_without_hints": predicted["missing_without_hints"],
+        "warnings": predicted["warnings"],
     }
 
 
@@ -60,14 +63,16 @@ def predict_images(
     """Predict every image of the project with ``version``; store masks; evaluate references.
 
     Hinted slices are predicted with the hints' vote (``models.refine``) when the version's
-    config has a ``hint_weight``. ``check``: per image the training slices whose predictions
-    are measured against their bounds (``models.quality``); the result then has ``quality``
-    and ``warnings``.
+    config has a ``hint_weight``. The result's ``warnings`` name the classes hinted present in
+    every hinted image that the model predicts nowhere in an image without hints
+    (``missing_without_hints``, ``models.quality.missing_where_expected``). ``check``: per
+    image the training slices whose predictions are measured against their bounds
+    (``models.quality``); the result then has ``quality`` and warns about those too.
     """
     from models.fitting import fitted_shapes
     from models.infer import load_predictor
     from models.metrics import dice, hd95
-    from models.quality import ClassTally, report, slice_tallies
+    from models.quality import ClassTally, missing_where_expected, report, slice_tallies
     from models.refine import DRAWN, VOTED, hint_bounds, refine_labels
 
     with session_scope(ctx.engine) as session:
@@ -86,9 +91,19 @@ def predict_images(
         hint_weight = float((version.config or {}).get("hint_weight", 0.0))
         fit_hints = bool((version.config or {}).get("fit_hints", False))
         hinted: dict[int, dict[int, dict[str, list[Any]]]] = {}  # image -> z -> class -> hints
-        if hint_weight > 0:
-            for (image_id, z), by_class in hints_by_slice(session, [i[0] for i in images]).items():
-                hinted.setdefault(image_id, {})[z] = by_class
+        for (image_id, z), by_class in hints_by_slice(session, [i[0] for i in images]).items():
+            hinted.setdefault(image_id, {})[z] = by_class
+    hinted_present = {
+        image_id: {
+            name
+            for by_class in slices.values()
+            for name, payloads in by_class.items()
+            if any(p.get("present", True) is not False for p in payloads)
+        }
+        for image_id, slices in hinted.items()
+    }
+    if hint_weight <= 0:
+        hinted = {}  # nothing to vote with
     device = resolved_device(ctx.settings)
     num_classes = len(version.class_names) + 1
     with tempfile.TemporaryDirectory(prefix=f"shapehint-job{ctx.job_id}-") as tmp:
@@ -99,6 +114,7 @@ def predict_images(
     tallies: dict[int, list[ClassTally]] = {}
     image_dice: dict[int, dict[str, float | None]] = {}
     refined = {VOTED: 0, DRAWN: 0}
+    predicted_present: dict[int, set[str]] = {}
     for n, (image_id, volume_key, spacing) in enumerate(images):
         ctx.check_stop()
         ctx.report({"phase": "predicting", "images_done": n, "images": len(images)}, force=n == 0)
@@ -138,6 +154,10 @@ def predict_images(
                         per_class[name].setdefault(cls, []).append(value)
             image_dice[image_id] = metrics["dice"]
         store_prediction(ctx, image_id, version.id, labels, metrics)
+        counts = np.bincount(labels.ravel(), minlength=num_classes)
+        predicted_present[image_id] = {
+            name for k, name in enumerate(version.class_names, start=1) if counts[k]
+        }
     ctx.report(
         {"phase": "predicting", "images_done": len(images), "images": len(images)}, force=True
     )
@@ -146,12 +166,15 @@ def predict_images(
         for name, values in per_class.items()
     }
     summary["images"] = len(refs)  # type: ignore[assignment]
+    missing, missed = missing_where_expected(hinted_present, predicted_present, version.class_names)
     out: dict[str, Any] = {
         "count": len(images),
         "reference_metrics": summary if refs else None,
         "hint_refined_slices": refined[VOTED] + refined[DRAWN],
         "hint_drawn_slices": refined[DRAWN],
+        "missing_without_hints": missing,
     }
+    warnings: list[str] = []
     if check is not None:
         quality, warnings = report(tallies, version.class_names)
         for image_id, per_cls in quality["images"].items():
@@ -162,9 +185,10 @@ def predict_images(
                 f"on {refined[DRAWN]} of {refined[VOTED] + refined[DRAWN]} hinted slices the "
                 "model's mask broke the hints' bounds: those slices got the drawn hints instead"
             )
-        for w in warnings:
-            log.warning("job %s: %s", ctx.job_id, w)
-        out |= {"quality": quality, "warnings": warnings}
+        out["quality"] = quality
+    out["warnings"] = warnings + missed
+    for w in out["warnings"]:
+        log.warning("job %s: %s", ctx.job_id, w)
     return out
 
 

@@ -164,6 +164,8 @@ def train_job(ctx: JobContext) -> dict[str, Any]:
         "unions": [f"{pb.classes[r - 1]}+{pb.classes[c - 1]}" for r, c in pb.unions],
         "warnings": predicted["warnings"],
         "quality": predicted["quality"],
+        # per class, the images without hints where it is predicted nowhere
+        "missing_without_hints": predicted["missing_without_hints"],
         # slices supervised by a reference mask (uploaded, or corrected in Review)
         "reference_slices": sum(s.mask is not None for s in samples),
         "predictions": predicted["count"],

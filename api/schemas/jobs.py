@@ -104,7 +104,9 @@ class JobOut(OrmModel):
         description="On success: model_version_id, version, predictions, metrics; a train "
         "job adds `quality` (per class: hinted slices, how many meet the hint's bounds, how many "
         "are predicted empty where hinted present; per image the same and Dice against a "
-        "reference) and `warnings` (sentences for the classes to look at)"
+        "reference); train and predict jobs carry `missing_without_hints` (per class, the "
+        "images nobody hinted where a class hinted present in every hinted image is predicted "
+        "nowhere) and `warnings` (sentences for the classes and images to look at)"
     )
     error: str | None
     cancel_requested: bool

@@ -28,7 +28,7 @@ from models.config import TrainConfig
 from models.fitting import FIT_SECONDS_PER_SLICE
 from models.infer import load_predictor
 from models.metrics import dice
-from models.quality import report, slice_tallies
+from models.quality import LISTED_IMAGES, missing_where_expected, report, slice_tallies
 from models.regions import SURE_IN, SURE_OUT, UNKNOWN, ellipse_mask, sure_map
 from models.synthetic import make_dataset
 from models.train import TrainSample, train
@@ -311,6 +311,23 @@ def test_quality_counts_met_bounds_and_empty_classes() -> None:
     _, low = report({1: slice_tallies(far, lo, hi)}, ["A", "B"])
     assert low == ["A: only 0 of 1 hinted slices (0 %) meet the hint's bounds"]
     assert report({1: slice_tallies(good, lo, hi)}, ["A", "B"])[1] == []
+
+
+def test_classes_missed_on_images_nobody_hinted_are_named() -> None:
+    hinted = {1: {"RV", "LV"}, 2: {"LV"}, 3: {"LV", "Myo"}}  # only LV in every hinted image
+    predicted = {1: set(), 2: set(), 3: set(), 4: {"LV"}, 5: {"RV"}, 6: set()}
+    missing, warnings = missing_where_expected(hinted, predicted, ["RV", "Myo", "LV"])
+    assert missing == {"LV": [5, 6]}  # hinted images are judged by their bounds, not here
+    assert warnings == [
+        "LV: predicted nowhere in 2 of 3 images without hints (image ids 5, 6), though hinted "
+        "present in every hinted image: review them, or hint a slice of each and train again"
+    ]
+    assert missing_where_expected({}, predicted, ["LV"]) == ({}, [])  # nothing hinted
+    assert missing_where_expected(hinted, {1: set(), 4: {"LV"}}, ["LV"]) == ({}, [])
+    many = {i: set() for i in range(100, 100 + LISTED_IMAGES + 3)}
+    missing, warnings = missing_where_expected({1: {"LV"}}, many, ["LV"])
+    assert missing["LV"] == sorted(many)
+    assert "image ids 100, 101," in warnings[0] and "and 3 more)" in warnings[0]
 
 
 def _train_dice(samples: list[TrainSample], cfg: TrainConfig, out: Path) -> float:

@@ -202,6 +202,18 @@ def test_a_train_job_reports_per_class_quality_and_warns_when_a_class_is_missed(
     stack: Stack,
 ) -> None:
     project, ids, _ = synthetic_project(stack.api, images=3, size=32, seed=21)
+    # one more image that nobody hints: LV was hinted present in every hinted image
+    extra = np.zeros((32, 32), np.uint8)
+    extra[10:22, 10:22] = 200
+    buf = io.BytesIO()
+    PILImage.fromarray(extra, "L").save(buf, format="PNG")
+    r = stack.client.post(
+        f"/api/projects/{project['id']}/images",
+        files=[("files", ("unhinted.png", buf.getvalue(), "image/png"))],
+        headers=stack.api.headers,
+    )
+    assert r.status_code == 201, r.text
+    unhinted = int(r.json()[0]["id"])
     trained = TINY_CONFIG | {"epochs": 80, "val_every": 80, "lr": 5e-3}
     done = _run(stack, stack.submit(project["id"], config=trained))
     assert done["status"] == "succeeded", done
@@ -209,19 +221,40 @@ def test_a_train_job_reports_per_class_quality_and_warns_when_a_class_is_missed(
     lv = quality["classes"]["LV"]
     assert lv["hinted_slices"] == lv["present_slices"] == 3
     assert 0 <= lv["meeting_bounds"] <= 3 and lv["empty_where_present"] == 0, quality
-    assert set(quality["images"]) == {str(i) for i in ids}
+    assert set(quality["images"]) == {str(i) for i in ids}  # the unhinted image has no tally
     assert quality["images"][str(ids[0])]["LV"]["dice"] is None  # no reference mask
-    assert warnings == [] or lv["fraction_meeting_bounds"] < 0.5
+    r = stack.client.get(
+        f"/api/images/{unhinted}/prediction", params={"format": "png"}, headers=stack.api.headers
+    )
+    assert r.status_code == 200, r.text
+    lv_found = bool(np.asarray(PILImage.open(io.BytesIO(r.content))).any())
+    missing = {} if lv_found else {"LV": [unhinted]}
+    assert done["result"]["missing_without_hints"] == missing
+    assert len(warnings) == (lv["fraction_meeting_bounds"] < 0.5) + len(missing)
 
     # A model that learned nothing (one step at a vanishing learning rate from the class
-    # prior's bias) predicts background everywhere: the job says so instead of just succeeding.
+    # prior's bias) predicts background everywhere: the job says so instead of just succeeding,
+    # on the hinted slices and on the image nobody hinted.
     untrained = TINY_CONFIG | {"epochs": 1, "lr": 1e-8, "seed": 3}
     done = _run(stack, stack.submit(project["id"], config=untrained))
     assert done["status"] == "succeeded", done
     assert done["result"]["quality"]["classes"]["LV"]["empty_where_present"] == 3
+    missed = (
+        f"LV: predicted nowhere in 1 of 1 images without hints (image ids {unhinted}), though "
+        "hinted present in every hinted image: review them, or hint a slice of each and train "
+        "again"
+    )
     assert done["result"]["warnings"] == [
-        "LV: predicted empty on 3 of 3 hinted slices where it was hinted present"
+        "LV: predicted empty on 3 of 3 hinted slices where it was hinted present",
+        missed,
     ]
+    assert done["result"]["missing_without_hints"] == {"LV": [unhinted]}
+    # A predict job with that version warns the same about the image without hints.
+    predict = stack.submit(project["id"], kind="predict", config={})
+    done = _run(stack, predict)
+    assert done["status"] == "succeeded", done
+    assert done["result"]["warnings"] == [missed]
+    assert done["result"]["missing_without_hints"] == {"LV": [unhinted]}
 
 
 def _voted_labels(stack: Stack, project_id: int, image_id: int, config: dict) -> np.ndarray:
