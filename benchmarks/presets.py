@@ -25,7 +25,10 @@ def cpu_train(epochs: int, grid: int, **extra: Any) -> dict[str, Any]:
     centroid or spread error of the structure's whole radius, and on ACDC at 96 px the
     descriptor methods learned one input-independent blob (Dice < 0.01 after 500 steps, 0.20
     in length units). Contour length weighted 0.1: the calibrated length of a soft map is far
-    from that of its argmax early on and its lower bound otherwise dominates the loss."""
+    from that of its argmax early on and its lower bound otherwise dominates the loss. No flips
+    or transposes, as in the product (``models.budget.default_for``): on ACDC they cost
+    ``paper`` 0.74 -> 0.68 Dice and left ``full`` level (0.889 / 0.883;
+    benchmarks/results/ablations-flips.md)."""
     return {
         "preset": "cpu-fast",
         "loss_units": "length",
@@ -40,13 +43,15 @@ def cpu_train(epochs: int, grid: int, **extra: Any) -> dict[str, Any]:
         "mu": round(log_barrier_mu(epochs), 4),
         "t_max": 50.0,
         "val_every": max(1, math.ceil(epochs / 4)),
+        "p_flip": 0.0,
+        "p_transpose": 0.0,
         **extra,
     }
 
 
 PRODUCT_RECIPE: dict[str, Any] = {
     "sure_weight": SURE_WEIGHT,
-    "p_flip": 0.0,
+    "p_flip": 0.0,  # the CPU presets have none either; the GPU preset ``paper`` does
     "p_transpose": 0.0,
     "fit_hints": True,
     "fit_targets": "cut",
