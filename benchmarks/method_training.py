@@ -23,9 +23,22 @@ from typing import Any
 import numpy as np
 
 
+def _canonical(v: Any) -> Any:
+    """``v`` with whole floats as ints, so that ``--set p_flip=0`` and a preset's ``0.0`` name
+    the same run."""
+    if isinstance(v, Mapping):
+        return {str(k): _canonical(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_canonical(x) for x in v]
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
 def fingerprint(d: Mapping[str, Any]) -> str:
-    """Short stable hash of a JSON-able mapping (cache folder names)."""
-    blob = json.dumps(d, sort_keys=True, default=str).encode()
+    """Short stable hash of a JSON-able mapping (cache folder names); equal numbers hash alike
+    whether written as ints or floats."""
+    blob = json.dumps(_canonical(d), sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:10]
 
 

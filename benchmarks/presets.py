@@ -51,14 +51,17 @@ def cpu_train(epochs: int, grid: int, **extra: Any) -> dict[str, Any]:
 
 PRODUCT_RECIPE: dict[str, Any] = {
     "sure_weight": SURE_WEIGHT,
-    "p_flip": 0.0,  # the CPU presets have none either; the GPU preset ``paper`` does
+    "p_flip": 0.0,  # neither the CPU presets nor the GPU preset ``paper`` flip
     "p_transpose": 0.0,
+    "p_rotate": 0.5,  # the product's since session 8; the presets turn nothing (bounds only)
+    "rotate_max": 30.0,
     "fit_hints": True,
     "fit_targets": "cut",
 }
 """``ellipse+sure``: what ``models.budget.default_for`` trains with beyond a preset: the
 partial cross-entropy on the drawings' sure pixels, the drawings fitted to the image first
-(the benchmarks build those sure maps with ``fit_targets``), and no flips or transposes."""
+(the benchmarks build those sure maps with ``fit_targets``), turns of up to 30 degrees, and no
+flips or transposes. Rows recorded before session 8 trained without the turns."""
 
 
 def method_train(method: str) -> dict[str, Any]:

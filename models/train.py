@@ -200,6 +200,8 @@ def _train(
         zoom_range=(cfg.zoom_min, 1.0),
         p_intensity=cfg.p_intensity,
         p_blur=cfg.p_blur,
+        p_rotate=cfg.p_rotate,
+        rotate_max=cfg.rotate_max,
     )
     ce_on = cfg.ce_weight > 0 and bool(data.has_mask.any())
     best_path, last_path = out_dir / CHECKPOINT_NAME, out_dir / LAST_NAME

@@ -162,6 +162,9 @@ def test_a_short_budget_trades_resolution_for_steps() -> None:
     assert choose_grid(fine, "cpu") == 128
     standard = default_for(fine, "cpu", "standard")
     assert standard.grid == 128  # 600 s afford 800+ steps there
+    # Turns but no flips: the anatomy keeps its sides (benchmarks/results/ablations-rotation.md).
+    assert (standard.p_rotate, standard.rotate_max) == (0.5, 30.0)
+    assert standard.p_flip == 0.0 and standard.p_transpose == 0.0
     short = default_for(fine, "cpu", 120)
     assert short.grid < 128
     steps = 120 / estimate_step_seconds(short, "cpu")
@@ -360,7 +363,9 @@ def test_augmentation_does_not_stop_the_network_fitting_its_masks(tmp_path: Path
     plain = _train_dice(samples, TrainConfig.from_dict(base | {"augment": False}), tmp_path / "a")
     aug = _train_dice(
         samples,
-        TrainConfig.from_dict(base | {"augment": True, "p_flip": 0.5, "p_transpose": 0.5}),
+        TrainConfig.from_dict(
+            base | {"augment": True, "p_flip": 0.5, "p_transpose": 0.5, "p_rotate": 0.5}
+        ),
         tmp_path / "b",
     )
     assert plain > 0.7, plain

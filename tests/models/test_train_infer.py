@@ -47,6 +47,14 @@ def test_networks_any_size_classes_channels(name: str, channels: int) -> None:
 def test_config_presets_and_unknown_fields() -> None:
     cfg = TrainConfig.from_dict({"preset": "paper"})
     assert cfg.network == "enet" and cfg.grid == 256 and cfg.epochs == 200 and cfg.lr == 5e-4
+    # Blur and scale as in the paper; no flips or transposes (nor turns: ablations-rotation.md).
+    assert (cfg.p_blur, cfg.p_zoom, cfg.p_rotate) == (0.5, 0.5, 0.0)
+    assert cfg.p_flip == 0.0 and cfg.p_transpose == 0.0
+    assert TrainConfig.from_dict({}).p_rotate == 0.0
+    with pytest.raises(ValueError, match="rotate_max"):
+        TrainConfig.from_dict({"rotate_max": 400})
+    with pytest.raises(ValueError, match="p_rotate"):
+        TrainConfig.from_dict({"p_rotate": 1.5})
     cfg = TrainConfig.from_dict({"preset": "cpu-fast", "epochs": 3})
     assert cfg.epochs == 3
     with pytest.raises(ValueError, match="bogus"):

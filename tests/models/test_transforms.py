@@ -15,6 +15,8 @@ from models.transforms import (
     dihedral_bounds,
     resize_bounds,
     resize_mask,
+    rotate,
+    rotate_bounds,
 )
 
 MARGINS = {"size": 0.12, "centroid": 1.5, "spread": 1.0, "covariance": 0.15, "length": 0.15}
@@ -92,6 +94,64 @@ def test_augment_keeps_truth_inside(seed: int, aug_seed: int) -> None:
     _inside(mask2.numpy().astype(np.uint8), lo2, hi2, slack=0.03)
     # Absent classes stay absent, open ends stay open.
     assert torch.isinf(lo2[0, 1]) and torch.isinf(hi2[0, 1])
+
+
+def _turned(mask: np.ndarray, degrees: float) -> np.ndarray:
+    t = rotate(torch.from_numpy(mask)[None, None].float(), np.radians(degrees), nearest=True)
+    return t[0, 0].numpy().astype(np.uint8)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), degrees=st.floats(-180, 180))
+def test_rotation_keeps_truth_inside(seed: int, degrees: float) -> None:
+    # The ellipses lie off centre (left and right): a turn the wrong way, or bounds turned about
+    # another point, moves their centroids far outside the slack.
+    mask = _label_map(seed, 64, 64)
+    lo, hi = _bounds(mask)
+    r_lo, r_hi = rotate_bounds(lo, hi, (64, 64), np.radians(degrees))
+    _inside(_turned(mask, degrees), r_lo, r_hi, slack=0.03)
+    # The background keeps only its size; absent rows and open ends stay open.
+    assert torch.equal(r_lo[0, 0], lo[0, 0]) and torch.isinf(r_lo[0, 1:]).all()
+    assert torch.isinf(r_hi[0, 1:]).all()
+
+
+def test_rotation_adds_no_constraint_and_widens_boxes_only_as_needed() -> None:
+    mask = _label_map(7, 64, 64)
+    lo, hi = _bounds(mask)
+    lo[1, 5:8], hi[1, 5:8] = -np.inf, np.inf  # the paper's bounds: spreads, no covariance
+    r_lo, r_hi = rotate_bounds(lo, hi, (64, 64), np.radians(90))
+    assert torch.isinf(r_lo[1, 5:8]).all() and torch.isinf(r_hi[1, 5:8]).all()
+    # A quarter turn swaps the axes exactly: x' = -(y - c) + c, y' = x (px, c = 31.5).
+    torch.testing.assert_close(r_lo[1, 1], 63.0 - hi[1, 2])
+    torch.testing.assert_close(r_lo[1, 2], lo[1, 1])
+    torch.testing.assert_close(r_lo[1, 3], lo[1, 4], rtol=1e-4, atol=1e-4)
+    assert torch.equal(r_lo[1, 0], lo[1, 0]) and torch.equal(r_hi[1, 0], hi[1, 0])
+    # An eighth of a turn: a centroid box of half-width m becomes one of m (cos + sin).
+    e_lo, e_hi = rotate_bounds(lo, hi, (64, 64), np.radians(45))
+    width = float(hi[1, 1] - lo[1, 1])
+    assert np.isclose(float(e_hi[1, 1] - e_lo[1, 1]), width * np.sqrt(2), rtol=1e-4)
+    try:
+        rotate(torch.zeros(1, 1, 8, 10), 0.3, nearest=False)
+    except ValueError as e:
+        assert "square" in str(e)
+    else:
+        raise AssertionError("a non-square image was turned")
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), aug_seed=st.integers(0, 10_000))
+def test_augment_with_rotation_keeps_truth_inside(seed: int, aug_seed: int) -> None:
+    mask = _label_map(seed, 64, 64)
+    lo, hi = _bounds(mask)
+    image = torch.from_numpy(mask.astype(np.float32) / 2)[None]
+    cfg = AugmentConfig(p_flip=0.0, p_transpose=0.0, p_zoom=0.5, p_rotate=1.0, rotate_max=30)
+    img2, mask2, lo2, hi2 = augment(
+        image, torch.from_numpy(mask).long(), lo, hi, np.random.default_rng(aug_seed), cfg
+    )
+    labels = mask2.numpy().astype(np.uint8)
+    _inside(labels, lo2, hi2, slack=0.03)
+    # The image turned with its labels: the brightest pixels are still label 2's.
+    assert float(img2[0][mask2 == 2].mean()) > float(img2[0][mask2 == 1].mean()) + 0.3
 
 
 def test_percentile_normalisation_ignores_a_few_bright_pixels() -> None:
