@@ -14,6 +14,9 @@ Methods (bounds are computed on each slice's native grid; ``models.train`` resiz
 - ``sparse``: the same ellipses on one slice in three of each volume, plus project priors per
   class (size range in mm^2 and presence, from the training-set statistics) on every slice;
 - ``size``, ``size+centroid``: ablations of ``paper`` keeping only those descriptors;
+- ``paper+union`` (not run by default): ``paper`` plus the same four descriptors of the filled
+  epicardium (Myo + LV, the paper's margins) on the summed probabilities, as the product bounds a
+  ring hint's outer contour (``ring_unions``);
 - ``ellipse+sure`` (not run by default): what the product learns from the ``ellipse`` method's
   drawings as hint JSON (``service_runs.service_samples``): their bounds, the Myo ring and the LV
   bounded together (``ring_unions``), each drawing's sure map (``SURE_WEIGHT``), no flips;
@@ -79,6 +82,7 @@ MYO, LV = CLASSES.index("Myo") + 1, CLASSES.index("LV") + 1
 METHODS: tuple[str, ...] = ("full", "paper", "ellipse", "sparse", "size", "size+centroid")
 ALL_METHODS: tuple[str, ...] = (
     *METHODS,
+    "paper+union",
     "ellipse+sure",
     "sparse+sure",
     "hints-as-masks",
@@ -270,6 +274,10 @@ class Acdc:
         """Per-class bounds (index 0 = background, unconstrained) of one slice for ``method``."""
         if method == "paper":
             return list(from_mask(label, NUM_CLASSES))
+        if method == "paper+union":  # one more row: the ring and its hole summed
+            self._unions[method] = [(MYO, LV)]
+            filled = ((label == MYO) | (label == LV)).astype(np.int64)
+            return [*from_mask(label, NUM_CLASSES), from_mask(filled, 2)[1]]
         if method in ABLATION_MARGINS:
             return list(from_mask(label, NUM_CLASSES, ABLATION_MARGINS[method]))
         out: list[ClassBounds | None] = [None]
@@ -347,8 +355,13 @@ class Acdc:
                 samples.append(TrainSample(image[None], lo, hi, label))
                 continue
             per_class = self.class_bounds(method, name, label)
-            for k, cname in enumerate(CLASSES, start=1):
-                held[cname][0] += bounds_hold(per_class[k], label == k)  # type: ignore[arg-type]
+            rows = [(c, label == k) for k, c in enumerate(CLASSES, start=1)] + [
+                ("+".join(CLASSES[k - 1] for k in u), np.isin(label, u))
+                for u in self.method_unions(method)
+            ]
+            for k, (cname, truth) in enumerate(rows, start=1):
+                held.setdefault(cname, [0, 0])
+                held[cname][0] += bounds_hold(per_class[k], truth)  # type: ignore[arg-type]
                 held[cname][1] += 1
             lo, hi = stack(per_class)
             samples.append(TrainSample(image[None], lo, hi, None))

@@ -256,8 +256,18 @@ def test_acdc_script_end_to_end_and_cached_rerun(tmp_path: Path) -> None:
         else:
             assert b.sure is None and np.isfinite(b.hi[1 : acdc.NUM_CLASSES, 0]).all()
     assert 1 <= bench.method_facts("sparse+sure")["hinted_slices"] < len(sparse)
-    sure = acdc.main([*argv, "--methods", "ellipse,ellipse+sure,sparse+sure", "--name", "sure"])
+    # paper+union: the paper's rows plus the filled epicardium's, which hold its true shape.
+    paper, union = bench.build_samples("paper"), bench.build_samples("paper+union")
+    assert bench.method_unions("paper+union") == [(acdc.MYO, acdc.LV)]
+    for a, b in zip(paper, union, strict=True):
+        assert b.lo.shape[0] == acdc.NUM_CLASSES + 1
+        assert np.array_equal(a.lo, b.lo[: acdc.NUM_CLASSES], equal_nan=True)
+    assert set(bench.method_facts("paper+union")["bounds_hold_truth"].values()) == {1.0}
+    assert "Myo+LV" in bench.method_facts("paper+union")["bounds_hold_truth"]
+    methods = "ellipse,ellipse+sure,sparse+sure,paper+union"
+    sure = acdc.main([*argv, "--methods", methods, "--name", "sure"])
     assert sure["methods"]["ellipse"] == data["methods"]["ellipse"]
+    assert sure["methods"]["paper+union"]["epochs"] == 1
     assert sure["methods"]["ellipse+sure"]["epochs"] == 1
     assert sure["methods"]["sparse+sure"]["hinted_slices"] >= 1
 
