@@ -122,6 +122,8 @@ ABLATION_MARGINS: dict[str, dict[str, float]] = {
     "size": {"size": 0.1},
     "size+centroid": {"size": 0.1, "centroid": 20.0},
 }
+MASK_METHODS: frozenset[str] = frozenset({"paper", "paper+union", *ABLATION_MARGINS})
+"""Methods whose bounds are measured around each slice's own mask."""
 
 
 PRESETS: dict[str, Preset] = {
@@ -364,7 +366,10 @@ class Acdc:
                 held[cname][0] += bounds_hold(per_class[k], truth)  # type: ignore[arg-type]
                 held[cname][1] += 1
             lo, hi = stack(per_class)
-            samples.append(TrainSample(image[None], lo, hi, None))
+            # Mask-derived bounds keep their mask: ``remeasure_bounds`` re-measures it after
+            # each augmentation, the paper's way.
+            reference = label if method in MASK_METHODS else None
+            samples.append(TrainSample(image[None], lo, hi, None, reference=reference))
         if method != "full":
             facts = self._facts.setdefault(method, {})
             facts["bounds_hold_truth"] = {c: round(a / max(b, 1), 3) for c, (a, b) in held.items()}

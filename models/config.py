@@ -65,7 +65,16 @@ NORMALISATIONS = ("minmax", "percentile")
 """How images are scaled (``models.transforms.normalise_image``); a checkpoint records the one
 its network saw. ``TrainConfig.normalisation`` also takes ``"auto"``
 (``models.transforms.resolve_normalisation``)."""
-_BOOLS = ("augment", "amp", "resume", "tta", "ring_unions", "fit_hints", "labelled_bounds")
+_BOOLS = (
+    "augment",
+    "amp",
+    "resume",
+    "tta",
+    "ring_unions",
+    "fit_hints",
+    "labelled_bounds",
+    "remeasure_bounds",
+)
 _CHOICES: dict[str, tuple[str, ...]] = {
     "network": ("unet", "enet", "enet-light"),
     "loss": ("log_barrier", "quadratic"),
@@ -157,6 +166,10 @@ class TrainConfig:
     # Bound a ring and the class that fills its hole together (``train(unions=...)``); false:
     # the union rows the worker adds are ignored.
     ring_unions: bool = True
+    # Samples whose bounds were measured around a reference mask (``TrainSample.reference``,
+    # the benchmarks' ``paper``): augmentation re-measures the transformed mask, as the paper
+    # does, instead of transforming the bounds (models.transforms.remeasure_bounds).
+    remeasure_bounds: bool = False
     # Predicting a hinted slice: the drawn hints' vote against the model's probabilities
     # (models.refine); 0 = the model alone, 1 = the hints alone.
     hint_weight: float = 0.0

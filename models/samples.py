@@ -9,12 +9,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from models.descriptors import all_descriptors
 from models.regions import UNKNOWN
 from models.transforms import (
     AugmentConfig,
     augment,
     normalise_image,
+    remeasure_bounds,
     resize_bounds,
     resize_image,
     resize_mask,
@@ -30,7 +33,10 @@ class TrainSample:
 
     ``image (C, H, W)`` float32 (C in {1, 3}); ``lo``, ``hi`` ``(K, M)`` bounds in px of this
     image (``models.bounds.stack``); ``mask (H, W)`` uint8 reference labels or None; ``sure``
-    ``(K, H, W)`` int8 pixels the hints are sure about (``models.regions.sure_map``) or None.
+    ``(K, H, W)`` int8 pixels the hints are sure about (``models.regions.sure_map``) or None;
+    ``reference (H, W)`` uint8 labels the bounds were measured around (the paper's bounds from
+    a mask, benchmarks) or None: with ``TrainConfig.remeasure_bounds`` augmentation re-measures
+    it instead of transforming the bounds (``models.transforms.remeasure_bounds``).
     """
 
     image: np.ndarray
@@ -38,6 +44,7 @@ class TrainSample:
     hi: np.ndarray
     mask: np.ndarray | None = None
     sure: np.ndarray | None = None
+    reference: np.ndarray | None = None
 
 
 @dataclass
@@ -50,6 +57,8 @@ class Prepared:
     sure: torch.Tensor | None = None  # (N, K, G, G) int8, zeros where no hint is sure; None: none
     # (N,) bool: ``masks`` holds a pseudo-mask (models.pseudo) there, not a reference; None: none
     has_pseudo: torch.Tensor | None = None
+    # (N, G, G) int64 labels the bounds were measured around, -1 where none; None: none kept
+    reference: torch.Tensor | None = None
 
 
 def prepare(
@@ -58,15 +67,18 @@ def prepare(
     grid: int,
     num_unions: int = 0,
     normalisation: str = "minmax",
+    keep_references: bool = False,
 ) -> Prepared:
     """Validate samples and bring them onto the ``grid x grid`` training grid (bounds ``(K + U,
     M)``: the classes', then ``num_unions`` unions of classes, see ``models.train.train``),
-    images scaled by ``normalisation`` (``models.transforms.normalise_image``)."""
+    images scaled by ``normalisation`` (``models.transforms.normalise_image``); the samples'
+    ``reference`` maps only if ``keep_references``."""
     if not samples:
         raise ValueError("no training samples")
     channels = samples[0].image.shape[0]
-    imgs, los, his, masks, has, sures = [], [], [], [], [], []
+    imgs, los, his, masks, has, sures, refs = [], [], [], [], [], [], []
     any_sure = any(s.sure is not None for s in samples)
+    any_ref = keep_references and any(s.reference is not None for s in samples)
     for i, s in enumerate(samples):
         if s.image.ndim != 3 or s.image.shape[0] not in (1, 3):
             raise ValueError(f"sample {i}: image must be (C, H, W) with C in 1 or 3")
@@ -104,6 +116,8 @@ def prepare(
             sures.append(resize_mask(sure, (grid, grid)).to(torch.int8))
         elif any_sure:
             sures.append(torch.zeros(num_classes, grid, grid, dtype=torch.int8))
+        if any_ref:
+            refs.append(_reference(s.reference, (h, w), num_classes, grid, i))
     return Prepared(
         torch.stack(imgs),
         torch.stack(los),
@@ -111,7 +125,29 @@ def prepare(
         torch.stack(masks),
         torch.tensor(has),
         torch.stack(sures) if any_sure else None,
+        reference=torch.stack(refs) if any_ref else None,
     )
+
+
+def _reference(
+    ref: np.ndarray | None, hw: tuple[int, int], num_classes: int, grid: int, i: int
+) -> torch.Tensor:
+    """One sample's reference labels on the grid ``(G, G)`` int64, all -1 where it has none."""
+    if ref is None:
+        return torch.full((grid, grid), -1, dtype=torch.int64)
+    if ref.shape != hw or int(ref.max()) >= num_classes:
+        raise ValueError(f"sample {i}: reference must be {hw} labels below {num_classes}")
+    m = torch.from_numpy(np.asarray(ref, dtype=np.int64))[None]
+    return resize_mask(m, (grid, grid))[0]
+
+
+def measure_labels(labels: torch.Tensor, num_classes: int, unions: torch.Tensor) -> torch.Tensor:
+    """Descriptors ``(B, K + U, M)`` px of label maps ``(B, G, G)`` (classes, then the unions
+    ``(U, K)`` summed), as the constraint loss measures a prediction."""
+    onehot = F.one_hot(labels.clamp_min(0), num_classes).permute(0, 3, 1, 2).float()
+    if len(unions):
+        onehot = torch.cat([onehot, torch.einsum("uk,bkhw->buhw", unions, onehot)], 1)
+    return all_descriptors(onehot)
 
 
 def open_labelled_bounds(data: Prepared, unions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,17 +196,37 @@ def class_prior(data: Prepared, num_classes: int) -> torch.Tensor:
 
 
 def batch(
-    data: Prepared, idx: np.ndarray, rng: np.random.Generator, aug: AugmentConfig | None
+    data: Prepared,
+    idx: np.ndarray,
+    rng: np.random.Generator,
+    aug: AugmentConfig | None,
+    unions: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
-    """Images, masks, sure maps (or None), lo, hi of the samples ``idx``, augmented alike."""
+    """Images, masks, sure maps (or None), lo, hi of the samples ``idx``, augmented alike.
+    Samples with a reference map get bounds re-measured on it (``unions`` ``(U, K)``: the
+    union rows' membership)."""
     ti = torch.from_numpy(idx)
     imgs, masks, los, his = data.images[ti], data.masks[ti], data.lo[ti], data.hi[ti]
     sure = None if data.sure is None else data.sure[ti]
     if aug is None:
         return imgs, masks, sure, los, his
-    # Mask and sure maps are label maps on the same grid: one stack, one set of transforms.
-    labels = masks[:, None] if sure is None else torch.cat([masks[:, None], sure.long()], 1)
+    # Mask, sure and reference maps are label maps on the same grid: one stack, one set of
+    # transforms.
+    stack = [masks[:, None]] + ([] if sure is None else [sure.long()])
+    ref = None if data.reference is None else data.reference[ti]
+    if ref is not None:
+        stack.append(ref[:, None])
+    labels = torch.cat(stack, 1)
     out = [augment(imgs[j], labels[j], los[j], his[j], rng, aug) for j in range(len(idx))]
-    imgs, labels, los, his = (torch.stack([o[i] for o in out]) for i in range(4))
+    imgs, labels, new_lo, new_hi = (torch.stack([o[i] for o in out]) for i in range(4))
+    if ref is not None:
+        turned = labels[:, -1]
+        has = ref[:, 0, 0] >= 0  # a reference map is all -1 or a label map (>= 0)
+        k = los.shape[1] - (0 if unions is None else len(unions))
+        u = torch.zeros(0, k) if unions is None else unions.cpu().float()
+        before, after = measure_labels(ref, k, u), measure_labels(turned, k, u)
+        for j in torch.nonzero(has).flatten().tolist():
+            new_lo[j], new_hi[j] = remeasure_bounds(los[j], his[j], before[j], after[j])
+        labels = labels[:, :-1]
     sure = None if sure is None else labels[:, 1:].to(torch.int8)
-    return imgs, labels[:, 0], sure, los, his
+    return imgs, labels[:, 0], sure, new_lo, new_hi

@@ -167,7 +167,9 @@ def _train(
 
     if samples:  # in place, as the budget's re-plan: the config as trained, never "auto"
         cfg.normalisation = resolve_normalisation(cfg.normalisation, samples[0].image.shape[0])
-    data = prepare(samples, num_classes, cfg.grid, len(unions), cfg.normalisation)
+    data = prepare(
+        samples, num_classes, cfg.grid, len(unions), cfg.normalisation, cfg.remeasure_bounds
+    )
     if not cfg.ring_unions:  # an ablation: the classes' own bounds only
         data.lo, data.hi, unions = data.lo[:, :num_classes], data.hi[:, :num_classes], unions[:0]
     unions = unions.to(dev)
@@ -231,7 +233,8 @@ def _train(
             if len(order) < cfg.batch_size:
                 order = np.concatenate([order, rng.permutation(n)])
             idx, order = order[: cfg.batch_size], order[cfg.batch_size :]
-            imgs, masks, sure, los, his = batch(data, idx, rng, aug_cfg if cfg.augment else None)
+            aug = aug_cfg if cfg.augment else None
+            imgs, masks, sure, los, his = batch(data, idx, rng, aug, unions.cpu())
             imgs, masks, los, his = imgs.to(dev), masks.to(dev), los.to(dev), his.to(dev)
             with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
                 logits = net(imgs)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from models.config import NORMALISATIONS
-from models.units import COMPONENT_INDEX
+from models.units import COMPONENT_INDEX, NONNEGATIVE
 
 _I = COMPONENT_INDEX
 _SIZE, _CX, _CY, _SX, _SY = (
@@ -301,6 +301,53 @@ def rotate(x: torch.Tensor, angle: float, *, nearest: bool) -> torch.Tensor:
         raise ValueError(f"rotation needs square images, got {tuple(x.shape[-2:])}")
     c, s = math.cos(angle), math.sin(angle)
     return _resample(x, [[c, s], [-s, c]], nearest=nearest)
+
+
+_RELATIVE = [COMPONENT_INDEX[k] for k in ("size", "cov_xx", "cov_yy", "length")]
+_NONNEGATIVE_INDEX = sorted(COMPONENT_INDEX[k] for k in NONNEGATIVE)
+_EMPTY_PX = 0.5  # a reference class under half a pixel counts as absent
+
+
+def remeasure_bounds(
+    lo: torch.Tensor, hi: torch.Tensor, before: torch.Tensor, after: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounds built around a reference label map, carried to the same map transformed.
+
+    ``lo``, ``hi`` ``(R, M)`` px: margins around ``before`` ``(R, M)``, the reference's own
+    descriptors, in ``models.shapes.from_mask``'s sense (relative for size, covariances and
+    length, absolute px for centroid and spread). Returns them around ``after`` ``(R, M)``, the
+    transformed reference's descriptors: ``after + (bound - before) * r`` with ``r`` the
+    component's change of scale (1 for centroid and spread). The paper's augmentation, each
+    augmented mask re-measured, exact where :func:`rotate_bounds` can only widen. Open ends
+    stay open; a row whose reference is empty keeps its bounds; a row the transform empties
+    becomes absent (size and length [0, 0], the rest open).
+    """
+    size, length = COMPONENT_INDEX["size"], COMPONENT_INDEX["length"]
+    xx, yy, xy = COMPONENT_INDEX["cov_xx"], COMPONENT_INDEX["cov_yy"], COMPONENT_INDEX["cov_xy"]
+    r = torch.ones_like(before)
+    safe = before.abs() > 1e-6
+    ratio = after / torch.where(safe, before, torch.ones_like(before))
+    r[:, _RELATIVE] = torch.where(safe, ratio, torch.ones_like(ratio))[:, _RELATIVE]
+    g0 = (before[:, xx] * before[:, yy]).clamp_min(0)
+    g1 = (after[:, xx] * after[:, yy]).clamp_min(0)
+    r[:, xy] = torch.where(g0 > 1e-6, torch.sqrt(g1 / g0.clamp_min(1e-6)), torch.ones_like(g0))
+
+    def carry(b: torch.Tensor) -> torch.Tensor:
+        finite = torch.isfinite(b)
+        moved = after + (torch.where(finite, b, before) - before) * r
+        return torch.where(finite, moved, b)
+
+    new_lo, new_hi = carry(lo), carry(hi)
+    floor = new_lo[:, _NONNEGATIVE_INDEX]
+    new_lo[:, _NONNEGATIVE_INDEX] = torch.where(torch.isfinite(floor), floor.clamp_min(0), floor)
+    absent_hi = torch.full_like(lo[0], float("inf"))
+    absent_hi[[size, length]] = 0.0
+    absent_lo = torch.where(absent_hi == 0, absent_hi, -absent_hi)
+    kept = (before[:, size] < _EMPTY_PX)[:, None]
+    emptied = ~kept & (after[:, size] < _EMPTY_PX)[:, None]
+    new_lo = torch.where(kept, lo, torch.where(emptied, absent_lo, new_lo))
+    new_hi = torch.where(kept, hi, torch.where(emptied, absent_hi, new_hi))
+    return new_lo, new_hi
 
 
 @dataclass(frozen=True)

@@ -263,6 +263,10 @@ def test_acdc_script_end_to_end_and_cached_rerun(tmp_path: Path) -> None:
         assert b.lo.shape[0] == acdc.NUM_CLASSES + 1
         assert np.array_equal(a.lo, b.lo[: acdc.NUM_CLASSES], equal_nan=True)
     assert set(bench.method_facts("paper+union")["bounds_hold_truth"].values()) == {1.0}
+    # Mask-derived bounds keep their mask for remeasure_bounds; drawn hints have none.
+    for s, (_, lab) in zip(union, bench.train, strict=True):
+        assert np.array_equal(s.reference, lab)
+    assert all(s.reference is None for s in plain)
     assert "Myo+LV" in bench.method_facts("paper+union")["bounds_hold_truth"]
     methods = "ellipse,ellipse+sure,sparse+sure,paper+union"
     sure = acdc.main([*argv, "--methods", methods, "--name", "sure"])

@@ -265,6 +265,25 @@ def test_a_union_of_classes_is_constrained_by_its_own_row(tmp_path: Path) -> Non
     )
 
 
+def test_training_re_measures_mask_derived_bounds_on_turned_samples(tmp_path: Path) -> None:
+    """``remeasure_bounds``: samples carry the mask their bounds were measured around (the
+    paper's setting, with a union row) and train with turns; a reference that is not the
+    image's label map is refused by name."""
+    samples = []
+    for img, m in make_dataset(4, 32, 2, seed=5):
+        filled = (m > 0).astype(np.uint8)
+        lo, hi = B.stack([*B.from_mask(m, 3), B.from_mask(filled, 2)[1]])
+        samples.append(TrainSample(img, lo, hi, reference=m))
+    cfg = TrainConfig.from_dict(
+        {"epochs": 2, "batch_size": 2, "grid": 32, "p_rotate": 1.0, "remeasure_bounds": True}
+    )
+    res = train(samples, 3, cfg, device="cpu", out_dir=tmp_path / "ok", unions=[[1, 2]])
+    assert res.checkpoint.exists() and res.epochs == 2
+    bad = TrainSample(samples[0].image, samples[0].lo, samples[0].hi, reference=np.zeros((5, 5)))
+    with pytest.raises(ValueError, match="reference"):
+        train([bad], 3, cfg, device="cpu", out_dir=tmp_path / "bad", unions=[[1, 2]])
+
+
 def test_bounds_open_where_the_sure_map_labels_every_pixel(tmp_path: Path) -> None:
     """``labelled_bounds=false``: a class whose sure map labels its whole slice (a fitted
     drawing) loses its bounds there, and so does a union of such classes; a class with any
