@@ -223,7 +223,7 @@ def batch(
         turned = labels[:, -1]
         has = ref[:, 0, 0] >= 0  # a reference map is all -1 or a label map (>= 0)
         k = los.shape[1] - (0 if unions is None else len(unions))
-        u = torch.zeros(0, k) if unions is None else unions.cpu().float()
+        u = torch.zeros(0, k) if unions is None else unions.float()
         before, after = measure_labels(ref, k, u), measure_labels(turned, k, u)
         for j in torch.nonzero(has).flatten().tolist():
             new_lo[j], new_hi[j] = remeasure_bounds(los[j], his[j], before[j], after[j])

@@ -173,6 +173,7 @@ def _train(
     if not cfg.ring_unions:  # an ablation: the classes' own bounds only
         data.lo, data.hi, unions = data.lo[:, :num_classes], data.hi[:, :num_classes], unions[:0]
     unions = unions.to(dev)
+    batch_unions = unions.cpu()  # augmentation measures union rows on the CPU
     n, channels = data.images.shape[0], data.images.shape[1]
     net = build_network(cfg.network, channels, num_classes, **cfg.network_kwargs).to(dev)
     opt = torch.optim.Adam(
@@ -234,7 +235,7 @@ def _train(
                 order = np.concatenate([order, rng.permutation(n)])
             idx, order = order[: cfg.batch_size], order[cfg.batch_size :]
             aug = aug_cfg if cfg.augment else None
-            imgs, masks, sure, los, his = batch(data, idx, rng, aug, unions.cpu())
+            imgs, masks, sure, los, his = batch(data, idx, rng, aug, batch_unions)
             imgs, masks, los, his = imgs.to(dev), masks.to(dev), los.to(dev), his.to(dev)
             with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
                 logits = net(imgs)
