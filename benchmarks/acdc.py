@@ -8,7 +8,7 @@ Methods (bounds are computed on each slice's native grid; ``models.train`` resiz
 
 - ``full``: cross-entropy on the full masks, no descriptor term (the upper bound);
 - ``paper``: the four descriptors around each slice's own mask, the paper's margins
-  (``models.bounds.PAPER_MARGINS``);
+  (``models.bounds.PAPER_MARGINS``) and the paper's loss (bounds alone: :data:`PAPER_LOSS`);
 - ``ellipse``: one simulated ellipse per structure and slice (``annotator.Annotator``), converted
   with ``from_ellipse(..., tolerance)``; absent structures marked absent;
 - ``sparse``: the same ellipses on one slice in three of each volume, plus project priors per
@@ -124,6 +124,17 @@ ABLATION_MARGINS: dict[str, dict[str, float]] = {
 }
 MASK_METHODS: frozenset[str] = frozenset({"paper", "paper+union", *ABLATION_MARGINS})
 """Methods whose bounds are measured around each slice's own mask."""
+PAPER_LOSS: dict[str, Any] = {"entropy_weight": 0.0}
+"""What :data:`MASK_METHODS` change in a preset: the paper's loss, descriptor bounds alone. The
+CPU recipe's entropy term made their ambiguous ring / hole pixels commit to LV (training slices:
+the LV's contour 2.9x its true length, 20 % of Myo predicted LV; 6 % without it) and cost
+``paper`` 0.812 -> 0.739 Dice (benchmarks/results/ablations-paper-loss.md)."""
+
+
+def acdc_method_train(method: str) -> dict[str, Any]:
+    """Per-method settings: :func:`benchmarks.presets.method_train`, and :data:`PAPER_LOSS` for
+    the mask-derived methods."""
+    return {**method_train(method), **(PAPER_LOSS if method in MASK_METHODS else {})}
 
 
 PRESETS: dict[str, Preset] = {
@@ -516,7 +527,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         build_samples=data.build_samples,
         evaluate=data.evaluate,
         method_facts=data.method_facts,
-        method_train=method_train,
+        method_train=acdc_method_train,
         method_unions=data.method_unions,
         version=2,  # 2: centre crop (CROP)
         facts={

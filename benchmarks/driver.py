@@ -184,7 +184,7 @@ def _method_key(bench: Benchmark, method: str, preset: Preset, seed: int) -> dic
     return {
         "bench": bench.key,
         "method": method,
-        "train": {**preset.train, **bench.method_train(method)},
+        "train": {**preset.train, **bench.method_train(method), **preset.overrides},
         "train_limit": preset.train_limit,
         "val_limit": preset.val_limit,
         "seed": seed,

@@ -6,7 +6,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from models.budget import SURE_WEIGHT
@@ -20,7 +20,8 @@ def log_barrier_mu(epochs: int, t0: float = 1.0, t_max: float = 50.0) -> float:
 
 def cpu_train(epochs: int, grid: int, **extra: Any) -> dict[str, Any]:
     """The benchmarks' CPU recipe: ``cpu-fast`` (one thread per training, entropy term, bias
-    initialised from the size bounds) with a UNet of width 16 and the constraint loss in length
+    initialised from the size bounds; ACDC's mask-derived methods drop the entropy term,
+    ``benchmarks.acdc.PAPER_LOSS``) with a UNet of width 16 and the constraint loss in length
     units (``models.losses.to_length``): in the paper's units a 10 % size error outweighs a
     centroid or spread error of the structure's whole radius, and on ACDC at 96 px the
     descriptor methods learned one input-independent blob (Dice < 0.01 after 500 steps, 0.20
@@ -99,6 +100,9 @@ class Preset:
     val_limit: int | None = None
     device: str = "auto"
     note: str = ""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """The command's ``--set`` fields: already in ``train``, and they also win over a
+    method's own settings (``Benchmark.method_train``), so any row can be re-run changed."""
 
     def with_overrides(
         self,
@@ -114,6 +118,7 @@ class Preset:
             self.val_limit if val_limit is None else val_limit,
             self.device,
             self.note,
+            {**self.overrides, **overrides},
         )
 
     def label(self, overrides: Mapping[str, Any], limits_changed: bool) -> str:

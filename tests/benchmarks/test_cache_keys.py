@@ -13,3 +13,41 @@ def test_ints_and_whole_floats_name_the_same_run() -> None:
     assert fingerprint({"p_flip": 0.5}) != fingerprint({"p_flip": 0})
     assert fingerprint({"augment": True}) != fingerprint({"augment": 1})
     assert fingerprint({"betas": [0.9, 0.99]}) != fingerprint({"betas": [0.99, 0.9]})
+
+
+def test_acdc_mask_methods_train_the_papers_loss_and_set_fields_win() -> None:
+    from benchmarks import acdc
+    from benchmarks.driver import Benchmark, _method_key
+    from models.config import TrainConfig
+
+    bench = Benchmark(
+        key="acdc",
+        title="",
+        classes=acdc.CLASSES,
+        num_classes=acdc.NUM_CLASSES,
+        build_samples=lambda _m: [],
+        evaluate=lambda _c, _p: None,  # type: ignore[arg-type,return-value]
+        facts={},
+        notes=[],
+        hd95_unit="mm",
+        dice_kind="",
+        method_train=acdc.acdc_method_train,
+    )
+    cpu = acdc.PRESETS["cpu"]
+
+    def entropy(method: str, preset: acdc.Preset) -> float:
+        return TrainConfig.from_dict(_method_key(bench, method, preset, 0)["train"]).entropy_weight
+
+    # The paper's loss (bounds alone) for the mask-derived methods; the hint methods and the
+    # product's recipe keep the CPU recipe's entropy term, full its cross-entropy only.
+    assert {m: entropy(m, cpu) for m in sorted(acdc.MASK_METHODS)} == dict.fromkeys(
+        sorted(acdc.MASK_METHODS), 0.0
+    )
+    assert entropy("ellipse", cpu) == entropy("ellipse+sure", cpu) == 1.0
+    assert entropy("full", cpu) == 0.0
+    # A command's --set fields win over a method's own settings, and later ones over earlier.
+    with_term = cpu.with_overrides({"entropy_weight": 0.5}, None, None)
+    assert entropy("paper", with_term) == entropy("full", with_term) == 0.5
+    assert entropy("paper", with_term.with_overrides({"entropy_weight": 2.0}, None, None)) == 2.0
+    # Without --set the key is what it was: cached runs of earlier sessions still match.
+    assert _method_key(bench, "ellipse", cpu, 0)["train"] == cpu.train
