@@ -451,3 +451,53 @@ def test_held_out_items_are_hinted_by_no_project_and_score_a_checkpoint(tmp_path
     out = held_out.score(tmp_path / "background.pt", items[:1], 4)
     assert out["dice"] == [0.0, 0.0, 0.0] and out["mean"] == 0.0
     assert out["empty_where_present"] == [int((labels == k).any()) for k in (1, 2, 3)]
+
+
+class _EchoPredictor:
+    """Stands in for a trained network: predicts a fixed label map per call, in order."""
+
+    def __init__(self, predictions: list[np.ndarray]) -> None:
+        self.predictions = predictions
+
+    def predict_volume(self, volume: np.ndarray) -> np.ndarray:
+        return self.predictions.pop(0)[None]
+
+
+def test_train_fit_pools_dice_confusion_and_contour_length(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from benchmarks import train_fit
+    from models import infer
+
+    truth = np.zeros((40, 40), np.uint8)
+    truth[5:15, 5:15] = 1  # RV
+    truth[20:34, 20:34] = 2  # Myo ring around the LV
+    truth[24:30, 24:30] = 3
+    items = [("a", np.zeros((1, 1, 40, 40), np.float32), truth[None])] * 2
+    grown = truth.copy()
+    grown[grown == 2] = 3  # the LV swallows its ring: Myo all predicted LV
+    preds = [truth.copy(), grown]
+    monkeypatch.setattr(infer, "load_predictor", lambda ck, dev: _EchoPredictor(preds))
+    out = train_fit.fit_report(tmp_path / "any.pt", items, 4)
+    assert out["dice"][0] == 1.0  # RV right on both slices
+    assert out["dice"][1] == pytest.approx(
+        2 * 160 / (320 + 160), abs=1e-4
+    )  # Myo right on one of two
+    assert out["confusion"][2] == [0.0, 0.0, 0.5, 0.5]  # type: ignore[index]
+    length = out["length_error_px"]
+    assert length[0] == 0.0 and length[2] > 10.0  # type: ignore[index]  # LV's contour grew
+
+
+@pytest.mark.shared_data
+def test_train_fit_reads_seeded_training_slices_at_the_training_crop() -> None:
+    need_shared_data("acdc", "train_slices.list")
+    from benchmarks import acdc, train_fit
+
+    items = train_fit.training_slices(paths.DATA_ROOT, 3)
+    root = paths.DATA_ROOT / "acdc"
+    assert [n for n, _, _ in items] == acdc.choose(acdc.read_list(root / "train_slices.list"), 3, 0)
+    _, image, labels = items[0]
+    full_image, _ = acdc.read_h5(root / "data" / f"{items[0][0]}.h5")
+    rows, cols = acdc.centre_box(full_image.shape)
+    assert image.shape == (1, 1, rows.stop - rows.start, cols.stop - cols.start)
+    assert labels.shape == image[:, 0].shape

@@ -1,0 +1,104 @@
+"""How well a trained checkpoint's argmax fits its own ACDC *training* slices: the data a
+recipe may be chosen on without reading ``val.list``.
+
+A mask-derived method (``paper`` and its ablations) trains on bounds measured around these
+slices' masks, so the masks are training data: how closely the argmax recovers them says
+whether a recipe change helps, before any validation volume is scored. ``--count`` (200) seeded
+slices of ``train_slices.list`` (``acdc.choose``), cut to the training crop (``acdc.CROP``) and
+predicted one by one. Per checkpoint: Dice per class pooled over the slices, the confusion of
+each true class (fraction of its pixels predicted as each class) and the argmax's contour length
+against the true one (mean px over slices where the class is present, calibrated length).
+
+    python benchmarks/train_fit.py benchmarks/cache/acdc/paper-*/last.pt --out fit.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.paths import DATA_ROOT
+
+Slice = tuple[str, np.ndarray, np.ndarray]
+"""``(name, image (1, 1, H, W), labels (1, H, W))``: one training slice as a one-slice volume."""
+
+
+def training_slices(data_dir: Path, count: int, seed: int = 0) -> list[Slice]:
+    """``count`` seeded slices of ``train_slices.list``, cropped as the benchmark trains on them."""
+    from benchmarks import acdc
+
+    root = data_dir / "acdc"
+    names = acdc.choose(acdc.read_list(root / "train_slices.list"), count, seed)
+    out = []
+    for n in names:
+        image, label = acdc.read_cropped(root / "data" / f"{n}.h5")
+        out.append((n, image[None, None], label[None]))
+    return out
+
+
+def fit_report(checkpoint: Path, items: Sequence[Slice], num_classes: int) -> dict[str, object]:
+    """Pooled Dice per foreground class, ``confusion[k][j]`` (fraction of true class k's pixels
+    predicted j, background included) and ``length_error_px[k]`` (argmax minus true contour
+    length, px of the cropped slice, mean over slices where k is present) for one checkpoint."""
+    from models.bounds import sobel_length
+    from models.infer import load_predictor
+
+    predictor = load_predictor(checkpoint, "cpu")
+    counts = np.zeros((num_classes, num_classes), np.int64)
+    length_errors: list[list[float]] = [[] for _ in range(num_classes)]
+    for _, image, labels in items:
+        pred = predictor.predict_volume(image)[0].astype(np.int64)
+        truth = labels[0].astype(np.int64)
+        counts += np.bincount(
+            truth.ravel() * num_classes + pred.ravel(), minlength=num_classes**2
+        ).reshape(num_classes, num_classes)
+        for k in range(1, num_classes):
+            if (truth == k).any():
+                length_errors[k].append(sobel_length(pred == k) - sobel_length(truth == k))
+    tp = np.diag(counts).astype(float)
+    denominator = counts.sum(0) + counts.sum(1)
+    dice = [
+        float(2 * tp[k] / denominator[k]) if denominator[k] else 1.0 for k in range(num_classes)
+    ]
+    confusion = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    foreground = dice[1:]
+    return {
+        "dice": [round(d, 4) for d in foreground],
+        "mean": round(float(np.mean(foreground)), 4),
+        "confusion": [[round(float(v), 4) for v in row] for row in confusion],
+        "length_error_px": [round(float(np.mean(e)), 2) if e else None for e in length_errors[1:]],
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, object]]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoints", nargs="+", type=Path)
+    p.add_argument("--count", type=int, default=200, help="training slices (200)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", type=Path, default=DATA_ROOT)
+    p.add_argument("--out", type=Path, default=None, help="also write the reports as JSON")
+    args = p.parse_args(argv)
+    items = training_slices(args.data_dir, args.count, args.seed)
+    print(f"{len(items)} training slices: {', '.join(n for n, _, _ in items[:5])}, ...")
+    out = {}
+    for ck in args.checkpoints:
+        out[str(ck)] = res = fit_report(ck, items, 4)
+        print(
+            f"{ck}: Dice (RV, Myo, LV) {res['dice']} mean {res['mean']}; "
+            f"length error px {res['length_error_px']}; confusion {res['confusion']}",
+            flush=True,
+        )
+    if args.out is not None:
+        args.out.write_text(json.dumps(out, indent=2) + "\n")
+    return out
+
+
+if __name__ == "__main__":
+    main()
