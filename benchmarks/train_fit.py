@@ -49,26 +49,26 @@ def fit_report(checkpoint: Path, items: Sequence[Slice], num_classes: int) -> di
     length, px of the cropped slice, mean over slices where k is present) for one checkpoint."""
     from models.bounds import sobel_length
     from models.infer import load_predictor
+    from models.metrics import dice
 
     predictor = load_predictor(checkpoint, "cpu")
-    counts = np.zeros((num_classes, num_classes), np.int64)
+    preds, truths = [], []
     length_errors: list[list[float]] = [[] for _ in range(num_classes)]
     for _, image, labels in items:
         pred = predictor.predict_volume(image)[0].astype(np.int64)
         truth = labels[0].astype(np.int64)
-        counts += np.bincount(
-            truth.ravel() * num_classes + pred.ravel(), minlength=num_classes**2
-        ).reshape(num_classes, num_classes)
+        preds.append(pred.ravel())
+        truths.append(truth.ravel())
         for k in range(1, num_classes):
             if (truth == k).any():
                 length_errors[k].append(sobel_length(pred == k) - sobel_length(truth == k))
-    tp = np.diag(counts).astype(float)
-    denominator = counts.sum(0) + counts.sum(1)
-    dice = [
-        float(2 * tp[k] / denominator[k]) if denominator[k] else 1.0 for k in range(num_classes)
-    ]
+    # Slices differ in size: pooling their pixels into one flat map pools the Dice too.
+    pred_all, truth_all = np.concatenate(preds), np.concatenate(truths)
+    foreground = list(dice(pred_all, truth_all, num_classes).values())
+    counts = np.bincount(truth_all * num_classes + pred_all, minlength=num_classes**2).reshape(
+        num_classes, num_classes
+    )
     confusion = counts / np.maximum(counts.sum(1, keepdims=True), 1)
-    foreground = dice[1:]
     return {
         "dice": [round(d, 4) for d in foreground],
         "mean": round(float(np.mean(foreground)), 4),
