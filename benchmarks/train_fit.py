@@ -6,8 +6,11 @@ slices' masks, so the masks are training data: how closely the argmax recovers t
 whether a recipe change helps, before any validation volume is scored. ``--count`` (200) seeded
 slices of ``train_slices.list`` (``acdc.choose``), cut to the training crop (``acdc.CROP``) and
 predicted one by one. Per checkpoint: Dice per class pooled over the slices, the confusion of
-each true class (fraction of its pixels predicted as each class) and the argmax's contour length
-against the true one (mean px over slices where the class is present, calibrated length).
+each true class (fraction of its pixels predicted as each class), the argmax's contour length
+against the true one (mean px over slices where the class is present, calibrated length), and
+how often the argmax meets the ``paper`` method's bounds around the true mask (per class and per
+descriptor): an argmax that meets its bounds yet misses the mask shows what the bounds leave
+open, one that breaks them what the training did not reach.
 
     python benchmarks/train_fit.py benchmarks/cache/acdc/paper-*/last.pt --out fit.json
 """
@@ -43,10 +46,43 @@ def training_slices(data_dir: Path, count: int, seed: int = 0) -> list[Slice]:
     return out
 
 
+BOUND_GROUPS: dict[str, tuple[str, ...]] = {
+    "size": ("size",),
+    "centroid": ("centroid_x", "centroid_y"),
+    "spread": ("spread_x", "spread_y"),
+    "length": ("length",),
+}
+"""The ``paper`` bounds' descriptors (``models.bounds.PAPER_MARGINS``) and their components."""
+
+
+def broken_bounds(pred: np.ndarray, truth: np.ndarray, num_classes: int) -> np.ndarray:
+    """Which ``paper`` bounds around ``truth`` the label map ``pred`` breaks: ``(K, G)`` bool,
+    K classes (row 0, background, unconstrained: all False), G = :data:`BOUND_GROUPS` (a group
+    breaks when any of its components lies outside its interval; both maps ``(H, W)`` labels of
+    the same slice, px units)."""
+    from models.bounds import from_mask, measure, stack
+    from models.units import COMPONENTS
+
+    lo, hi = stack(from_mask(truth, num_classes))
+    out = np.zeros((num_classes, len(BOUND_GROUPS)), bool)
+    for k in range(1, num_classes):
+        d = measure(pred == k)
+        bad = (d < lo[k] - 1e-6) | (d > hi[k] + 1e-6)
+        for g, comps in enumerate(BOUND_GROUPS.values()):
+            out[k, g] = any(bad[COMPONENTS.index(c)] for c in comps)
+    return out
+
+
 def fit_report(checkpoint: Path, items: Sequence[Slice], num_classes: int) -> dict[str, object]:
     """Pooled Dice per foreground class, ``confusion[k][j]`` (fraction of true class k's pixels
-    predicted j, background included) and ``length_error_px[k]`` (argmax minus true contour
-    length, px of the cropped slice, mean over slices where k is present) for one checkpoint."""
+    predicted j, background included), ``length_error_px[k]`` (argmax minus true contour
+    length, px of the cropped slice, mean over slices where k is present), ``size_ratio[k]``
+    (the softmax's summed probability and the argmax's pixel count over the true size, mean
+    over the same slices: a soft map that meets its size while the argmax falls short has not
+    committed), ``bounds_met[k]``
+    (fraction of those slices whose argmax meets every ``paper`` bound of class k) and
+    ``bounds_broken[k][descriptor]`` (fraction breaking that descriptor's bounds) for one
+    checkpoint; lists run over the foreground classes."""
     from models.bounds import sobel_length
     from models.infer import load_predictor
     from models.metrics import dice
@@ -54,14 +90,25 @@ def fit_report(checkpoint: Path, items: Sequence[Slice], num_classes: int) -> di
     predictor = load_predictor(checkpoint, "cpu")
     preds, truths = [], []
     length_errors: list[list[float]] = [[] for _ in range(num_classes)]
+    broken: list[list[np.ndarray]] = [[] for _ in range(num_classes)]
+    sizes: list[list[tuple[float, float]]] = [[] for _ in range(num_classes)]
     for _, image, labels in items:
-        pred = predictor.predict_volume(image)[0].astype(np.int64)
+        proba = predictor.predict_proba(image)[
+            0
+        ]  # (K, H, W): what predict_volume takes the argmax of
+        pred = proba.argmax(0).astype(np.int64)
         truth = labels[0].astype(np.int64)
         preds.append(pred.ravel())
         truths.append(truth.ravel())
+        slice_broken = broken_bounds(pred, truth, num_classes)
         for k in range(1, num_classes):
             if (truth == k).any():
                 length_errors[k].append(sobel_length(pred == k) - sobel_length(truth == k))
+                broken[k].append(slice_broken[k])
+                true_size = float((truth == k).sum())
+                sizes[k].append(
+                    (float(proba[k].sum()) / true_size, float((pred == k).sum()) / true_size)
+                )
     # Slices differ in size: pooling their pixels into one flat map pools the Dice too.
     pred_all, truth_all = np.concatenate(preds), np.concatenate(truths)
     foreground = list(dice(pred_all, truth_all, num_classes).values())
@@ -69,11 +116,27 @@ def fit_report(checkpoint: Path, items: Sequence[Slice], num_classes: int) -> di
         num_classes, num_classes
     )
     confusion = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    stacked = [np.array(b, bool).reshape(-1, len(BOUND_GROUPS)) for b in broken[1:]]
     return {
         "dice": [round(d, 4) for d in foreground],
         "mean": round(float(np.mean(foreground)), 4),
         "confusion": [[round(float(v), 4) for v in row] for row in confusion],
         "length_error_px": [round(float(np.mean(e)), 2) if e else None for e in length_errors[1:]],
+        "size_ratio": [
+            dict(zip(("soft", "argmax"), np.round(np.mean(r, axis=0), 4).tolist(), strict=True))
+            if r
+            else None
+            for r in sizes[1:]
+        ],
+        "bounds_met": [
+            round(float(np.mean(~np.any(b, axis=1))), 4) if len(b) else None for b in stacked
+        ],
+        "bounds_broken": [
+            dict(zip(BOUND_GROUPS, (round(float(v), 4) for v in np.mean(b, axis=0)), strict=True))
+            if len(b)
+            else None
+            for b in stacked
+        ],
     }
 
 
@@ -92,7 +155,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, object]]:
         out[str(ck)] = res = fit_report(ck, items, 4)
         print(
             f"{ck}: Dice (RV, Myo, LV) {res['dice']} mean {res['mean']}; "
-            f"length error px {res['length_error_px']}; confusion {res['confusion']}",
+            f"length error px {res['length_error_px']}; confusion {res['confusion']}; "
+            f"size / true (soft, argmax) {res['size_ratio']}; "
+            f"paper bounds met {res['bounds_met']}, broken {res['bounds_broken']}",
             flush=True,
         )
     if args.out is not None:

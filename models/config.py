@@ -130,6 +130,10 @@ class TrainConfig:
     mu: float = 1.1  # t *= mu after every epoch
     t_max: float = 50.0
     weights: dict[str, float] = field(default_factory=dict)  # per descriptor term, default 1
+    # Per descriptor term, the weight reached after 70 % of the steps (as t reaches t_max),
+    # moved there linearly from ``weights`` (default 1): a term weighed lightly while shapes
+    # form and fully once they have (models.losses.scheduled_weights). Empty: constant.
+    weights_end: dict[str, float] = field(default_factory=dict)
     loss_units: str = "paper"  # "paper" | "length" (models.losses.constraint_loss ``units``)
     ce_weight: float = 0.0  # > 0: cross-entropy on samples that have a mask (mixed supervision)
     # Mean pixel entropy of the softmax, ramped in linearly over the first half of training:
@@ -248,13 +252,15 @@ class TrainConfig:
             and all(_is_number(b) and 0 <= b < 1 for b in self.betas)
         ):
             raise ValueError("betas must be two numbers in [0, 1)")
-        if not isinstance(self.weights, Mapping):
-            raise ValueError("weights must be an object {descriptor: number}")
-        unknown = set(self.weights) - set(DESCRIPTORS)
-        if unknown:
-            raise ValueError(f"unknown loss weight(s): {sorted(unknown)}")
-        for name, v in self.weights.items():
-            _check_range(f"weights.{name}", v, 0.0, 1e6, integer=False)
+        for field_name in ("weights", "weights_end"):
+            weights = getattr(self, field_name)
+            if not isinstance(weights, Mapping):
+                raise ValueError(f"{field_name} must be an object {{descriptor: number}}")
+            unknown = set(weights) - set(DESCRIPTORS)
+            if unknown:
+                raise ValueError(f"unknown loss weight(s) in {field_name}: {sorted(unknown)}")
+            for name, v in weights.items():
+                _check_range(f"{field_name}.{name}", v, 0.0, 1e6, integer=False)
         if not isinstance(self.network_kwargs, Mapping):
             raise ValueError("network_kwargs must be an object")
         allowed = NETWORK_KWARGS[self.network]

@@ -72,6 +72,21 @@ def scales(h: int, w: int, device: torch.device | None = None) -> torch.Tensor:
     return torch.tensor([float(axis_scale(c.axes, h, w)) for c in COMPONENT_SPECS], device=device)
 
 
+def scheduled_weights(
+    start: Mapping[str, float], end: Mapping[str, float], step: int, total_steps: int
+) -> dict[str, float]:
+    """Per-term weights at ``step`` of ``total_steps``: each term in ``end`` moves linearly
+    from its ``start`` weight (default 1) to its ``end`` weight over the first 70 % of the
+    steps, as the log-barrier's t reaches its maximum, and stays there; the other terms keep
+    their ``start`` weight."""
+    frac = min(1.0, step / max(1.0, 0.7 * total_steps))
+    out = dict(start)
+    for name, w_end in end.items():
+        w0 = start.get(name, 1.0)
+        out[name] = w0 + (w_end - w0) * frac
+    return out
+
+
 def constraint_loss(
     probs: torch.Tensor,
     lo: torch.Tensor,

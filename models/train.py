@@ -26,6 +26,7 @@ from models.losses import (
     constraint_loss,
     masked_cross_entropy,
     pairwise_loss,
+    scheduled_weights,
     sure_region_loss,
     violation_share,
 )
@@ -439,8 +440,9 @@ def _loss(
     constrained = probs
     if len(unions):
         constrained = torch.cat([probs, torch.einsum("uk,bkhw->buhw", unions, probs)], 1)
+    weights = scheduled_weights(cfg.weights, cfg.weights_end, step, run.total_steps)
     loss, terms = constraint_loss(
-        constrained, los, his, t=run.t, kind=cfg.loss, weights=cfg.weights, units=cfg.loss_units
+        constrained, los, his, t=run.t, kind=cfg.loss, weights=weights, units=cfg.loss_units
     )
     if cfg.entropy_weight > 0:
         ramp = min(1.0, step / max(1.0, 0.5 * run.total_steps))

@@ -459,8 +459,11 @@ class _EchoPredictor:
     def __init__(self, predictions: list[np.ndarray]) -> None:
         self.predictions = predictions
 
-    def predict_volume(self, volume: np.ndarray) -> np.ndarray:
-        return self.predictions.pop(0)[None]
+    def predict_proba(self, slices: np.ndarray) -> np.ndarray:
+        labels = self.predictions.pop(0)
+        if labels.ndim == 3:  # already probabilities (K, H, W)
+            return labels[None]
+        return np.moveaxis(np.eye(4, dtype=np.float32)[labels], -1, 0)[None]
 
 
 def test_train_fit_pools_dice_confusion_and_contour_length(
@@ -486,6 +489,54 @@ def test_train_fit_pools_dice_confusion_and_contour_length(
     assert out["confusion"][2] == [0.0, 0.0, 0.5, 0.5]  # type: ignore[index]
     length = out["length_error_px"]
     assert length[0] == 0.0 and length[2] > 10.0  # type: ignore[index]  # LV's contour grew
+    # The second slice breaks the Myo's size (empty) and the LV's size and length.
+    assert out["bounds_met"] == [1.0, 0.5, 0.5]
+    broken = out["bounds_broken"]
+    assert broken[0] == {"size": 0.0, "centroid": 0.0, "spread": 0.0, "length": 0.0}  # type: ignore[index]
+    assert broken[1]["size"] == 0.5 and broken[2]["length"] == 0.5  # type: ignore[index]
+    assert out["size_ratio"][1] == {"soft": 0.5, "argmax": 0.5}  # type: ignore[index]
+
+
+def test_train_fit_tells_an_uncommitted_rim_from_a_missing_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from benchmarks import train_fit
+    from models import infer
+
+    truth = np.zeros((40, 40), np.uint8)
+    truth[10:30, 10:30] = 2
+    proba = np.zeros((4, 40, 40), np.float32)
+    proba[0] = 1.0
+    proba[:, 12:28, 12:28] = [[[0.0]], [[0.0]], [[1.0]], [[0.0]]]  # the core: Myo, committed
+    rim = (truth == 2) & (proba[2] == 0)
+    proba[0][rim], proba[2][rim] = 0.55, 0.45  # the rim: Myo at 0.45, background wins
+    items = [("a", np.zeros((1, 1, 40, 40), np.float32), truth[None])]
+    monkeypatch.setattr(infer, "load_predictor", lambda ck, dev: _EchoPredictor([proba]))
+    out = train_fit.fit_report(tmp_path / "any.pt", items, 4)
+    core, rim_px = 16 * 16, 400 - 16 * 16
+    ratio = out["size_ratio"][1]  # type: ignore[index]
+    assert ratio["argmax"] == pytest.approx(core / 400, abs=1e-4)
+    assert ratio["soft"] == pytest.approx((core + 0.45 * rim_px) / 400, abs=1e-4)
+    assert out["bounds_met"][1] == 0.0  # type: ignore[index]  # the argmax breaks the size bound
+
+
+def test_broken_bounds_names_the_descriptor_a_prediction_breaks() -> None:
+    from benchmarks.train_fit import BOUND_GROUPS, broken_bounds
+
+    truth = np.zeros((120, 120), np.uint8)
+    truth[10:30, 10:30] = 1
+    truth[60:100, 60:70] = 2
+    moved = np.zeros_like(truth)
+    moved[40:60, 40:60] = 1  # the same square 30 px away: beyond the 20 px centroid margin
+    moved[60:100, 60:70] = 2
+    thinner = truth.copy()
+    thinner[60:100, 68:70] = 0  # a fifth of class 2 lost: size below its 10 % margin
+    groups = list(BOUND_GROUPS)
+    assert not broken_bounds(truth, truth, 3).any()
+    assert broken_bounds(moved, truth, 3)[1].tolist() == [g == "centroid" for g in groups]
+    assert broken_bounds(moved, truth, 3)[2].tolist() == [False] * len(groups)
+    assert broken_bounds(thinner, truth, 3)[2, groups.index("size")]
+    assert not broken_bounds(thinner, truth, 3)[1].any()
 
 
 @pytest.mark.shared_data

@@ -291,3 +291,20 @@ def test_violation_share_counts_broken_bounds_per_descriptor() -> None:
     share = violation_share(probs, lo, hi)
     assert share == {"size": 1.0, "centroid": 0.5}
     assert violation_share(probs, torch.full_like(lo, -inf), torch.full_like(hi, inf)) == {}
+
+
+def test_scheduled_weights_move_to_their_end_over_70_percent_of_the_steps() -> None:
+    from models.losses import scheduled_weights
+
+    start, end = {"length": 0.1, "size": 2.0}, {"length": 1.0, "centroid": 0.5}
+    assert scheduled_weights(start, end, 0, 100) == {"length": 0.1, "size": 2.0, "centroid": 1.0}
+    half = scheduled_weights(start, end, 35, 100)  # half of the ramp's 70 steps
+    assert half["length"] == pytest.approx(0.55) and half["centroid"] == pytest.approx(0.75)
+    assert half["size"] == 2.0  # not scheduled: its start weight throughout
+    for step in (70, 100, 150):
+        assert scheduled_weights(start, end, step, 100) == {
+            "length": 1.0,
+            "size": 2.0,
+            "centroid": 0.5,
+        }
+    assert scheduled_weights(start, {}, 50, 100) == start
