@@ -79,10 +79,9 @@ def fit_report(checkpoint: Path, items: Sequence[Slice], num_classes: int) -> di
     length, px of the cropped slice, mean over slices where k is present), ``size_ratio[k]``
     (the softmax's summed probability and the argmax's pixel count over the true size, mean
     over the same slices: a soft map that meets its size while the argmax falls short has not
-    committed), ``bounds_met[k]``
-    (fraction of those slices whose argmax meets every ``paper`` bound of class k) and
-    ``bounds_broken[k][descriptor]`` (fraction breaking that descriptor's bounds) for one
-    checkpoint; lists run over the foreground classes."""
+    committed), ``bounds_met[k]`` (fraction of those slices whose argmax meets every ``paper``
+    bound of class k) and ``bounds_broken[k][descriptor]`` (fraction breaking that
+    descriptor's bounds) for one checkpoint; lists run over the foreground classes."""
     from models.bounds import sobel_length
     from models.infer import load_predictor
     from models.metrics import dice
@@ -93,9 +92,8 @@ def fit_report(checkpoint: Path, items: Sequence[Slice], num_classes: int) -> di
     broken: list[list[np.ndarray]] = [[] for _ in range(num_classes)]
     sizes: list[list[tuple[float, float]]] = [[] for _ in range(num_classes)]
     for _, image, labels in items:
-        proba = predictor.predict_proba(image)[
-            0
-        ]  # (K, H, W): what predict_volume takes the argmax of
+        # (K, H, W): the probabilities predict_volume takes the argmax of
+        proba = predictor.predict_proba(image)[0]
         pred = proba.argmax(0).astype(np.int64)
         truth = labels[0].astype(np.int64)
         preds.append(pred.ravel())
