@@ -42,7 +42,13 @@ def add_common_args(
         help="override a TrainConfig field (e.g. --set epochs=3); recorded in the preset label",
     )
     p.add_argument("--name", default=None, help="result file stem (default: <bench>-<preset>)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the simulated annotator and the data subsets; the network's own seed is "
+        "--set seed=N (mask-derived methods such as paper train the same under any --seed)",
+    )
     p.add_argument("--data-dir", type=Path, default=DATA_ROOT)
     p.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
     p.add_argument("--cache-dir", type=Path, default=CACHE_DIR)
