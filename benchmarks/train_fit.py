@@ -58,16 +58,16 @@ BOUND_GROUPS: dict[str, tuple[str, ...]] = {
 def broken_bounds(pred: np.ndarray, truth: np.ndarray, num_classes: int) -> np.ndarray:
     """Which ``paper`` bounds around ``truth`` the label map ``pred`` breaks: ``(K, G)`` bool,
     K classes (row 0, background, unconstrained: all False), G = :data:`BOUND_GROUPS` (a group
-    breaks when any of its components lies outside its interval; both maps ``(H, W)`` labels of
-    the same slice, px units)."""
-    from models.bounds import from_mask, measure, stack
+    breaks when any of its components does, by the product's own test with the argmax's slack,
+    ``models.quality.broken_components``; both maps ``(H, W)`` labels of the same slice)."""
+    from models.bounds import from_mask, stack
+    from models.quality import broken_components
     from models.units import COMPONENTS
 
     lo, hi = stack(from_mask(truth, num_classes))
     out = np.zeros((num_classes, len(BOUND_GROUPS)), bool)
     for k in range(1, num_classes):
-        d = measure(pred == k)
-        bad = (d < lo[k] - 1e-6) | (d > hi[k] + 1e-6)
+        bad = broken_components(pred == k, lo[k], hi[k])
         for g, comps in enumerate(BOUND_GROUPS.values()):
             out[k, g] = any(bad[COMPONENTS.index(c)] for c in comps)
     return out

@@ -58,15 +58,20 @@ class ClassTally:
         }
 
 
-def _within(value: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
-    ends = np.concatenate([lo[np.isfinite(lo)], hi[np.isfinite(hi)]])
-    if ends.size == 0:
-        return True
+def broken_components(mask: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Which bounds a binary prediction breaks: ``(M,)`` bool for ``mask (H, W)`` against one
+    class's ``lo``/``hi`` ``(M,)`` px, each end with the argmax's slack
+    (``RELATIVE_SLACK``, at least ``ABSOLUTE_SLACK``); open ends never break. An empty mask
+    has no centroid or spread: only its size is checked."""
+    d = measure(mask)
     slack_lo = np.maximum(ABSOLUTE_SLACK, RELATIVE_SLACK * np.abs(lo))
     slack_hi = np.maximum(ABSOLUTE_SLACK, RELATIVE_SLACK * np.abs(hi))
-    ok_lo = ~np.isfinite(lo) | (value >= lo - slack_lo)
-    ok_hi = ~np.isfinite(hi) | (value <= hi + slack_hi)
-    return bool(np.all(ok_lo & ok_hi))
+    broken = (np.isfinite(lo) & (d < lo - slack_lo)) | (np.isfinite(hi) & (d > hi + slack_hi))
+    if d[SIZE] <= 0:
+        only_size = np.zeros_like(broken)
+        only_size[SIZE] = broken[SIZE]
+        return only_size
+    return broken
 
 
 def slice_tallies(labels: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[ClassTally]:
@@ -78,17 +83,11 @@ def slice_tallies(labels: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[Cl
         finite = np.isfinite(lo[k]) | np.isfinite(hi[k])
         if finite.any():
             t.hinted_slices = 1
-            d = measure(labels == k)
+            mask = labels == k
             present = lo[k, SIZE] > 0
             t.present_slices = int(present)
-            empty = d[SIZE] <= 0
-            t.empty_where_present = int(present and empty)
-            if empty:
-                # An empty mask has no centroid or spread: only its size is checked.
-                size = slice(SIZE, SIZE + 1)
-                t.meeting_bounds = int(_within(d[size], lo[k, size], hi[k, size]))
-            else:
-                t.meeting_bounds = int(_within(d, lo[k], hi[k]))
+            t.empty_where_present = int(present and not mask.any())
+            t.meeting_bounds = int(not broken_components(mask, lo[k], hi[k]).any())
         out.append(t)
     return out
 
