@@ -135,6 +135,11 @@ class TrainConfig:
     # form and fully once they have (models.losses.scheduled_weights). Empty: constant.
     weights_end: dict[str, float] = field(default_factory=dict)
     loss_units: str = "paper"  # "paper" | "length" (models.losses.constraint_loss ``units``)
+    # Descriptors whose lower bounds the loss leaves out (only their upper bounds pull): a
+    # soft map's contour length starts far below its argmax's, so early on a length lower
+    # bound asks for more edges, which the network can also supply as ragged ones. The
+    # quality check (models.quality) still tests both ends. Empty: both ends, as the paper.
+    upper_only: tuple[str, ...] = ()
     ce_weight: float = 0.0  # > 0: cross-entropy on samples that have a mask (mixed supervision)
     # Mean pixel entropy of the softmax, ramped in linearly over the first half of training:
     # size and centroid bounds alone are also met by diffuse, low-confidence maps whose argmax
@@ -261,6 +266,14 @@ class TrainConfig:
                 raise ValueError(f"unknown loss weight(s) in {field_name}: {sorted(unknown)}")
             for name, v in weights.items():
                 _check_range(f"{field_name}.{name}", v, 0.0, 1e6, integer=False)
+        if not (
+            isinstance(self.upper_only, tuple | list)
+            and all(isinstance(n, str) for n in self.upper_only)
+        ):
+            raise ValueError("upper_only must be a list of descriptor names")
+        unknown = set(self.upper_only) - set(DESCRIPTORS)
+        if unknown:
+            raise ValueError(f"unknown descriptor(s) in upper_only: {sorted(unknown)}")
         if not isinstance(self.network_kwargs, Mapping):
             raise ValueError("network_kwargs must be an object")
         allowed = NETWORK_KWARGS[self.network]

@@ -14,7 +14,7 @@ wide compared with 1 in the units of z, as they are in pixels.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -96,6 +96,7 @@ def constraint_loss(
     kind: str = "log_barrier",
     weights: Mapping[str, float] | None = None,
     units: str = "paper",
+    upper_only: Collection[str] = (),
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Penalty of the descriptors of ``probs`` leaving ``[lo, hi]``.
 
@@ -105,7 +106,8 @@ def constraint_loss(
     (default 1). ``units``: ``"paper"`` penalises every component in its own unit (px^2 or
     px on the reference grid) and divides by 256^2, as the paper; ``"length"`` first maps the
     px^2 components (size, covariance) through :func:`to_length` and divides by 256, so every
-    term is a distance on the reference grid. Returns the scalar total and a dict of
+    term is a distance on the reference grid. ``upper_only``: descriptor names whose lower
+    bounds are not penalised (only their upper ones). Returns the scalar total and a dict of
     per-descriptor terms (detached).
     """
     if units not in LOSS_UNITS:
@@ -114,6 +116,10 @@ def constraint_loss(
     unknown = set(weights) - set(TERMS)
     if unknown:
         raise ValueError(f"unknown loss weight(s) {sorted(unknown)}")
+    if set(upper_only) - set(TERMS):
+        raise ValueError(
+            f"unknown descriptor(s) in upper_only {sorted(set(upper_only) - set(TERMS))}"
+        )
     _b, _, h, w = probs.shape
     lo = lo.to(probs.device, torch.float32)
     hi = hi.to(probs.device, torch.float32)
@@ -123,6 +129,9 @@ def constraint_loss(
     # A lower bound <= 0 on a non-negative quantity (absent classes: size in [0, 0]) is always
     # met; in the barrier's linear branch it would cancel the upper bound's pull, so drop it.
     has_lo = has_lo & ~((lo <= 0) & _NONNEGATIVE.to(probs.device))
+    if upper_only:
+        open_below = torch.tensor([d in upper_only for d in DESCRIPTOR_OF], device=probs.device)
+        has_lo = has_lo & ~open_below
     zero = torch.zeros((), device=probs.device)
     if not bool((has_lo | has_hi).any()):
         # Nothing constrained (full masks only): skip the moments, so a cross-entropy step

@@ -442,7 +442,14 @@ def _loss(
         constrained = torch.cat([probs, torch.einsum("uk,bkhw->buhw", unions, probs)], 1)
     weights = scheduled_weights(cfg.weights, cfg.weights_end, step, run.total_steps)
     loss, terms = constraint_loss(
-        constrained, los, his, t=run.t, kind=cfg.loss, weights=weights, units=cfg.loss_units
+        constrained,
+        los,
+        his,
+        t=run.t,
+        kind=cfg.loss,
+        weights=weights,
+        units=cfg.loss_units,
+        upper_only=cfg.upper_only,
     )
     if cfg.entropy_weight > 0:
         ramp = min(1.0, step / max(1.0, 0.5 * run.total_steps))
