@@ -308,3 +308,32 @@ def test_scheduled_weights_move_to_their_end_over_70_percent_of_the_steps() -> N
             "centroid": 0.5,
         }
     assert scheduled_weights(start, {}, 50, 100) == start
+
+
+def test_upper_only_drops_lower_bounds_of_the_named_descriptors() -> None:
+    """``upper_only``: the named descriptors' lower bounds are left out, as if open (a map
+    far below its length lower bound pays only the upper bound's barrier); the other
+    descriptors keep both ends."""
+    probs = torch.zeros(1, 2, 32, 32)
+    probs[:, 1, 12:20, 12:20] = 1.0  # an 8 x 8 square: area 64 px^2, contour about 32 px
+    probs[:, 0] = 1.0 - probs[:, 1]
+
+    def loss(cb: B.ClassBounds, **kw: object) -> dict[str, torch.Tensor]:
+        lo, hi = (torch.as_tensor(a)[None] for a in B.stack([B.ClassBounds(), cb]))
+        return constraint_loss(probs, lo, hi, t=5.0, **kw)[1]  # type: ignore[arg-type]
+
+    below = B.ClassBounds(present=True).with_interval("length", 60.0, 80.0)
+    below = below.with_interval("size", 100.0, 200.0)
+    opened = below.with_interval("length", -math.inf, 80.0)
+    both, upper = loss(below), loss(below, upper_only=["length"])
+    assert upper["length"] == pytest.approx(float(loss(opened)["length"]))
+    assert both["length"] > upper["length"] + 0.01  # the lower bound's pull is gone
+    assert upper["size"] == pytest.approx(float(both["size"]))  # not named: both ends
+    above = B.ClassBounds(present=True).with_interval("length", 5.0, 10.0)
+    upper = loss(above, upper_only=["length"])["length"]
+    assert upper > 0.01  # above its upper bound: still pulled down
+    assert upper == pytest.approx(
+        float(loss(above.with_interval("length", -math.inf, 10.0))["length"])
+    )
+    with pytest.raises(ValueError, match="upper_only"):
+        loss(above, upper_only=["colour"])

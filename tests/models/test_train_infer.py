@@ -289,27 +289,32 @@ def test_training_moves_scheduled_loss_weights_step_by_step(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``weights_end``: the constraint loss sees each scheduled term's weight rise from
-    ``weights`` to ``weights_end`` by 70 % of the steps; without it the weights stay put."""
+    ``weights`` to ``weights_end`` by 70 % of the steps; without it the weights stay put.
+    ``upper_only`` reaches the constraint loss at every step."""
     from models import train as train_module
 
     seen: list[dict[str, float]] = []
+    open_below: list[tuple[str, ...]] = []
     real = train_module.constraint_loss
 
     def recording(*args: object, **kwargs: object) -> object:
         seen.append(dict(kwargs["weights"]))  # type: ignore[call-overload]
+        open_below.append(tuple(kwargs["upper_only"]))  # type: ignore[call-overload]
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(train_module, "constraint_loss", recording)
     samples = _samples(2, 32, 2, seed=6)
     base = {"epochs": 10, "batch_size": 2, "grid": 32, "augment": False, "weights": {"length": 0.1}}
     train(samples, 3, TrainConfig.from_dict(base), device="cpu", out_dir=tmp_path / "flat")
-    assert [w["length"] for w in seen] == [0.1] * 10
+    assert [w["length"] for w in seen] == [0.1] * 10 and open_below == [()] * 10
     seen.clear()
-    ramp = TrainConfig.from_dict({**base, "weights_end": {"length": 1.0}})
+    open_below.clear()
+    ramp = TrainConfig.from_dict({**base, "weights_end": {"length": 1.0}, "upper_only": ["length"]})
     train(samples, 3, ramp, device="cpu", out_dir=tmp_path / "ramp")
     lengths = [w["length"] for w in seen]
     assert lengths[0] == pytest.approx(0.1) and lengths[7:] == pytest.approx([1.0] * 3)
     assert all(a < b for a, b in itertools.pairwise(lengths[:8]))
+    assert open_below == [("length",)] * 10
 
 
 def test_bounds_open_where_the_sure_map_labels_every_pixel(tmp_path: Path) -> None:
