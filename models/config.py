@@ -67,6 +67,7 @@ its network saw. ``TrainConfig.normalisation`` also takes ``"auto"``
 (``models.transforms.resolve_normalisation``)."""
 _BOOLS = (
     "augment",
+    "hard_length",
     "amp",
     "resume",
     "tta",
@@ -140,6 +141,9 @@ class TrainConfig:
     # bound asks for more edges, which the network can also supply as ragged ones. The
     # quality check (models.quality) still tests both ends. Empty: both ends, as the paper.
     upper_only: tuple[str, ...] = ()
+    # Contour length measured on the argmax, straight-through (models.losses.constraint_loss
+    # ``hard``): a soft map meets a length bound by contrast or texture that its argmax lacks.
+    hard_length: bool = False
     ce_weight: float = 0.0  # > 0: cross-entropy on samples that have a mask (mixed supervision)
     # Mean pixel entropy of the softmax, ramped in linearly over the first half of training:
     # size and centroid bounds alone are also met by diffuse, low-confidence maps whose argmax

@@ -195,23 +195,29 @@ def length(p: torch.Tensor) -> torch.Tensor:
 
 
 def all_descriptors(
-    p: torch.Tensor, with_length: bool = True, length_classes: torch.Tensor | None = None
+    p: torch.Tensor,
+    with_length: bool = True,
+    length_classes: torch.Tensor | None = None,
+    length_of: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Every constrained component ``(B, K, M)`` of a 2D map, in ``COMPONENTS`` order.
 
     ``(size, centroid_x, centroid_y, spread_x, spread_y, cov_xx, cov_yy, cov_xy, length)``. The
     length convolution is the costly part, so it can be limited: ``with_length=False`` leaves
     the slot 0; ``length_classes`` (1D class indices) computes it for those classes only.
+    ``length_of``: another ``(B, K, H, W)`` map whose contour length fills the length slot
+    (default ``p``; the loss's straight-through hard map).
     """
     p = _work(p)
     s, cent, cov = moments(p)
     spr = torch.sqrt(cov[..., :2] + EPS)
+    lp = p if length_of is None else _work(length_of)
     if not with_length:
         ln = torch.zeros_like(s)
     elif length_classes is None:
-        ln = length(p)
+        ln = length(lp)
     else:
-        ln = torch.zeros_like(s).index_copy(1, length_classes, length(p[:, length_classes]))
+        ln = torch.zeros_like(s).index_copy(1, length_classes, length(lp[:, length_classes]))
     out = torch.cat([s[..., None], cent, spr, cov, ln[..., None]], dim=-1)
     assert out.shape[-1] == len(COMPONENTS)
     return out

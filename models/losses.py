@@ -97,6 +97,7 @@ def constraint_loss(
     weights: Mapping[str, float] | None = None,
     units: str = "paper",
     upper_only: Collection[str] = (),
+    hard: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Penalty of the descriptors of ``probs`` leaving ``[lo, hi]``.
 
@@ -107,8 +108,11 @@ def constraint_loss(
     px on the reference grid) and divides by 256^2, as the paper; ``"length"`` first maps the
     px^2 components (size, covariance) through :func:`to_length` and divides by 256, so every
     term is a distance on the reference grid. ``upper_only``: descriptor names whose lower
-    bounds are not penalised (only their upper ones). Returns the scalar total and a dict of
-    per-descriptor terms (detached).
+    bounds are not penalised (only their upper ones). ``hard``: a map shaped like ``probs``
+    (the argmax as one-hot, unions summed) on which the contour length is measured
+    straight-through: the value is the hard map's, the gradient flows to ``probs`` as if it
+    were theirs (a soft map's length can be moved by contrast or texture alone). Returns the
+    scalar total and a dict of per-descriptor terms (detached).
     """
     if units not in LOSS_UNITS:
         raise ValueError(f"unknown loss units {units!r} ({' | '.join(LOSS_UNITS)})")
@@ -142,10 +146,14 @@ def constraint_loss(
     # not the background: it is the one descriptor that costs a filter pass over every pixel.
     len_used = (has_lo[..., _LENGTH_INDEX] | has_hi[..., _LENGTH_INDEX]).any(0)
     len_classes = torch.nonzero(len_used).flatten()
+    if hard is not None and hard.shape != probs.shape:
+        raise ValueError(f"hard map {tuple(hard.shape)} must be shaped like probs")
+    probs = probs.float()
     v = all_descriptors(
-        probs.float(),
+        probs,
         with_length=len(len_classes) > 0,
         length_classes=len_classes if len(len_classes) < probs.shape[1] else None,
+        length_of=None if hard is None else probs + (hard.float() - probs).detach(),
     )
     v = v / sc
     # Open ends are replaced by a finite dummy and masked out, so no inf/NaN reaches autograd.

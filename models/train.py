@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from models.budget import MIN_EPOCHS, barrier_mu, budget_seconds, plan_epochs
 from models.checkpoints import CHECKPOINT_NAME, LAST_NAME, load_init, save_checkpoint, save_last
@@ -440,6 +441,11 @@ def _loss(
     constrained = probs
     if len(unions):
         constrained = torch.cat([probs, torch.einsum("uk,bkhw->buhw", unions, probs)], 1)
+    hard = None
+    if cfg.hard_length:
+        hard = F.one_hot(logits.argmax(1), logits.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
+        if len(unions):
+            hard = torch.cat([hard, torch.einsum("uk,bkhw->buhw", unions, hard)], 1)
     weights = scheduled_weights(cfg.weights, cfg.weights_end, step, run.total_steps)
     loss, terms = constraint_loss(
         constrained,
@@ -450,6 +456,7 @@ def _loss(
         weights=weights,
         units=cfg.loss_units,
         upper_only=cfg.upper_only,
+        hard=hard,
     )
     if cfg.entropy_weight > 0:
         ramp = min(1.0, step / max(1.0, 0.5 * run.total_steps))
