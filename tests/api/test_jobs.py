@@ -91,6 +91,7 @@ def test_bad_submissions_are_422_and_store_nothing(api: Api, app: FastAPI) -> No
         ({"kind": "train", "config": {"weights": {"size": "x"}}}, "weights.size"),
         ({"kind": "train", "config": {"weights_end": {"length": -1}}}, "weights_end.length"),
         ({"kind": "train", "config": {"upper_only": ["colour"]}}, "upper_only"),
+        ({"kind": "train", "config": {"hard_length": 1}}, "hard_length"),
         ({"kind": "train", "config": {"betas": [1, 2, 3]}}, "betas"),
         ({"kind": "train", "config": {"network_kwargs": {"width": -4}}}, "network_kwargs.width"),
         ({"kind": "train", "config": {"budget": "forever"}}, "budget"),

@@ -110,6 +110,7 @@ def test_explicit_fields_replace_the_default_one_by_one() -> None:
         ({"weights_end": {"length": -1}}, "weights_end.length must be in"),
         ({"upper_only": "length"}, "upper_only must be a list"),
         ({"upper_only": ["colour"]}, "unknown descriptor.*upper_only"),
+        ({"hard_length": "yes"}, "hard_length must be true or false"),
         ({"betas": [1, 2, 3]}, "betas must be two numbers"),
         ({"network_kwargs": {"width": -4}}, "network_kwargs.width must be in"),
         ({"network_kwargs": {"kernel": 3}}, "take only"),

@@ -337,3 +337,30 @@ def test_upper_only_drops_lower_bounds_of_the_named_descriptors() -> None:
     )
     with pytest.raises(ValueError, match="upper_only"):
         loss(above, upper_only=["colour"])
+
+
+def test_hard_length_measures_the_argmax_and_passes_its_gradient_to_the_soft_map() -> None:
+    """``hard``: the length term is the hard map's (a ragged argmax is long where the soft map
+    is short), the other terms stay the soft map's, and the gradient reaches the logits."""
+    gen = torch.Generator().manual_seed(0)
+    logits = 0.3 * torch.randn(1, 2, 32, 32, generator=gen)
+    logits[:, 1, 10:20, 10:20] += 2.0  # a square whose edge the noise makes ragged
+    logits.requires_grad_()
+    probs = torch.softmax(logits, 1)
+    hard = torch.nn.functional.one_hot(probs.argmax(1), 2).permute(0, 3, 1, 2).float()
+    soft_len, hard_len = float(D.length(probs)[0, 1]), float(D.length(hard)[0, 1])
+    assert hard_len > 2 * soft_len
+    mixed = D.all_descriptors(probs, length_of=hard)
+    assert float(mixed[0, 1, -1]) == pytest.approx(hard_len)
+    assert torch.equal(mixed[..., :-1], D.all_descriptors(probs)[..., :-1])
+    cb = B.ClassBounds(present=True).with_interval("length", 5.0, 10.0)
+    cb = cb.with_interval("size", 50.0, 60.0)
+    lo, hi = (torch.as_tensor(a)[None] for a in B.stack([B.ClassBounds(), cb]))
+    total, terms = constraint_loss(probs, lo, hi, t=5.0, hard=hard)
+    _, soft_terms = constraint_loss(probs, lo, hi, t=5.0)
+    assert terms["length"] > 2 * soft_terms["length"]
+    assert terms["size"] == pytest.approx(float(soft_terms["size"]))
+    (grad,) = torch.autograd.grad(total, logits)
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="hard map"):
+        constraint_loss(probs, lo, hi, hard=hard[:, :1])
