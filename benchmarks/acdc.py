@@ -128,7 +128,8 @@ PAPER_LOSS: dict[str, Any] = {"entropy_weight": 0.0}
 """What :data:`MASK_METHODS` change in a preset: the paper's loss, descriptor bounds alone. The
 CPU recipe's entropy term made their ambiguous ring / hole pixels commit to LV (training slices:
 the LV's contour 2.9x its true length, 20 % of Myo predicted LV; 6 % without it) and cost
-``paper`` 0.812 -> 0.739 Dice (benchmarks/results/ablations-paper-loss.md)."""
+``paper`` 0.812 -> 0.739 Dice (benchmarks/results/ablations-paper-loss.md): a committed map
+meets the contour length's lower bound only by a ragged contour (section 7)."""
 
 
 def acdc_method_train(method: str) -> dict[str, Any]:

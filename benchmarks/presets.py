@@ -26,7 +26,9 @@ def cpu_train(epochs: int, grid: int, **extra: Any) -> dict[str, Any]:
     centroid or spread error of the structure's whole radius, and on ACDC at 96 px the
     descriptor methods learned one input-independent blob (Dice < 0.01 after 500 steps, 0.20
     in length units). Contour length weighted 0.1: the calibrated length of a soft map is far
-    from that of its argmax early on and its lower bound otherwise dominates the loss. No flips
+    from that of its argmax early on and its lower bound otherwise dominates the loss (left
+    out instead, ``upper_only``, ``paper`` lost 0.023 on training slices: section 7 of
+    benchmarks/results/ablations-paper-loss.md). No flips
     or transposes, as in the product (``models.budget.default_for``): on ACDC they cost
     ``paper`` 0.74 -> 0.68 Dice and left ``full`` level (0.889 / 0.883;
     benchmarks/results/ablations-flips.md)."""
