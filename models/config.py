@@ -136,13 +136,15 @@ class TrainConfig:
     # form and fully once they have (models.losses.scheduled_weights). Empty: constant.
     weights_end: dict[str, float] = field(default_factory=dict)
     loss_units: str = "paper"  # "paper" | "length" (models.losses.constraint_loss ``units``)
-    # Descriptors whose lower bounds the loss leaves out (only their upper bounds pull): a
-    # soft map's contour length starts far below its argmax's, so early on a length lower
-    # bound asks for more edges, which the network can also supply as ragged ones. The
+    # Descriptors whose lower bounds the loss leaves out (only their upper bounds pull); the
     # quality check (models.quality) still tests both ends. Empty: both ends, as the paper.
+    # A committed map (entropy term) meets a contour length's lower bound only by a ragged
+    # contour, which this avoids; without the entropy term the lower bound helps. Ablation
+    # only (benchmarks/results/ablations-paper-loss.md, section 7).
     upper_only: tuple[str, ...] = ()
     # Contour length measured on the argmax, straight-through (models.losses.constraint_loss
-    # ``hard``): a soft map meets a length bound by contrast or texture that its argmax lacks.
+    # ``hard``): a soft map moves its length by contrast or texture that its argmax lacks.
+    # Ablation only, not kept (same section: the straight-through gradient makes edges ragged).
     hard_length: bool = False
     ce_weight: float = 0.0  # > 0: cross-entropy on samples that have a mask (mixed supervision)
     # Mean pixel entropy of the softmax, ramped in linearly over the first half of training:

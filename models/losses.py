@@ -120,10 +120,9 @@ def constraint_loss(
     unknown = set(weights) - set(TERMS)
     if unknown:
         raise ValueError(f"unknown loss weight(s) {sorted(unknown)}")
-    if set(upper_only) - set(TERMS):
-        raise ValueError(
-            f"unknown descriptor(s) in upper_only {sorted(set(upper_only) - set(TERMS))}"
-        )
+    unknown = set(upper_only) - set(TERMS)
+    if unknown:
+        raise ValueError(f"unknown descriptor(s) in upper_only {sorted(unknown)}")
     _b, _, h, w = probs.shape
     lo = lo.to(probs.device, torch.float32)
     hi = hi.to(probs.device, torch.float32)
