@@ -123,6 +123,8 @@ def constraint_loss(
     unknown = set(upper_only) - set(TERMS)
     if unknown:
         raise ValueError(f"unknown descriptor(s) in upper_only {sorted(unknown)}")
+    if hard is not None and hard.shape != probs.shape:
+        raise ValueError(f"hard map {tuple(hard.shape)} must be shaped like probs")
     _b, _, h, w = probs.shape
     lo = lo.to(probs.device, torch.float32)
     hi = hi.to(probs.device, torch.float32)
@@ -145,8 +147,6 @@ def constraint_loss(
     # not the background: it is the one descriptor that costs a filter pass over every pixel.
     len_used = (has_lo[..., _LENGTH_INDEX] | has_hi[..., _LENGTH_INDEX]).any(0)
     len_classes = torch.nonzero(len_used).flatten()
-    if hard is not None and hard.shape != probs.shape:
-        raise ValueError(f"hard map {tuple(hard.shape)} must be shaped like probs")
     probs = probs.float()
     v = all_descriptors(
         probs,

@@ -141,13 +141,24 @@ def _reference(
     return resize_mask(m, (grid, grid))[0]
 
 
+def with_unions(maps: torch.Tensor, unions: torch.Tensor) -> torch.Tensor:
+    """Per-class maps ``(B, K, H, W)`` followed by the unions ``(U, K)`` of them, summed:
+    ``(B, K + U, H, W)``, the channels the constraint loss bounds."""
+    if not len(unions):
+        return maps
+    return torch.cat([maps, torch.einsum("uk,bkhw->buhw", unions.to(maps.dtype), maps)], 1)
+
+
+def one_hot_maps(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Label maps ``(B, H, W)`` (negative = unlabelled, taken as 0) as one-hot ``(B, K, H, W)``
+    float maps."""
+    return F.one_hot(labels.clamp_min(0), num_classes).permute(0, 3, 1, 2).float()
+
+
 def measure_labels(labels: torch.Tensor, num_classes: int, unions: torch.Tensor) -> torch.Tensor:
     """Descriptors ``(B, K + U, M)`` px of label maps ``(B, G, G)`` (classes, then the unions
     ``(U, K)`` summed), as the constraint loss measures a prediction."""
-    onehot = F.one_hot(labels.clamp_min(0), num_classes).permute(0, 3, 1, 2).float()
-    if len(unions):
-        onehot = torch.cat([onehot, torch.einsum("uk,bkhw->buhw", unions, onehot)], 1)
-    return all_descriptors(onehot)
+    return all_descriptors(with_unions(one_hot_maps(labels, num_classes), unions))
 
 
 def open_labelled_bounds(data: Prepared, unions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from models.budget import MIN_EPOCHS, barrier_mu, budget_seconds, plan_epochs
 from models.checkpoints import CHECKPOINT_NAME, LAST_NAME, load_init, save_checkpoint, save_last
@@ -38,8 +37,10 @@ from models.samples import (
     TrainSample,
     batch,
     class_prior,
+    one_hot_maps,
     open_labelled_bounds,
     prepare,
+    with_unions,
 )
 from models.transforms import AugmentConfig, resolve_normalisation
 from models.validation import validate
@@ -438,14 +439,10 @@ def _loss(
     Also returns the constrained probabilities ``(B, K + U, H, W)``: the classes', then the
     ``unions`` ``(U, K)`` summed."""
     probs = torch.softmax(logits, 1)
-    constrained = probs
-    if len(unions):
-        constrained = torch.cat([probs, torch.einsum("uk,bkhw->buhw", unions, probs)], 1)
+    constrained = with_unions(probs, unions)
     hard = None
     if cfg.hard_length:
-        hard = F.one_hot(logits.argmax(1), logits.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
-        if len(unions):
-            hard = torch.cat([hard, torch.einsum("uk,bkhw->buhw", unions, hard)], 1)
+        hard = with_unions(one_hot_maps(logits.argmax(1), logits.shape[1]), unions)
     weights = scheduled_weights(cfg.weights, cfg.weights_end, step, run.total_steps)
     loss, terms = constraint_loss(
         constrained,
