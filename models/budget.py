@@ -201,7 +201,8 @@ def resolve_config(
 
     Without a ``preset``, the budget's default (``budget`` defaults to ``standard``) is the
     base; with one, that preset is. Every other given field replaces the base's one; ``mu``
-    follows a changed ``epochs`` unless given too. Raises ValueError / TypeError on a bad field.
+    follows a changed ``epochs``, ``t0`` or ``t_max`` unless given too (t still reaches
+    ``t_max`` after 70 % of the run). Raises ValueError / TypeError on a bad field.
     """
     d = dict(config)
     budget = d.pop("budget", None)
@@ -212,11 +213,11 @@ def resolve_config(
     else:
         base = default_for(facts, device, DEFAULT_BUDGET if budget is None else budget)
         merged = {**base.to_dict(), **d}
-        if "epochs" in d and "mu" not in d:
-            merged["mu"] = barrier_mu(dataclasses.replace(base, epochs=int(d["epochs"])))
         if "epochs" in d:
             merged["budget"] = None  # a fixed number of epochs: no re-planning
         cfg = TrainConfig.from_dict(merged)
+        if "mu" not in d and {"epochs", "t0", "t_max"} & d.keys():
+            cfg.mu = barrier_mu(cfg)
     steps_per_epoch = cfg.steps_per_epoch or math.ceil(max(1, facts.num_slices) / cfg.batch_size)
     estimate = cfg.epochs * steps_per_epoch * estimate_step_seconds(cfg, device)
     if cfg.training_fit is not None:

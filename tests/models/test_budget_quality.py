@@ -91,6 +91,10 @@ def test_explicit_fields_replace_the_default_one_by_one() -> None:
     assert (cfg.grid, cfg.sure_weight, cfg.budget) == (64, 0.0, "standard")
     assert cfg.network_kwargs == default.network_kwargs
     assert resolve_config({"epochs": 5, "mu": 1.5}, FACTS, "cpu")[0].mu == 1.5
+    # The barrier's growth follows a changed ceiling too, with or without fixed epochs.
+    for given in ({"t_max": 5.0, "epochs": 10}, {"t_max": 200.0}, {"t0": 2.0, "epochs": 10}):
+        cfg, _ = resolve_config(given, FACTS, "cpu")
+        assert cfg.mu ** int(cfg.epochs * 0.7) == pytest.approx(cfg.t_max / cfg.t0)
     # A preset is its own base (the budget's recipe is not mixed in).
     paper, _ = resolve_config({"preset": "paper"}, FACTS, "cpu")
     assert paper.network == "enet" and paper.budget is None
