@@ -99,6 +99,7 @@ def run(
         "preset": preset_label,
         "preset_config": {
             "train": preset.train,
+            "per_method": preset.per_method,
             "train_limit": preset.train_limit,
             "val_limit": preset.val_limit,
             "note": preset.note,
@@ -184,7 +185,12 @@ def _method_key(bench: Benchmark, method: str, preset: Preset, seed: int) -> dic
     return {
         "bench": bench.key,
         "method": method,
-        "train": {**preset.train, **bench.method_train(method), **preset.overrides},
+        "train": {
+            **preset.train,
+            **bench.method_train(method),
+            **preset.per_method.get(method, {}),
+            **preset.overrides,
+        },
         "train_limit": preset.train_limit,
         "val_limit": preset.val_limit,
         "seed": seed,

@@ -6,7 +6,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from models.budget import SURE_WEIGHT
@@ -94,7 +94,8 @@ SMOKE_TRAIN: dict[str, Any] = {
 @dataclass(frozen=True)
 class Preset:
     """A benchmark setting: ``train`` = ``models.train.TrainConfig.from_dict`` input (the same for
-    every method), plus how much data to use (None = all) and why it was chosen."""
+    every method but what :attr:`per_method` changes), plus how much data to use (None = all)
+    and why it was chosen."""
 
     name: str
     train: dict[str, Any]
@@ -105,6 +106,9 @@ class Preset:
     overrides: dict[str, Any] = field(default_factory=dict)
     """The command's ``--set`` fields: already in ``train``, and they also win over a
     method's own settings (``Benchmark.method_train``), so any row can be re-run changed."""
+    per_method: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Settings this preset gives only the named methods, over their own
+    (``Benchmark.method_train``); the command's ``--set`` fields still win."""
 
     def with_overrides(
         self,
@@ -112,15 +116,12 @@ class Preset:
         train_limit: int | None,
         val_limit: int | None,
     ) -> Preset:
-        train = {**self.train, **overrides}
-        return Preset(
-            self.name,
-            train,
-            self.train_limit if train_limit is None else train_limit,
-            self.val_limit if val_limit is None else val_limit,
-            self.device,
-            self.note,
-            {**self.overrides, **overrides},
+        return replace(
+            self,
+            train={**self.train, **overrides},
+            train_limit=self.train_limit if train_limit is None else train_limit,
+            val_limit=self.val_limit if val_limit is None else val_limit,
+            overrides={**self.overrides, **overrides},
         )
 
     def label(self, overrides: Mapping[str, Any], limits_changed: bool) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from benchmarks.driver import Benchmark
 from benchmarks.method_training import fingerprint
 
 
@@ -15,12 +18,11 @@ def test_ints_and_whole_floats_name_the_same_run() -> None:
     assert fingerprint({"betas": [0.9, 0.99]}) != fingerprint({"betas": [0.99, 0.9]})
 
 
-def test_acdc_mask_methods_train_the_papers_loss_and_set_fields_win() -> None:
+def acdc_bench() -> Benchmark:
+    """The ACDC benchmark's per-method settings, without data (cache keys only)."""
     from benchmarks import acdc
-    from benchmarks.driver import Benchmark, _method_key
-    from models.config import TrainConfig
 
-    bench = Benchmark(
+    return Benchmark(
         key="acdc",
         title="",
         classes=acdc.CLASSES,
@@ -33,6 +35,14 @@ def test_acdc_mask_methods_train_the_papers_loss_and_set_fields_win() -> None:
         dice_kind="",
         method_train=acdc.acdc_method_train,
     )
+
+
+def test_acdc_mask_methods_train_the_papers_loss_and_set_fields_win() -> None:
+    from benchmarks import acdc
+    from benchmarks.driver import _method_key
+    from models.config import TrainConfig
+
+    bench = acdc_bench()
     cpu = acdc.PRESETS["cpu"]
 
     def entropy(method: str, preset: acdc.Preset) -> float:
@@ -51,3 +61,33 @@ def test_acdc_mask_methods_train_the_papers_loss_and_set_fields_win() -> None:
     assert entropy("paper", with_term.with_overrides({"entropy_weight": 2.0}, None, None)) == 2.0
     # Without --set the key is what it was: cached runs of earlier sessions still match.
     assert _method_key(bench, "ellipse", cpu, 0)["train"] == cpu.train
+
+
+def test_cpu_presets_end_the_mask_methods_barrier_lower_and_set_fields_win() -> None:
+    from benchmarks import acdc
+    from benchmarks.driver import _method_key
+    from models.config import TrainConfig
+
+    bench = acdc_bench()
+
+    def barrier(method: str, preset: acdc.Preset) -> tuple[float, float, int]:
+        cfg = TrainConfig.from_dict(_method_key(bench, method, preset, 0)["train"])
+        return cfg.t_max, cfg.mu, cfg.epochs
+
+    for name in ("cpu", "cpu-short"):
+        preset = acdc.PRESETS[name]
+        for method in sorted(acdc.MASK_METHODS):
+            t_max, mu, epochs = barrier(method, preset)
+            # t still reaches its (lower) ceiling after 70 % of the epochs.
+            assert t_max == acdc.MASK_T_MAX
+            assert mu ** int(0.7 * epochs) == pytest.approx(t_max, rel=1e-3)
+        for method in ("full", "ellipse", "sparse", "ellipse+sure"):
+            assert barrier(method, preset)[0] == 50.0
+    # The GPU preset keeps the paper's own schedule; --set still wins over the preset.
+    paper_gpu = TrainConfig.from_dict(
+        _method_key(bench, "paper", acdc.PRESETS["paper"], 0)["train"]
+    )
+    assert paper_gpu.t_max == 1e4
+    changed = acdc.PRESETS["cpu"].with_overrides({"t_max": 50.0, "mu": 1.2048}, None, None)
+    assert barrier("paper", changed)[:2] == (50.0, 1.2048)
+    assert changed.per_method == acdc.PRESETS["cpu"].per_method
