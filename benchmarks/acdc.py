@@ -54,7 +54,6 @@ from benchmarks.presets import (
     SMOKE_TRAIN,
     Preset,
     cpu_train,
-    log_barrier_mu,
     method_train,
     parse_overrides,
 )
@@ -76,6 +75,7 @@ from models.bounds import (
     parse_prior,
     stack,
 )
+from models.budget import barrier_growth
 
 CLASSES: tuple[str, ...] = ("RV", "Myo", "LV")
 NUM_CLASSES = len(CLASSES) + 1
@@ -146,7 +146,7 @@ schedule."""
 
 def mask_barrier(epochs: int) -> dict[str, Any]:
     """:data:`MASK_T_MAX` reached after 70 % of ``epochs``, as :func:`cpu_train` schedules t."""
-    return {"t_max": MASK_T_MAX, "mu": round(log_barrier_mu(epochs, t_max=MASK_T_MAX), 4)}
+    return {"t_max": MASK_T_MAX, "mu": round(barrier_growth(epochs, t_max=MASK_T_MAX), 4)}
 
 
 def cpu_preset(name: str, epochs: int, grid: int, **kwargs: Any) -> Preset:

@@ -17,7 +17,7 @@ from typing import Any
 from benchmarks.command_line import command_line, git_commit, machine
 from benchmarks.method_training import fingerprint, read_json, train_method, write_json
 from benchmarks.paths import REPO_ROOT
-from benchmarks.presets import Preset
+from benchmarks.presets import Preset, merge_train
 from benchmarks.reporting import Scores, write_results
 
 
@@ -185,12 +185,12 @@ def _method_key(bench: Benchmark, method: str, preset: Preset, seed: int) -> dic
     return {
         "bench": bench.key,
         "method": method,
-        "train": {
-            **preset.train,
-            **bench.method_train(method),
-            **preset.per_method.get(method, {}),
-            **preset.overrides,
-        },
+        "train": merge_train(
+            preset.train,
+            bench.method_train(method),
+            preset.per_method.get(method, {}),
+            overrides=preset.overrides,
+        ),
         "train_limit": preset.train_limit,
         "val_limit": preset.val_limit,
         "seed": seed,

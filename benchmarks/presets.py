@@ -9,13 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from models.budget import SURE_WEIGHT
-
-
-def log_barrier_mu(epochs: int, t0: float = 1.0, t_max: float = 50.0) -> float:
-    """Growth of the log-barrier's t so it reaches ``t_max`` after 70 % of the epochs (as
-    ``models.train.default_config`` does for short CPU runs)."""
-    return float((t_max / t0) ** (1.0 / max(1, int(0.7 * epochs))))
+from models.budget import SURE_WEIGHT, barrier_growth, barrier_mu
+from models.config import TrainConfig
 
 
 def cpu_train(epochs: int, grid: int, **extra: Any) -> dict[str, Any]:
@@ -43,7 +38,7 @@ def cpu_train(epochs: int, grid: int, **extra: Any) -> dict[str, Any]:
         "batch_size": 8,
         "lr": 2e-3,
         "lr_schedule": "cosine",
-        "mu": round(log_barrier_mu(epochs), 4),
+        "mu": round(barrier_growth(epochs), 4),
         "t_max": 50.0,
         "val_every": max(1, math.ceil(epochs / 4)),
         "p_flip": 0.0,
@@ -118,7 +113,7 @@ class Preset:
     ) -> Preset:
         return replace(
             self,
-            train={**self.train, **overrides},
+            train=merge_train(self.train, overrides=overrides),
             train_limit=self.train_limit if train_limit is None else train_limit,
             val_limit=self.val_limit if val_limit is None else val_limit,
             overrides={**self.overrides, **overrides},
@@ -132,6 +127,24 @@ class Preset:
         label = self.name if not extra else f"{self.name}+{','.join(extra)}"
         # The label names result files: keep it to a safe character set.
         return re.sub(r"[^A-Za-z0-9_.,=+-]", "_", label)
+
+
+def merge_train(*layers: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Training settings ``layers`` merged in order (later wins), then a command's ``overrides``.
+
+    A preset's ``mu`` is always derived from its schedule (:func:`cpu_train`, the ACDC CPU
+    presets' ``mask_barrier``), so it is derived again when the overrides change ``epochs``,
+    ``t0`` or ``t_max`` without giving ``mu``: t still reaches ``t_max`` after 70 % of the
+    epochs, as ``models.budget.resolve_config`` does for a job's config. (Before session 15 a
+    changed schedule kept the preset's ``mu``: ``--set epochs=60`` reached t 50 at epoch 21.)
+    """
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged.update(layer)
+    merged.update(overrides)
+    if "mu" in merged and "mu" not in overrides and {"epochs", "t0", "t_max"} & overrides.keys():
+        merged["mu"] = round(barrier_mu(TrainConfig.from_dict(merged)), 4)
+    return merged
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:

@@ -133,9 +133,15 @@ def plan_epochs(train_seconds: float, step_seconds: float, steps_per_epoch: int)
     return min(MAX_EPOCHS, max(MIN_EPOCHS, int(steps // max(1, steps_per_epoch))))
 
 
+def barrier_growth(epochs: int, t0: float = 1.0, t_max: float = 50.0) -> float:
+    """Growth of the log-barrier's t per epoch (``mu``) so it goes from ``t0`` to ``t_max`` in
+    70 % of ``epochs`` and holds there for the rest."""
+    return float(t_max / t0) ** (1.0 / max(1, int(epochs * 0.7)))
+
+
 def barrier_mu(cfg: TrainConfig) -> float:
-    """Growth of the log-barrier's t per epoch so it reaches ``t_max`` after 70 % of the run."""
-    return float(cfg.t_max / cfg.t0) ** (1.0 / max(1, int(cfg.epochs * 0.7)))
+    """:func:`barrier_growth` for ``cfg``'s epochs, ``t0`` and ``t_max``."""
+    return barrier_growth(cfg.epochs, cfg.t0, cfg.t_max)
 
 
 def default_for(facts: ProjectFacts, device: str, budget: str | float) -> TrainConfig:

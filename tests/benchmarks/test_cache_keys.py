@@ -91,3 +91,42 @@ def test_cpu_presets_end_the_mask_methods_barrier_lower_and_set_fields_win() -> 
     changed = acdc.PRESETS["cpu"].with_overrides({"t_max": 50.0, "mu": 1.2048}, None, None)
     assert barrier("paper", changed)[:2] == (50.0, 1.2048)
     assert changed.per_method == acdc.PRESETS["cpu"].per_method
+
+
+def test_a_changed_schedule_rederives_the_presets_mu_unless_mu_is_given() -> None:
+    from benchmarks import acdc
+    from benchmarks.driver import _method_key
+    from models.config import TrainConfig
+
+    bench = acdc_bench()
+    cpu = acdc.PRESETS["cpu"]
+
+    def barrier(method: str, preset: acdc.Preset) -> TrainConfig:
+        return TrainConfig.from_dict(_method_key(bench, method, preset, 0)["train"])
+
+    # Twice the epochs: every method's t still reaches its own ceiling after 70 % of them
+    # (the preset's mu would have reached it after 21 of 60 epochs).
+    longer = cpu.with_overrides({"epochs": 60}, None, None)
+    for method, ceiling in (("paper", acdc.MASK_T_MAX), ("ellipse", 50.0), ("full", 50.0)):
+        cfg = barrier(method, longer)
+        assert (cfg.epochs, cfg.t_max) == (60, ceiling)
+        assert cfg.mu**42 == pytest.approx(ceiling, rel=5e-3)  # mu kept to 4 digits
+        assert cfg.mu < barrier(method, cpu).mu
+    # The recorded preset settings say the same.
+    assert longer.train["mu"] ** 42 == pytest.approx(50.0, rel=1e-3)
+    # A lower ceiling, or a later start, for one run: mu follows it over the preset's 30 epochs.
+    assert barrier("paper", cpu.with_overrides({"t_max": 2.0}, None, None)).mu ** 21 == (
+        pytest.approx(2.0, rel=1e-3)
+    )
+    late = barrier("ellipse", cpu.with_overrides({"t0": 5.0}, None, None))
+    assert late.t0 * late.mu**21 == pytest.approx(50.0, rel=1e-3)
+    # A given mu wins; other fields leave the preset's mu alone; the GPU preset, whose mu is
+    # the paper's own (not derived), keeps it.
+    assert barrier("paper", cpu.with_overrides({"epochs": 60, "mu": 1.1}, None, None)).mu == 1.1
+    assert barrier("paper", cpu.with_overrides({"lr": 1e-3}, None, None)).mu == (
+        barrier("paper", cpu).mu
+    )
+    gpu = acdc.PRESETS["paper"]
+    assert barrier("paper", gpu.with_overrides({"epochs": 10}, None, None)).mu == (
+        barrier("paper", gpu).mu
+    )
