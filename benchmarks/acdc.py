@@ -133,19 +133,21 @@ the LV's contour 2.9x its true length, 20 % of Myo predicted LV; 6 % without it)
 meets the contour length's lower bound only by a ragged contour (section 7)."""
 
 
-MASK_T_MAX = 5.0
-"""The log-barrier's final t for :data:`MASK_METHODS` in the CPU presets (50 for the others).
-Bounds measured around a slice's own mask are centred on its descriptors, and the barrier's
-pull towards an interval's middle (its gradient inside is 1 / (t |z|)) fades as t grows: on the
-``cpu`` preset's 30 epochs, final t 200 / 50 / 10 / 5 gave ``paper`` 0.791 / 0.862 / 0.865 /
-0.873 Dice on training slices, and over three network seeds t 5 gave 0.876 against 0.846 (one
-seed of t 50 made the LV's contour 164 px too long, as t 200 did;
-benchmarks/results/ablations-paper-loss.md, section 8). The GPU preset keeps the paper's own
-schedule."""
+MASK_T_MAX = 1.0
+"""The log-barrier's final t for :data:`MASK_METHODS` in the CPU presets (50 for the others);
+at 1 (= ``t0``) t never grows: ``mu`` 1. Bounds measured around a slice's own mask are centred
+on its descriptors, and the barrier's pull towards an interval's middle (its gradient inside is
+1 / (t |z|)) fades as t grows: on the ``cpu`` preset's 30 epochs, final t 200 / 50 / 10 / 5 / 2
+/ 1 gave ``paper`` 0.791 / 0.862 / 0.865 / 0.873 / 0.885 / 0.892 Dice on training slices; over
+three network seeds t 5 gave 0.876 against 0.846 for t 50 (one seed of t 50 made the LV's
+contour 164 px too long, as t 200 did), and t 1 0.887 against t 5's 0.876
+(benchmarks/results/ablations-paper-loss.md, sections 8 and 9). The GPU preset keeps the
+paper's own schedule."""
 
 
 def mask_barrier(epochs: int) -> dict[str, Any]:
-    """:data:`MASK_T_MAX` reached after 70 % of ``epochs``, as :func:`cpu_train` schedules t."""
+    """:data:`MASK_T_MAX` reached after 70 % of ``epochs``, as :func:`cpu_train` schedules t
+    (``mu`` 1 when it is the start, ``t0`` 1)."""
     return {"t_max": MASK_T_MAX, "mu": round(barrier_growth(epochs, t_max=MASK_T_MAX), 4)}
 
 

@@ -111,7 +111,8 @@ def test_a_changed_schedule_rederives_the_presets_mu_unless_mu_is_given() -> Non
         cfg = barrier(method, longer)
         assert (cfg.epochs, cfg.t_max) == (60, ceiling)
         assert cfg.mu**42 == pytest.approx(ceiling, rel=5e-3)  # mu kept to 4 digits
-        assert cfg.mu < barrier(method, cpu).mu
+        if ceiling > cfg.t0:
+            assert cfg.mu < barrier(method, cpu).mu
     # The recorded preset settings say the same.
     assert longer.train["mu"] ** 42 == pytest.approx(50.0, rel=1e-3)
     # A lower ceiling, or a later start, for one run: mu follows it over the preset's 30 epochs.
