@@ -141,8 +141,9 @@ on its descriptors, and the barrier's pull towards an interval's middle (its gra
 / 1 gave ``paper`` 0.791 / 0.862 / 0.865 / 0.873 / 0.885 / 0.892 Dice on training slices; over
 three network seeds t 5 gave 0.876 against 0.846 for t 50 (one seed of t 50 made the LV's
 contour 164 px too long, as t 200 did), and t 1 0.887 against t 5's 0.876
-(benchmarks/results/ablations-paper-loss.md, sections 8 and 9). The GPU preset keeps the
-paper's own schedule."""
+(benchmarks/results/ablations-paper-loss.md, sections 8 and 9). Below 1 it turns: a constant
+t 0.5 / 0.25 gave 0.877 / 0.455 (section 10; :func:`models.losses.log_barrier` says why). The
+GPU preset keeps the paper's own schedule."""
 
 
 def mask_barrier(epochs: int) -> dict[str, Any]:

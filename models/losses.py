@@ -55,6 +55,12 @@ def log_barrier(z: torch.Tensor, t: float) -> torch.Tensor:
     ``-log(-z) / t`` for ``z <= -1/t^2``, else the tangent line ``t z - log(1/t^2) / t + 1/t``
     (finite and linear outside the feasible set). The log branch is evaluated on clamped values
     so neither branch produces NaN gradients.
+
+    Keep ``t >= 1`` for two-sided intervals: where both ends of an interval sit in their linear
+    branches (a width below ``2 / t^2``), their slopes ``-t`` and ``+t`` cancel and nothing
+    holds the value inside. Sizes in length units are narrow (+-10 % of a 2500 px^2 structure
+    is 5 px wide): at a constant t 0.25 ACDC's ``paper`` shrank every class to 0.35-0.73x its
+    size (benchmarks/results/ablations-paper-loss.md, section 10).
     """
     thr = -1.0 / (t * t)
     inside = -torch.log(-z.clamp(max=thr)) / t
