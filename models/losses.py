@@ -56,11 +56,12 @@ def log_barrier(z: torch.Tensor, t: float) -> torch.Tensor:
     (finite and linear outside the feasible set). The log branch is evaluated on clamped values
     so neither branch produces NaN gradients.
 
-    Keep ``t >= 1`` for two-sided intervals: where both ends of an interval sit in their linear
-    branches (a width below ``2 / t^2``), their slopes ``-t`` and ``+t`` cancel and nothing
-    holds the value inside. Sizes in length units are narrow (+-10 % of a 2500 px^2 structure
-    is 5 px wide): at a constant t 0.25 ACDC's ``paper`` shrank every class to 0.35-0.73x its
-    size (benchmarks/results/ablations-paper-loss.md, section 10).
+    Keep ``t >= 1`` for two-sided intervals: an interval narrower than ``2 / t^2`` (2 px at
+    t 1, 32 px at t 0.25) has a zone where both ends sit in their linear branches, whose slopes
+    ``-t`` and ``+t`` cancel, so nothing holds the value there. Sizes in length units are
+    narrow (+-10 % of a 2500 px^2 structure is 5 px wide): at a constant t 0.25 ACDC's
+    ``paper`` shrank every class to 0.35-0.73x its size
+    (benchmarks/results/ablations-paper-loss.md, section 10).
     """
     thr = -1.0 / (t * t)
     inside = -torch.log(-z.clamp(max=thr)) / t
