@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from models.budget import SURE_WEIGHT, barrier_growth, barrier_mu
+from models.budget import SURE_WEIGHT, barrier_growth, barrier_mu, mu_follows
 from models.config import TrainConfig
 
 
@@ -142,7 +142,7 @@ def merge_train(*layers: Mapping[str, Any], overrides: Mapping[str, Any]) -> dic
     for layer in layers:
         merged.update(layer)
     merged.update(overrides)
-    if "mu" in merged and "mu" not in overrides and {"epochs", "t0", "t_max"} & overrides.keys():
+    if "mu" in merged and mu_follows(overrides):
         merged["mu"] = round(barrier_mu(TrainConfig.from_dict(merged)), 4)
     return merged
 
