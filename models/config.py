@@ -68,6 +68,7 @@ its network saw. ``TrainConfig.normalisation`` also takes ``"auto"``
 _BOOLS = (
     "augment",
     "hard_length",
+    "narrow_t",
     "amp",
     "resume",
     "tta",
@@ -146,6 +147,10 @@ class TrainConfig:
     # ``hard``): a soft map moves its length by contrast or texture that its argmax lacks.
     # Ablation only, not kept (same section: the straight-through gradient makes edges ragged).
     hard_length: bool = False
+    # The log-barrier's t raised on each interval narrower than 2 / t^2 to sqrt(2 / width)
+    # (models.losses.narrow_interval_t), so that its two ends do not cancel. Ablation only, not
+    # kept (benchmarks/results/ablations-paper-loss.md, section 11).
+    narrow_t: bool = False
     ce_weight: float = 0.0  # > 0: cross-entropy on samples that have a mask (mixed supervision)
     # Mean pixel entropy of the softmax, ramped in linearly over the first half of training:
     # size and centroid bounds alone are also met by diffuse, low-confidence maps whose argmax

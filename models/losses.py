@@ -49,7 +49,7 @@ def to_length(x: torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * (torch.sqrt(x.abs() + 1.0) - 1.0)
 
 
-def log_barrier(z: torch.Tensor, t: float) -> torch.Tensor:
+def log_barrier(z: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
     """Log-barrier extension psi_t(z) for constraints ``z <= 0`` (elementwise).
 
     ``-log(-z) / t`` for ``z <= -1/t^2``, else the tangent line ``t z - log(1/t^2) / t + 1/t``
@@ -61,12 +61,34 @@ def log_barrier(z: torch.Tensor, t: float) -> torch.Tensor:
     ``-t`` and ``+t`` cancel, so nothing holds the value there. Sizes in length units are
     narrow (+-10 % of a 2500 px^2 structure is 5 px wide): at a constant t 0.25 ACDC's
     ``paper`` shrank every class to 0.35-0.73x its size
-    (benchmarks/results/ablations-paper-loss.md, section 10).
+    (benchmarks/results/ablations-paper-loss.md, section 10). ``t`` may be a tensor that
+    broadcasts against ``z`` (one t per constraint, :func:`narrow_interval_t`).
     """
+    if isinstance(t, torch.Tensor):
+        thr_t = -1.0 / (t * t)
+        inside = -torch.log(-torch.minimum(z, thr_t)) / t
+        outside = t * z + (2.0 * torch.log(t) + 1.0) / t
+        return torch.where(z <= thr_t, inside, outside)
     thr = -1.0 / (t * t)
     inside = -torch.log(-z.clamp(max=thr)) / t
     outside = t * z - math.log(1.0 / (t * t)) / t + 1.0 / t
     return torch.where(z <= thr, inside, outside)
+
+
+def narrow_interval_t(
+    t: float, lo: torch.Tensor, hi: torch.Tensor, two_sided: torch.Tensor
+) -> torch.Tensor:
+    """Per constraint, the barrier's t raised on intervals too narrow for it: ``max(t,
+    sqrt(2 / width))`` where ``two_sided`` (both ends used), else ``t``.
+
+    ``lo``, ``hi``, ``two_sided``: ``(B, K, M)`` in the loss's units. At t each end's linear
+    branch reaches ``1 / t^2`` into the interval, so on an interval narrower than ``2 / t^2``
+    the two slopes cancel over a zone that spills past both ends and nothing holds the value
+    there (:func:`log_barrier`); with ``sqrt(2 / width)`` the zone shrinks to the midpoint.
+    """
+    width = (hi - lo).clamp_min(1e-6)
+    floor = torch.sqrt(2.0 / width)
+    return torch.where(two_sided, floor.clamp_min(t), torch.full_like(lo, t))
 
 
 def quadratic_penalty(z: torch.Tensor) -> torch.Tensor:
@@ -105,6 +127,7 @@ def constraint_loss(
     units: str = "paper",
     upper_only: Collection[str] = (),
     hard: torch.Tensor | None = None,
+    narrow_t: bool = False,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Penalty of the descriptors of ``probs`` leaving ``[lo, hi]``.
 
@@ -118,7 +141,8 @@ def constraint_loss(
     bounds are not penalised (only their upper ones). ``hard``: a map shaped like ``probs``
     (the argmax as one-hot, unions summed) on which the contour length is measured
     straight-through: the value is the hard map's, the gradient flows to ``probs`` as if it
-    were theirs (a soft map's length can be moved by contrast or texture alone). Returns the
+    were theirs (a soft map's length can be moved by contrast or texture alone). ``narrow_t``:
+    the log-barrier's t per two-sided interval raised by :func:`narrow_interval_t`. Returns the
     scalar total and a dict of per-descriptor terms (detached).
     """
     if units not in LOSS_UNITS:
@@ -174,7 +198,10 @@ def constraint_loss(
         norm = float(ref)
     z_lo, z_hi = lo_n - v, v - hi_n
     if kind == "log_barrier":
-        pen_lo, pen_hi = log_barrier(z_lo, t), log_barrier(z_hi, t)
+        t_of: float | torch.Tensor = t
+        if narrow_t:
+            t_of = narrow_interval_t(t, lo_n, hi_n, has_lo & has_hi)
+        pen_lo, pen_hi = log_barrier(z_lo, t_of), log_barrier(z_hi, t_of)
     elif kind == "quadratic":
         pen_lo, pen_hi = quadratic_penalty(z_lo), quadratic_penalty(z_hi)
     else:

@@ -454,6 +454,7 @@ def _loss(
         units=cfg.loss_units,
         upper_only=cfg.upper_only,
         hard=hard,
+        narrow_t=cfg.narrow_t,
     )
     if cfg.entropy_weight > 0:
         ramp = min(1.0, step / max(1.0, 0.5 * run.total_steps))

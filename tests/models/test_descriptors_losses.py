@@ -14,6 +14,7 @@ from models.losses import (
     constraint_loss,
     log_barrier,
     masked_cross_entropy,
+    narrow_interval_t,
     quadratic_penalty,
 )
 
@@ -166,6 +167,49 @@ def test_log_barrier_shape_and_gradients() -> None:
     assert torch.isfinite(z.grad).all() and (z.grad > 0).all()
     assert z.grad[-1].item() == pytest.approx(t)
     assert quadratic_penalty(torch.tensor([-1.0, 0.0, 2.0])).tolist() == [0.0, 0.0, 4.0]
+
+
+def test_log_barrier_takes_one_t_per_constraint() -> None:
+    z = torch.linspace(-5.0, 3.0, 41)
+    for t in (0.5, 1.0, 3.0):
+        assert torch.allclose(log_barrier(z, torch.full_like(z, t)), log_barrier(z, t), atol=1e-5)
+
+
+def test_narrow_interval_t_removes_the_dead_zone_of_a_narrow_interval() -> None:
+    # An interval 0.5 wide at t 1: each end's linear branch reaches 1 into it, so the two
+    # slopes cancel on [-0.5, 1.0] and a value 0.4 below the interval feels no pull.
+    lo, hi = torch.zeros(3), torch.full((3,), 0.5)
+    two_sided = torch.tensor([True, True, False])
+    t_of = narrow_interval_t(1.0, lo, hi, two_sided)
+    assert t_of.tolist() == pytest.approx([2.0, 2.0, 1.0])
+    wide = narrow_interval_t(1.0, lo, torch.full((3,), 8.0), two_sided)
+    assert wide.tolist() == [1.0, 1.0, 1.0]  # wide enough: t unchanged
+
+    def pull(t: float | torch.Tensor) -> list[float]:
+        v = torch.tensor([-0.4, 0.25, 0.9], requires_grad=True)
+        (log_barrier(lo - v, t) + log_barrier(v - hi, t)).sum().backward()
+        assert v.grad is not None
+        return v.grad.tolist()
+
+    below, mid, above = pull(1.0)
+    assert below == pytest.approx(0.0, abs=1e-6) and above == pytest.approx(0.0, abs=1e-6)
+    t2 = torch.full((3,), 2.0)
+    below, mid, above = pull(t2)
+    assert below < -1.0 and above > 1.0 and mid == pytest.approx(0.0, abs=1e-6)
+
+
+def test_constraint_loss_narrow_t_changes_only_narrow_intervals() -> None:
+    # A structure of about 60 reference px^2: its +-10 % size interval is about 0.8 reference
+    # px wide in length units (narrow, below 2 / t^2 = 2); centroid and spread (+-20 px) are wide.
+    m = ellipse(128, 60, 64, 3, 2, 20)
+    lo, hi = _bounds_for([m], B.PAPER_MARGINS)
+    p = one_hot(np.roll(m, 3, axis=1))
+    _plain, terms = constraint_loss(p, lo, hi, t=1.0, units="length")
+    narrow, terms_n = constraint_loss(p, lo, hi, t=1.0, units="length", narrow_t=True)
+    assert terms_n["centroid"].item() == pytest.approx(terms["centroid"].item())
+    assert terms_n["spread"].item() == pytest.approx(terms["spread"].item())
+    assert terms_n["size"].item() != pytest.approx(terms["size"].item())
+    assert torch.isfinite(narrow)
 
 
 def _bounds_for(masks: list[np.ndarray], margins: dict) -> tuple[torch.Tensor, torch.Tensor]:

@@ -290,13 +290,14 @@ def test_training_moves_scheduled_loss_weights_step_by_step(
 ) -> None:
     """``weights_end``: the constraint loss sees each scheduled term's weight rise from
     ``weights`` to ``weights_end`` by 70 % of the steps; without it the weights stay put.
-    ``upper_only`` reaches the constraint loss at every step, and with ``hard_length`` the
-    argmax as a one-hot map (none without it)."""
+    ``upper_only`` and ``narrow_t`` reach the constraint loss at every step, and with
+    ``hard_length`` the argmax as a one-hot map (none without it)."""
     from models import train as train_module
 
     seen: list[dict[str, float]] = []
     open_below: list[tuple[str, ...]] = []
     hards: list[bool] = []
+    narrow: list[bool] = []
     real = train_module.constraint_loss
 
     def recording(*args: object, **kwargs: object) -> object:
@@ -308,6 +309,7 @@ def test_training_moves_scheduled_loss_weights_step_by_step(
             assert torch.equal(hard.sum(1), torch.ones_like(hard[:, 0]))  # one class per pixel
             assert torch.equal(hard.argmax(1), args[0].argmax(1))  # type: ignore[attr-defined]
         hards.append(hard is not None)
+        narrow.append(bool(kwargs["narrow_t"]))
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(train_module, "constraint_loss", recording)
@@ -315,18 +317,25 @@ def test_training_moves_scheduled_loss_weights_step_by_step(
     base = {"epochs": 10, "batch_size": 2, "grid": 32, "augment": False, "weights": {"length": 0.1}}
     train(samples, 3, TrainConfig.from_dict(base), device="cpu", out_dir=tmp_path / "flat")
     assert [w["length"] for w in seen] == [0.1] * 10 and open_below == [()] * 10
-    assert hards == [False] * 10
+    assert hards == [False] * 10 and narrow == [False] * 10
     seen.clear()
     open_below.clear()
     hards.clear()
+    narrow.clear()
     ramp = TrainConfig.from_dict(
-        {**base, "weights_end": {"length": 1.0}, "upper_only": ["length"], "hard_length": True}
+        {
+            **base,
+            "weights_end": {"length": 1.0},
+            "upper_only": ["length"],
+            "hard_length": True,
+            "narrow_t": True,
+        }
     )
     train(samples, 3, ramp, device="cpu", out_dir=tmp_path / "ramp")
     lengths = [w["length"] for w in seen]
     assert lengths[0] == pytest.approx(0.1) and lengths[7:] == pytest.approx([1.0] * 3)
     assert all(a < b for a, b in itertools.pairwise(lengths[:8]))
-    assert open_below == [("length",)] * 10 and hards == [True] * 10
+    assert open_below == [("length",)] * 10 and hards == [True] * 10 and narrow == [True] * 10
 
 
 def test_bounds_open_where_the_sure_map_labels_every_pixel(tmp_path: Path) -> None:
