@@ -183,6 +183,11 @@ def length(p: torch.Tensor) -> torch.Tensor:
     ``EPS_LENGTH``; zero on flat areas, smooth at 0), times ``LENGTH_CALIBRATION`` (the mean
     response of Sobel to straight binary edges over all orientations; see models.units). Image
     borders are replicated, so a class touching the border is not outlined along it. 2D only.
+
+    Sobel's smoothing hides raggedness at the pixel scale: a period-2 pattern has no central
+    difference, so a disk of radius 20 px whose boundary is a 6 px band of checkerboard
+    measures 128 px against the clean disk's 124 (ten times the pixel edges). A bound on this
+    length cannot forbid a frayed rim (benchmarks/results/ablations-paper-loss.md, section 11).
     """
     p = _work(p)
     if p.dim() != 4:

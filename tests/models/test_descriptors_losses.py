@@ -75,6 +75,26 @@ def test_rectangle_and_ellipse_perimeter() -> None:
     assert D.length(p)[0, 1].item() == pytest.approx(ramanujan, rel=0.05)
 
 
+def test_length_is_blind_to_a_frayed_rim_at_the_pixel_scale() -> None:
+    """The documented limit of the Sobel length (``models.descriptors.length``): a disk whose
+    boundary is a 6 px band of checkerboard has ten times the pixel edges of the clean disk
+    and measures within 5 % of its length."""
+    yy, xx = np.mgrid[0:96, 0:96]
+    r = np.hypot(yy - 48, xx - 48)
+    disk = (r < 20).astype(np.uint8)
+    frayed = disk.copy()
+    band = (r >= 17) & (r < 23)
+    frayed[band] = ((yy + xx) % 2 == 0)[band]
+
+    def edges(m: np.ndarray) -> int:
+        return int((m[1:] != m[:-1]).sum() + (m[:, 1:] != m[:, :-1]).sum())
+
+    assert edges(frayed) > 8 * edges(disk)
+    clean_len = D.length(one_hot(disk))[0, 1].item()
+    frayed_len = D.length(one_hot(frayed))[0, 1].item()
+    assert frayed_len == pytest.approx(clean_len, rel=0.05)
+
+
 @pytest.mark.parametrize("angle", [0.0, 30.0, 60.0, 100.0, 150.0])
 def test_ellipse_covariance_gives_orientation(angle: float) -> None:
     a, b = 30.0, 12.0
