@@ -13,6 +13,10 @@ descriptor): an argmax that meets its bounds yet misses the mask shows what the 
 open, one that breaks them what the training did not reach.
 
     python benchmarks/train_fit.py benchmarks/cache/acdc/paper-*/last.pt --out fit.json
+
+A run trained with weight averaging (``ema_decay``) predicts with the average; ``--live`` also
+scores the same runs' live (last-step) weights, which are what the run would have given
+without averaging: averaging does not change training, so the two are a paired comparison.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -138,6 +143,19 @@ def fit_report(checkpoint: Path, items: Sequence[Slice], num_classes: int) -> di
     }
 
 
+def live_weights(checkpoint: Path, out: Path) -> Path:
+    """Write to ``out`` a checkpoint of the live (last-step) weights of a ``last.pt`` trained
+    with ``ema_decay``, whose own weights are the average; ValueError for a file without them."""
+    import torch
+
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    live = ck.get("resume", {}).get("train_state_dict")
+    if live is None:
+        raise ValueError(f"{checkpoint}: no live weights (not a last.pt trained with ema_decay)")
+    torch.save({**{k: v for k, v in ck.items() if k != "resume"}, "state_dict": live}, out)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, object]]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoints", nargs="+", type=Path)
@@ -145,14 +163,24 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, object]]:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", type=Path, default=DATA_ROOT)
     p.add_argument("--out", type=Path, default=None, help="also write the reports as JSON")
+    p.add_argument(
+        "--live", action="store_true", help="also score each last.pt's live weights (ema_decay)"
+    )
     args = p.parse_args(argv)
     items = training_slices(args.data_dir, args.count, args.seed)
     print(f"{len(items)} training slices: {', '.join(n for n, _, _ in items[:5])}, ...")
     out = {}
-    for ck in args.checkpoints:
-        out[str(ck)] = res = fit_report(ck, items, 4)
+    tmp = Path(tempfile.mkdtemp(prefix="train_fit-"))
+    runs = [(str(ck), ck) for ck in args.checkpoints]
+    if args.live:
+        runs += [
+            (f"{ck}#live", live_weights(ck, tmp / f"live{i}.pt"))
+            for i, ck in enumerate(args.checkpoints)
+        ]
+    for name, ck in runs:
+        out[name] = res = fit_report(ck, items, 4)
         print(
-            f"{ck}: Dice (RV, Myo, LV) {res['dice']} mean {res['mean']}; "
+            f"{name}: Dice (RV, Myo, LV) {res['dice']} mean {res['mean']}; "
             f"length error px {res['length_error_px']}; confusion {res['confusion']}; "
             f"size / true (soft, argmax) {res['size_ratio']}; "
             f"paper bounds met {res['bounds_met']}, broken {res['bounds_broken']}",

@@ -56,24 +56,29 @@ def save_last(
     t: float,
     best: float | None,
     best_epoch: int,
+    train_net: torch.nn.Module | None = None,
 ) -> None:
-    """``last.pt``: the weights after ``epoch`` epochs plus what a resumed run continues from."""
+    """``last.pt``: the weights after ``epoch`` epochs plus what a resumed run continues from.
+    With weight averaging, ``net`` is the averaged network (what predicts) and ``train_net``
+    the live one the optimiser steps (``resume["train_state_dict"]``)."""
+    resume: dict[str, Any] = {
+        "optimizer": opt.state_dict(),
+        "epoch": epoch,
+        "t": t,
+        "best": best,
+        "best_epoch": best_epoch,
+    }
+    if train_net is not None:
+        resume["train_state_dict"] = {
+            k: v.detach().cpu() for k, v in train_net.state_dict().items()
+        }
     save_checkpoint(
         path,
         net,
         cfg,
         num_classes,
         channels,
-        {
-            "epoch": epoch,
-            "resume": {
-                "optimizer": opt.state_dict(),
-                "epoch": epoch,
-                "t": t,
-                "best": best,
-                "best_epoch": best_epoch,
-            },
-        },
+        {"epoch": epoch, "resume": resume},
     )
 
 
@@ -86,6 +91,9 @@ class ResumeState:
     best: float | None
     best_epoch: int
     config: dict[str, Any]
+    averaged: dict[str, torch.Tensor] | None = None
+    """The averaged network's weights where the run averaged them (``TrainConfig.ema_decay``);
+    the live network was loaded with its own."""
 
 
 def load_init(
@@ -117,6 +125,15 @@ def load_init(
         return None
     r = ck["resume"]
     opt.load_state_dict(r["optimizer"])
+    averaged = None
+    if "train_state_dict" in r:  # the file's weights are the average: continue from the live ones
+        net.load_state_dict(r["train_state_dict"])
+        averaged = ck["state_dict"]
     return ResumeState(
-        int(r["epoch"]), float(r["t"]), r.get("best"), int(r.get("best_epoch", -1)), ck["config"]
+        int(r["epoch"]),
+        float(r["t"]),
+        r.get("best"),
+        int(r.get("best_epoch", -1)),
+        ck["config"],
+        averaged,
     )

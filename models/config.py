@@ -60,6 +60,7 @@ _FLOATS: dict[str, tuple[float, float]] = {
     "rotate_max": (0.0, 180.0),
     "hint_weight": (0.0, 1.0),
     "pseudo_weight": (0.0, 1e6),
+    "ema_decay": (0.0, 0.9999),
 }
 NORMALISATIONS = ("minmax", "percentile")
 """How images are scaled (``models.transforms.normalise_image``); a checkpoint records the one
@@ -151,6 +152,10 @@ class TrainConfig:
     # (models.losses.narrow_interval_t), so that its two ends do not cancel. Ablation only, not
     # kept (benchmarks/results/ablations-paper-loss.md, section 11).
     narrow_t: bool = False
+    # Predict with an exponential moving average of the weights (and BatchNorm statistics)
+    # over the steps, ``models.averaging``; 0: the last step's weights. Its decay is warmed up
+    # as (1 + n) / (10 + n) over the first n updates, so a short run is not its first steps.
+    ema_decay: float = 0.0
     ce_weight: float = 0.0  # > 0: cross-entropy on samples that have a mask (mixed supervision)
     # Mean pixel entropy of the softmax, ramped in linearly over the first half of training:
     # size and centroid bounds alone are also met by diffuse, low-confidence maps whose argmax

@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel
 
+from models.averaging import averaged_network
 from models.budget import MIN_EPOCHS, barrier_mu, budget_seconds, plan_epochs
 from models.checkpoints import CHECKPOINT_NAME, LAST_NAME, load_init, save_checkpoint, save_last
 from models.config import TrainConfig
@@ -184,8 +186,11 @@ def _train(
     )
     steps_per_epoch = cfg.steps_per_epoch or math.ceil(n / cfg.batch_size)
     run = _Run(steps_per_epoch, steps_per_epoch * cfg.epochs, cfg.t0)
+    averaged = averaged_network(net, cfg.ema_decay)
+    # what validates, predicts pseudo-masks and is saved: the averaged weights where averaging
+    predictor = net if averaged is None else averaged.module
     if init_checkpoint is not None:
-        resumed_rng = _restore(init_checkpoint, net, opt, cfg, num_classes, channels, run)
+        resumed_rng = _restore(init_checkpoint, net, opt, cfg, num_classes, channels, run, averaged)
         if resumed_rng is not None:
             rng = resumed_rng
     else:
@@ -193,7 +198,7 @@ def _train(
     if not cfg.labelled_bounds:  # after the bias: its class prior reads the size bounds
         data.lo, data.hi = open_labelled_bounds(data, unions)
     if run.start_epoch and _rounds_due(cfg, run, run.start_epoch):  # resumed after a round
-        _self_training_round(net, data, unions, dev, cfg, run)
+        _self_training_round(predictor, data, unions, dev, cfg, run)
     sched = _lr_schedule(opt, cfg, run)
 
     use_amp = cfg.amp and dev.type == "cuda"
@@ -250,6 +255,8 @@ def _train(
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
+            if averaged is not None:
+                averaged.update_parameters(net)
             if sched is not None:
                 sched.step()
             step += 1
@@ -266,22 +273,26 @@ def _train(
             left = budget_seconds(cfg.budget, dev.type) - (clock() - started)
             _shorten_to_budget(cfg, run, epoch, left / max(per_step * steps_per_epoch, 1e-9))
         if _rounds_due(cfg, run, epoch + 1):
-            _self_training_round(net, data, unions, dev, cfg, run)
+            _self_training_round(predictor, data, unions, dev, cfg, run)
         last_epoch = epoch + 1 == cfg.epochs
         if (epoch + 1) % cfg.val_every == 0 or last_epoch:
-            val = validate(net, data, num_classes, dev, cfg.batch_size)
+            val = validate(predictor, data, num_classes, dev, cfg.batch_size)
             # the last step's share of broken bounds, the latest round's pseudo-masks
             kept = {k: run.metrics[k] for k in ("violation", "pseudo_masks") if k in run.metrics}
             run.metrics = {**val, "train_loss": loss_val, "t": run.t, **kept}
             improved = "val_dice" in val and (run.best is None or val["val_dice"] > run.best)
             if improved:
                 run.best, run.best_epoch = val["val_dice"], epoch + 1
-                save_checkpoint(best_path, net, cfg, num_classes, channels, {"epoch": epoch + 1})
+                save_checkpoint(
+                    best_path, predictor, cfg, num_classes, channels, {"epoch": epoch + 1}
+                )
             elif "val_dice" not in val and last_epoch:
-                save_checkpoint(best_path, net, cfg, num_classes, channels, {"epoch": epoch + 1})
+                save_checkpoint(
+                    best_path, predictor, cfg, num_classes, channels, {"epoch": epoch + 1}
+                )
             save_last(
                 last_path,
-                net,
+                predictor,
                 cfg,
                 num_classes,
                 channels,
@@ -290,12 +301,13 @@ def _train(
                 t=run.t,
                 best=run.best,
                 best_epoch=run.best_epoch,
+                train_net=None if averaged is None else net,
             )
             if progress is not None:
                 progress(timed(epoch, step, loss_val, term_vals))
         epoch += 1
     if not best_path.exists():  # resumed past the end or never validated
-        save_checkpoint(best_path, net, cfg, num_classes, channels, {"epoch": cfg.epochs})
+        save_checkpoint(best_path, predictor, cfg, num_classes, channels, {"epoch": cfg.epochs})
     final = dict(run.metrics)
     if run.best is not None:
         final["best_val_dice"] = run.best
@@ -313,12 +325,18 @@ def _restore(
     num_classes: int,
     channels: int,
     run: _Run,
+    averaged: AveragedModel | None,
 ) -> np.random.Generator | None:
     """Warm start, or resume: continue at the stopped epoch with its ``t``, best score, the
-    length a budgeted run re-planned to, and a sampler seeded for that epoch (returned)."""
+    length a budgeted run re-planned to, the weight average so far, and a sampler seeded for
+    that epoch (returned)."""
     resumed = load_init(init_checkpoint, net, opt, cfg, num_classes, channels)
     if resumed is None:
         return None
+    # a run saved without averaging starts its average at its first update (a copy)
+    if averaged is not None and resumed.averaged is not None:
+        averaged.module.load_state_dict(resumed.averaged)
+        averaged.n_averaged.fill_(resumed.epoch * run.steps_per_epoch)
     run.start_epoch, run.t = resumed.epoch, resumed.t
     run.best, run.best_epoch = resumed.best, resumed.best_epoch
     if cfg.budget is not None:  # the length the interrupted run re-planned to
