@@ -170,22 +170,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, object]]:
     items = training_slices(args.data_dir, args.count, args.seed)
     print(f"{len(items)} training slices: {', '.join(n for n, _, _ in items[:5])}, ...")
     out = {}
-    tmp = Path(tempfile.mkdtemp(prefix="train_fit-"))
-    runs = [(str(ck), ck) for ck in args.checkpoints]
-    if args.live:
-        runs += [
-            (f"{ck}#live", live_weights(ck, tmp / f"live{i}.pt"))
-            for i, ck in enumerate(args.checkpoints)
-        ]
-    for name, ck in runs:
-        out[name] = res = fit_report(ck, items, 4)
-        print(
-            f"{name}: Dice (RV, Myo, LV) {res['dice']} mean {res['mean']}; "
-            f"length error px {res['length_error_px']}; confusion {res['confusion']}; "
-            f"size / true (soft, argmax) {res['size_ratio']}; "
-            f"paper bounds met {res['bounds_met']}, broken {res['bounds_broken']}",
-            flush=True,
-        )
+    with tempfile.TemporaryDirectory(prefix="train_fit-") as tmp:
+        runs = [(str(ck), ck) for ck in args.checkpoints]
+        if args.live:
+            runs += [
+                (f"{ck}#live", live_weights(ck, Path(tmp) / f"live{i}.pt"))
+                for i, ck in enumerate(args.checkpoints)
+            ]
+        for name, ck in runs:
+            out[name] = res = fit_report(ck, items, 4)
+            print(
+                f"{name}: Dice (RV, Myo, LV) {res['dice']} mean {res['mean']}; "
+                f"length error px {res['length_error_px']}; confusion {res['confusion']}; "
+                f"size / true (soft, argmax) {res['size_ratio']}; "
+                f"paper bounds met {res['bounds_met']}, broken {res['bounds_broken']}",
+                flush=True,
+            )
     if args.out is not None:
         args.out.write_text(json.dumps(out, indent=2) + "\n")
     return out

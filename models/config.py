@@ -155,6 +155,8 @@ class TrainConfig:
     # Predict with an exponential moving average of the weights (and BatchNorm statistics)
     # over the steps, ``models.averaging``; 0: the last step's weights. Its decay is warmed up
     # as (1 + n) / (10 + n) over the first n updates, so a short run is not its first steps.
+    # Not kept for any preset or the product: on the `cpu` preset's `paper` it predicted like
+    # the last step's weights (benchmarks/results/ablations-paper-loss.md, section 12).
     ema_decay: float = 0.0
     ce_weight: float = 0.0  # > 0: cross-entropy on samples that have a mask (mixed supervision)
     # Mean pixel entropy of the softmax, ramped in linearly over the first half of training:
