@@ -16,6 +16,11 @@ CHECKPOINT_NAME = "model.pt"
 LAST_NAME = "last.pt"
 
 
+def cpu_weights(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``net``'s state dict, detached and on the CPU (what a checkpoint stores)."""
+    return {k: v.detach().cpu() for k, v in net.state_dict().items()}
+
+
 def save_checkpoint(
     path: Path,
     net: torch.nn.Module,
@@ -30,7 +35,7 @@ def save_checkpoint(
         "format": "shapehint-model-1",
         "network": cfg.network,
         "network_kwargs": dict(cfg.network_kwargs),
-        "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+        "state_dict": cpu_weights(net),
         "num_classes": num_classes,
         "channels": channels,
         "grid": cfg.grid,
@@ -69,9 +74,7 @@ def save_last(
         "best_epoch": best_epoch,
     }
     if train_net is not None:
-        resume["train_state_dict"] = {
-            k: v.detach().cpu() for k, v in train_net.state_dict().items()
-        }
+        resume["train_state_dict"] = cpu_weights(train_net)
     save_checkpoint(
         path,
         net,

@@ -86,11 +86,25 @@ def test_training_saves_the_average_and_resumes_it(tmp_path: Path) -> None:
     again = TrainConfig.from_dict({**cfg.to_dict(), "resume": True})
     res2 = train(samples, 2, again, device="cpu", init_checkpoint=last, out_dir=tmp_path / "r")
     assert _same(_weights(res2.checkpoint), averaged)
-    # Resumed for one more epoch, it continues from both: live weights from the live ones.
+    # Resumed for one more epoch, it continues from both: the live network from the live
+    # weights (as a plain run resumed the same way), the average from the saved average.
     more = TrainConfig.from_dict({**cfg.to_dict(), "epochs": 4, "resume": True})
     res3 = train(samples, 2, more, device="cpu", init_checkpoint=last, out_dir=tmp_path / "m")
     assert res3.metrics["steps"] == 8
+    plain_more = TrainConfig.from_dict({**base, "epochs": 4, "resume": True})
+    plain_last_path = plain.checkpoint.parent / "last.pt"
+    res4 = train(
+        samples,
+        2,
+        plain_more,
+        device="cpu",
+        init_checkpoint=plain_last_path,
+        out_dir=tmp_path / "q",
+    )
+    live3 = _weights(res3.checkpoint.parent / "last.pt", "train_state_dict")
+    assert _same(live3, _weights(res4.checkpoint))
     assert not _same(_weights(res3.checkpoint), averaged)
+    assert not _same(_weights(res3.checkpoint), live3)
     assert load_predictor(res3.checkpoint, device="cpu").predict_image(
         make_dataset(1, 40, 1, seed=5)[0][0]
     ).shape == (40, 40)
