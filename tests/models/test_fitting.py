@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.fitting import fitted_shapes, slice_sure_map, to_uint8_bgr
+import models.fitting as fitting
+from models.fitting import disk, fitted_shapes, slice_sure_map, to_uint8_bgr
 from models.metrics import dice
 from models.refine import hint_vote, refine_labels
 from models.regions import SURE_IN, SURE_OUT, UNKNOWN, drawn_mask, ellipse_mask, sure_map
@@ -73,6 +74,7 @@ def test_two_classes_never_claim_one_pixel() -> None:
     image = image.copy()
     image[0][ellipse_mask(SHAPE, (20.0, 20.0, 10.0, 10.0, 0.0))] = 1.0
     second = {"ellipse": {"cx": 21.0, "cy": 20.0, "a": 11.0, "b": 9.0, "angle": 0.0}}
+    second["tolerance"] = 0.3  # room for the grown cut (FIT_GROW) of a crisp synthetic disc
     fitted = fitted_shapes(image, [[], [HINT], [second]])
     assert set(fitted) == {1, 2}
     assert not (fitted[1] & fitted[2]).any()
@@ -157,3 +159,34 @@ def test_the_slices_own_bounds_judge_a_fit_when_given() -> None:
     # A second author's interval-only hint beside the drawing: "agree" still works.
     both = [[], [HINT, {"size": [100, 5000]}]]
     assert slice_sure_map(image, both, "agree") is not None
+
+
+def test_disk_holds_the_pixels_within_its_radius() -> None:
+    assert disk(0).tolist() == [[1]]
+    assert disk(1).tolist() == [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
+    assert disk(1.5).sum() == 9  # the diagonal neighbours lie sqrt(2) px away
+    assert disk(2).shape == (5, 5) and disk(2).sum() == 13
+
+
+def test_the_cut_grows_by_fit_grow_pixels_of_the_grabcut_grid(monkeypatch) -> None:
+    """Masks are drawn along the outside of a structure's edge, GrabCut cuts through it: the
+    cut is dilated by ``FIT_GROW`` px of GrabCut's grid, in the image's own px where GrabCut
+    worked on a shrunken copy, and the drawing's sure outside still stays out."""
+    image, _ = _scene()
+    big = np.kron(image, np.ones((1, 4, 4), np.float32))  # 384 px: cut at 256 px, 1.5x
+    hint = {
+        "ellipse": {k: v * 4 for k, v in HINT["ellipse"].items() if k != "angle"} | {"angle": 0.0},
+        "tolerance": 0.4,
+    }
+    monkeypatch.setattr(fitting, "FIT_SIDE", 256)
+    monkeypatch.setattr(fitting, "FIT_GROW", 0.0)
+    plain = fitted_shapes(big, [[], [hint]])[1]
+    monkeypatch.setattr(fitting, "FIT_GROW", 2.0)
+    grown = fitted_shapes(big, [[], [hint]])[1]
+    assert grown[plain].all() and grown.sum() > plain.sum()
+    # The added ring is about 2 px of the 256 px grid wide, i.e. 3 px of this image: its area
+    # over the plain cut's perimeter (the sum of the boundary, ~2 pi r).
+    ring = (grown.sum() - plain.sum()) / (2 * np.sqrt(np.pi * plain.sum()))
+    assert 2.0 < ring < 4.0
+    sure = sure_map([[], [hint]], big.shape[-2:])
+    assert sure is not None and not grown[sure[1] == SURE_OUT].any()
