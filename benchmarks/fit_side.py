@@ -1,8 +1,7 @@
 """How GrabCut should see the image (``models.fitting.FIT_SIDE``, ``FIT_BLUR``, ``FIT_GROW``):
 the ellipse method's drawings and the drawings fitted at several sides, blurs and grows, on
-images that no
-service run hints. Kvasir: ``train[100:300]`` of the seeded split (the service runs hint
-``train[:100]``), 2D Dice per image. ACDC: slices with all three structures from training
+images that no service run hints. Kvasir: ``train[100:300]`` of the seeded split (the service
+runs hint ``train[:100]``), 2D Dice per image. ACDC: slices with all three structures from training
 volumes outside the service runs' seeded ones, 2D Dice per slice and class (RV, Myo, LV).
 
     python benchmarks/fit_side.py --sides 128,256,384

@@ -9,10 +9,11 @@ the drawing: probably the class; outside: probably not).
 
 Per class with a drawn shape on a slice: GrabCut's trimap is the class's sure core (fixed
 foreground), its sure outside and every other class's core (fixed background), the rest of the
-drawing (probable foreground) and of the band (probable background). A fitted shape is kept only
-when its descriptors meet the bounds the hints themselves set (the same contract as the hints'
-vote in ``models.refine``); otherwise the drawing stands. Pixels two classes' fitted shapes both
-claim go to the one whose drawing covers them.
+drawing (probable foreground) and of the band (probable background). The cut is grown by
+``FIT_GROW`` px: it runs through the middle of an edge, masks are drawn along its outside. A
+fitted shape is kept only when its descriptors meet the bounds the hints themselves set (the
+same contract as the hints' vote in ``models.refine``); otherwise the drawing stands. Pixels two
+classes' fitted shapes both claim go to the one whose drawing covers them.
 
 Run once per hinted slice before training (``TrainConfig.fit_hints``): the fitted shapes
 fill the sure map's unknown band (``models.regions.sure_map``) and take the drawings' place in
@@ -51,8 +52,10 @@ FIT_GROW = 1.5
 """px of the GrabCut grid; the cut is dilated by a disk of this radius before the trimap's fixed
 labels are re-imposed (0: as cut). GrabCut's cut falls inside the outline the masks were drawn
 with: the kept fits cover a median 0.96 (Kvasir) / 0.91 (ACDC) of the true area on the tuning
-items above. Chosen by the rule in benchmarks/results/ablations-fitting.md, section 6
-(``benchmarks/fit_side.py [--data acdc] --sides 256 --grows 0,0.5,1,1.5,2``)."""
+items above, and grows of 0 / 1 / 1.5 / 2 px gave Dice 0.898 / 0.905 / 0.906 / 0.905 there
+(ACDC mean 0.792 / 0.800 / 0.796 / 0.789). Chosen by the rule in
+benchmarks/results/ablations-fitting.md, section 6 (``benchmarks/fit_side.py [--data acdc]
+--sides 256 --grows 0,0.5,1,1.5,2``)."""
 
 
 def to_uint8_bgr(image: np.ndarray) -> np.ndarray:
@@ -81,8 +84,8 @@ def disk(radius: float) -> np.ndarray:
 
 def _grabcut(bgr: np.ndarray, trimap: np.ndarray) -> np.ndarray | None:
     """GrabCut of ``bgr (H, W, 3)`` uint8 from ``trimap (H, W)`` (OpenCV's GC_* labels), on the
-    grid of :data:`FIT_SIDE`; the foreground ``(H, W)`` bool, or None when it cannot run
-    (no foreground or no background pixel to fit a colour model to)."""
+    grid of :data:`FIT_SIDE`, grown by :data:`FIT_GROW` there; the foreground ``(H, W)`` bool,
+    or None when it cannot run (no foreground or no background pixel to fit a colour model to)."""
     import cv2
 
     fg_seed = (trimap == cv2.GC_FGD) | (trimap == cv2.GC_PR_FGD)
