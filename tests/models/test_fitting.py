@@ -190,3 +190,30 @@ def test_the_cut_grows_by_fit_grow_pixels_of_the_grabcut_grid(monkeypatch) -> No
     assert 2.0 < ring < 4.0
     sure = sure_map([[], [hint]], big.shape[-2:])
     assert sure is not None and not grown[sure[1] == SURE_OUT].any()
+
+
+def test_a_ring_is_not_cut_unless_fit_rings_and_still_holds_the_other_cuts_out(
+    monkeypatch,
+) -> None:
+    rng = np.random.default_rng(2)
+    hole = ellipse_mask(SHAPE, (48.0, 48.0, 14.0, 14.0, 0.0))
+    ring = ellipse_mask(SHAPE, (48.0, 48.0, 24.0, 24.0, 0.0)) & ~hole
+    image = np.where(hole, 0.9, np.where(ring, 0.5, 0.2)) + rng.normal(0.0, 0.05, SHAPE)
+    image = image[None].astype(np.float32)
+    ring_hint = {
+        "ellipse": {"cx": 47.0, "cy": 49.0, "a": 25.0, "b": 22.0, "angle": 0.0},
+        "hole": {"cx": 47.0, "cy": 49.0, "a": 13.0, "b": 12.0, "angle": 0.0},
+        "tolerance": 0.2,
+    }
+    disc_hint = {"ellipse": {"cx": 47.0, "cy": 49.0, "a": 13.0, "b": 12.0, "angle": 0.0}}
+    per_class = [[], [ring_hint], [disc_hint | {"tolerance": 0.2}]]
+    monkeypatch.setattr(fitting, "FIT_GROW", 0.0)  # crisp synthetic edges: the cut is exact
+    assert not fitting.FIT_RINGS
+    fitted = fitted_shapes(image, per_class)
+    assert set(fitted) == {2}  # the ring's drawing stands
+    ring_core = sure_map(per_class, SHAPE)[1] == SURE_IN
+    assert ring_core.any() and not (fitted[2] & ring_core).any()
+    assert _dice(fitted[2], hole) > _dice(drawn_mask(per_class[2][0], SHAPE), hole)
+    monkeypatch.setattr(fitting, "FIT_RINGS", True)
+    both = fitted_shapes(image, per_class)
+    assert set(both) == {1, 2} and _dice(both[1], ring) > 0.9
