@@ -63,8 +63,9 @@ drawing stands, and its core still holds the other classes' cuts out. A thin rin
 models are its surroundings' (blood inside, other tissue outside): on the 150 ACDC tuning
 slices the cut ring scored 0.680 against 0.689 for the drawing and took pixels from the LV it
 encloses (LV 0.901 beside the cut ring, 0.909 beside the drawn one; mean of RV / Myo / LV 0.796
--> 0.802, ``benchmarks/fit_side.py --data acdc --sides 256 --rings 1,0``). The default trained
-on the ACDC tuning project delivered 0.842 -> 0.862 and held out 0.522 -> 0.589
+-> 0.802, ``benchmarks/fit_side.py --data acdc --sides 256 --rings 1,0``). The default at 240
+epochs delivered 0.847 -> 0.858 (scored project) and 0.842 -> 0.862 (tuning project) on the
+hinted slices, held out 0.499 -> 0.484 and 0.522 -> 0.589
 (benchmarks/results/ablations-fitting.md, section 7)."""
 
 

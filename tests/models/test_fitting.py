@@ -205,15 +205,18 @@ def test_a_ring_is_not_cut_unless_fit_rings_and_still_holds_the_other_cuts_out(
         "hole": {"cx": 47.0, "cy": 49.0, "a": 13.0, "b": 12.0, "angle": 0.0},
         "tolerance": 0.2,
     }
-    disc_hint = {"ellipse": {"cx": 47.0, "cy": 49.0, "a": 13.0, "b": 12.0, "angle": 0.0}}
-    per_class = [[], [ring_hint], [disc_hint | {"tolerance": 0.2}]]
+    disc_hint = {
+        "ellipse": {"cx": 47.0, "cy": 49.0, "a": 13.0, "b": 12.0, "angle": 0.0},
+        "tolerance": 0.2,
+    }
+    per_class = [[], [ring_hint], [disc_hint]]
     monkeypatch.setattr(fitting, "FIT_GROW", 0.0)  # crisp synthetic edges: the cut is exact
     assert not fitting.FIT_RINGS
     fitted = fitted_shapes(image, per_class)
     assert set(fitted) == {2}  # the ring's drawing stands
     ring_core = sure_map(per_class, SHAPE)[1] == SURE_IN
     assert ring_core.any() and not (fitted[2] & ring_core).any()
-    assert _dice(fitted[2], hole) > _dice(drawn_mask(per_class[2][0], SHAPE), hole)
+    assert _dice(fitted[2], hole) > _dice(drawn_mask(disc_hint, SHAPE), hole)
     monkeypatch.setattr(fitting, "FIT_RINGS", True)
     both = fitted_shapes(image, per_class)
     assert set(both) == {1, 2} and _dice(both[1], ring) > 0.9
