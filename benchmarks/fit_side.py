@@ -1,14 +1,15 @@
 """How GrabCut should see the image (``models.fitting.FIT_SIDE``, ``FIT_BLUR``, ``FIT_GROW``,
-``FIT_RINGS``): the ellipse method's drawings and the drawings fitted at several sides, blurs,
-grows and with rings cut or not, on images that no service run hints. Kvasir: ``train[100:300]``
-of the seeded split (the service runs hint ``train[:100]``), 2D Dice per image. ACDC: slices
-with all three structures from training volumes outside the service runs' seeded ones, 2D
-Dice per slice and class (RV, Myo, LV).
+``FIT_RINGS``, ``FIT_HIGHLIGHTS``): the ellipse method's drawings and the drawings fitted at
+several sides, blurs, grows, with rings cut or not and highlights inpainted or not, on images
+that no service run hints. Kvasir: ``train[100:300]`` of the seeded split (the service runs
+hint ``train[:100]``), 2D Dice per image. ACDC: slices with all three structures from training
+volumes outside the service runs' seeded ones, 2D Dice per slice and class (RV, Myo, LV).
 
     python benchmarks/fit_side.py --sides 128,256,384
     python benchmarks/fit_side.py --data acdc --sides 256 --blurs 0,0.5,1,2
     python benchmarks/fit_side.py --sides 256 --grows 0,0.5,1,1.5,2
     python benchmarks/fit_side.py --data acdc --sides 256 --rings 1,0
+    python benchmarks/fit_side.py --sides 256 --highlights 0,1
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[float]]:
     p.add_argument("--blurs", default=str(fitting.FIT_BLUR))
     p.add_argument("--grows", default=str(fitting.FIT_GROW), help="px of the GrabCut grid")
     p.add_argument("--rings", default=str(int(fitting.FIT_RINGS)), help="cut rings: 1 / 0")
+    p.add_argument(
+        "--highlights", default=str(int(fitting.FIT_HIGHLIGHTS)), help="inpaint them: 1 / 0"
+    )
     p.add_argument("--count", type=int, default=None, help="images (200) / slices (150)")
     p.add_argument("--data-dir", type=Path, default=DATA_ROOT)
     args = p.parse_args(argv)
@@ -95,22 +99,23 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[float]]:
     out = {"drawn": np.mean([shapes_dice(drawn(it), it[1], classes) for it in items], 0).tolist()}
     print(f"{len(items)} {args.data} items; Dice per class, drawn: {_fmt(out['drawn'])}")
     grid = [
-        (int(side), float(blur), float(grow), rings)
+        (int(side), float(blur), float(grow), rings, lights)
         for side in args.sides.split(",")
         for blur in args.blurs.split(",")
         for grow in args.grows.split(",")
         for rings in args.rings.split(",")
+        for lights in args.highlights.split(",")
     ]
-    for side, blur, grow, rings in grid:
+    for side, blur, grow, rings, lights in grid:
         fitting.FIT_SIDE, fitting.FIT_BLUR, fitting.FIT_GROW = side, blur, grow
-        fitting.FIT_RINGS = rings == "1"
+        fitting.FIT_RINGS, fitting.FIT_HIGHLIGHTS = rings == "1", lights == "1"
         t0 = time.monotonic()
         scores = []
         for item in items:
             shapes = {**drawn(item), **fitting.fitted_shapes(item[0], item[2])}
             scores.append(shapes_dice(shapes, item[1], classes))
         per_item = (time.monotonic() - t0) / len(items)
-        key = f"fitted@{side},blur={blur:g},grow={grow:g},rings={rings}"
+        key = f"fitted@{side},blur={blur:g},grow={grow:g},rings={rings},highlights={lights}"
         out[key] = np.mean(scores, 0).tolist()
         print(f"{key}: Dice {_fmt(out[key])}, {per_item:.2f} s per item", flush=True)
     return out

@@ -67,6 +67,20 @@ encloses (LV 0.901 beside the cut ring, 0.909 beside the drawn one; mean of RV /
 epochs delivered 0.847 -> 0.858 (scored project) and 0.842 -> 0.862 (tuning project) on the
 hinted slices, held out 0.499 -> 0.484 and 0.522 -> 0.589
 (benchmarks/results/ablations-fitting.md, section 7)."""
+FIT_HIGHLIGHTS = False
+"""Whether specular highlights of a colour image are inpainted before the cut (grey images:
+never). An endoscope's light leaves white spots on a wet polyp, which GrabCut may take for
+background and cut around. Off: on 200 Kvasir tuning images the fit rose 0.906 -> 0.911 (55
+images better by more than 0.01, 22 worse), but the default delivered 0.898 -> 0.898 on the
+scored project and 0.910 -> 0.913 on the tuning project at 289 epochs: +0.0017 on average, where
+the rule asked for more than +0.002 (benchmarks/results/ablations-fitting.md, section 8;
+``benchmarks/fit_side.py --sides 256 --highlights 0,1``)."""
+HIGHLIGHT_VALUE, HIGHLIGHT_SATURATION = 230, 60
+"""0-255 in HSV of the stretched image (:func:`to_uint8_bgr`); a highlight is brighter than the
+first and less saturated than the second."""
+HIGHLIGHT_GROW, HIGHLIGHT_RADIUS = 1.0, 5.0
+"""px of the GrabCut grid; a highlight's glow around it is inpainted too (the spots are dilated
+by a disk of the first radius), each pixel from its neighbours within the second (Telea)."""
 
 
 def to_uint8_bgr(image: np.ndarray) -> np.ndarray:
@@ -93,6 +107,28 @@ def disk(radius: float) -> np.ndarray:
     return (xx * xx + yy * yy <= radius * radius).astype(np.uint8)
 
 
+def without_highlights(bgr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``bgr (H, W, 3)`` uint8 resized to ``size`` (width, height; area interpolation) with its
+    specular highlights (:data:`HIGHLIGHT_VALUE`, :data:`HIGHLIGHT_SATURATION`) inpainted from
+    their surroundings: found on the image's own grid (shrinking first would blend a small spot
+    into its surroundings), inpainted on the small one. A grey image (three equal channels, whose
+    every bright pixel is unsaturated) is only resized."""
+    import cv2
+
+    small = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+    if (bgr[..., 0] == bgr[..., 1]).all() and (bgr[..., 1] == bgr[..., 2]).all():
+        return small
+    hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
+    spots = ((hsv[..., 2] > HIGHLIGHT_VALUE) & (hsv[..., 1] < HIGHLIGHT_SATURATION)).astype(
+        np.uint8
+    )
+    spots = (cv2.resize(spots * 255, size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
+    if not spots.any():
+        return small
+    spots = cv2.dilate(spots, disk(HIGHLIGHT_GROW))
+    return cv2.inpaint(small, spots, HIGHLIGHT_RADIUS, cv2.INPAINT_TELEA)
+
+
 def _grabcut(bgr: np.ndarray, trimap: np.ndarray) -> np.ndarray | None:
     """GrabCut of ``bgr (H, W, 3)`` uint8 from ``trimap (H, W)`` (OpenCV's GC_* labels), on the
     grid of :data:`FIT_SIDE`, grown by :data:`FIT_GROW` there; the foreground ``(H, W)`` bool,
@@ -105,7 +141,10 @@ def _grabcut(bgr: np.ndarray, trimap: np.ndarray) -> np.ndarray | None:
     h, w = trimap.shape
     s = min(1.0, FIT_SIDE / min(h, w))  # smaller images are cut on their own grid
     size = (max(1, round(w * s)), max(1, round(h * s)))
-    small = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+    if FIT_HIGHLIGHTS:
+        small = without_highlights(bgr, size)
+    else:
+        small = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
     mask = cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST)
     if FIT_BLUR > 0:
         small = cv2.GaussianBlur(small, (0, 0), FIT_BLUR)

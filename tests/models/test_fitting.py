@@ -220,3 +220,51 @@ def test_a_ring_is_not_cut_unless_fit_rings_and_still_holds_the_other_cuts_out(
     monkeypatch.setattr(fitting, "FIT_RINGS", True)
     both = fitted_shapes(image, per_class)
     assert set(both) == {1, 2} and _dice(both[1], ring) > 0.9
+
+
+def _glare_scene() -> tuple[np.ndarray, np.ndarray]:
+    """A red disc on a darker pink background, as an endoscope sees a polyp, with white specular
+    spots straddling its rim and a few on the background: ``image (3, H, W)`` float32 in [0, 1]
+    and the disc's ``mask (H, W)`` bool."""
+    rng = np.random.default_rng(0)
+    mask = ellipse_mask(SHAPE, (48.0, 48.0, 22.0, 22.0, 0.0))
+    red, pink = np.array([0.8, 0.35, 0.3]), np.array([0.55, 0.3, 0.35])
+    image = np.where(mask, red[:, None, None], pink[:, None, None])
+    image = image + rng.normal(0.0, 0.03, (3, *SHAPE))
+    for cx, cy, r in [(29, 48, 6), (67, 48, 6), (48, 29, 6), (15, 80, 5), (85, 15, 5), (80, 80, 5)]:
+        image[:, ellipse_mask(SHAPE, (cx, cy, r, r, 0.0))] = 1.0
+    return image.astype(np.float32), mask
+
+
+def test_specular_highlights_inpainted_before_the_cut_let_it_follow_the_rim(monkeypatch) -> None:
+    image, mask = _glare_scene()
+    hint = {"ellipse": {"cx": 47.0, "cy": 49.0, "a": 20.0, "b": 19.0, "angle": 0.0}}
+    hint["tolerance"] = 0.2
+    without = fitted_shapes(image, [[], [hint]])  # off by default (FIT_HIGHLIGHTS)
+    monkeypatch.setattr(fitting, "FIT_HIGHLIGHTS", True)
+    with_glare = fitted_shapes(image, [[], [hint]])
+    # GrabCut takes the white spots on the rim for background (the background has them too)
+    # and cuts around them; inpainted, they take the disc's colour and the cut runs along it.
+    assert _dice(with_glare[1], mask) > _dice(without[1], mask) + 0.02
+    assert _dice(with_glare[1], mask) > 0.95
+
+
+def test_only_bright_unsaturated_spots_of_a_colour_image_are_inpainted() -> None:
+    import cv2
+
+    image, _ = _glare_scene()
+    bgr = to_uint8_bgr(image)
+    size = (48, 48)
+    small = fitting.without_highlights(bgr, size)
+    plain = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+    spot = cv2.resize(ellipse_mask(SHAPE, (67.0, 48.0, 3.0, 3.0, 0.0)).astype(np.uint8), size) > 0
+    # The spot takes its surroundings' colours (the disc's and the background's, not white) ...
+    assert plain[spot].min() > 200 and small[spot].max() < 180
+    # ... and pixels far from any spot are untouched.
+    far = ~cv2.dilate(cv2.resize((bgr.min(-1) > 200).astype(np.uint8), size), disk(6)).astype(bool)
+    assert np.array_equal(small[far], plain[far])
+    # A grey image (MRI, CT: bright is not glare) is only resized, whatever its brightness.
+    grey = to_uint8_bgr(image[:1])
+    assert np.array_equal(
+        fitting.without_highlights(grey, size), cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    )
