@@ -188,7 +188,8 @@ class TrainConfig:
     progress_every: int = 5  # steps
     resume: bool = False  # init_checkpoint continues its run (epoch, optimizer, t) if true
     num_threads: int | None = None  # CPU threads; None: torch default
-    # Test-time augmentation: predictions average the four flips of each slice.
+    # Test-time augmentation: predictions average each slice with the views of it the network
+    # trained on (models.infer.tta_views: flips if p_flip > 0, turns if p_rotate > 0).
     tta: bool = False
     # Bound a ring and the class that fills its hole together (``train(unions=...)``); false:
     # the union rows the worker adds are ignored.

@@ -407,3 +407,56 @@ def test_the_checkpoint_carries_its_normalisation(tmp_path: Path) -> None:
     res = train(colour, 2, auto, device="cpu", out_dir=tmp_path / "colour")
     assert torch.load(res.checkpoint, weights_only=False)["normalisation"] == "percentile"
     assert auto.normalisation == "percentile"  # the config as trained, as a re-plan leaves it
+
+
+def test_tta_averages_only_the_views_the_network_trained_on(tmp_path: Path) -> None:
+    from models.budget import ProjectFacts, default_for
+    from models.infer import Predictor, tta_views
+
+    flips = (("flip", 1.0), ("flip", 2.0), ("flip", 3.0))
+    assert tta_views({"p_flip": 0.5}) == flips
+    turns = tta_views({"p_flip": 0.0, "p_rotate": 0.5, "rotate_max": 30.0})
+    assert turns == (("turn", -math.radians(15.0)), ("turn", math.radians(15.0)))
+    assert tta_views({"p_flip": 0.0, "p_rotate": 0.0}) == ()
+    # The product's plan trains with turns and no flips: its tta averages turns only.
+    facts = ProjectFacts(num_slices=40, max_side=256, smallest_structure=30.0)
+    assert tta_views(default_for(facts, "cpu", "standard").to_dict()) == turns
+
+    # A checkpoint's views come from its own training config.
+    samples = _samples(2, 40, 1)
+    cfg = {"epochs": 1, "batch_size": 2, "grid": 32, "tta": True, "p_flip": 0.0}
+    turned_cfg = TrainConfig.from_dict({**cfg, "p_rotate": 0.5})
+    res = train(samples, 2, turned_cfg, device="cpu", out_dir=tmp_path)
+    pred = load_predictor(res.checkpoint, device="cpu")
+    assert pred.tta and pred.views == turns
+
+    # Turned views map back onto the slice: a per-pixel network (class 1 where the image is
+    # bright) predicts a disc the same with or without them, and every pixel's probabilities
+    # still sum to 1 where a turned view did not see it (the grid's corners).
+    net = torch.nn.Conv2d(1, 2, 1)
+    with torch.no_grad():
+        net.weight[:] = torch.tensor([-10.0, 10.0]).view(2, 1, 1, 1)
+        net.bias[:] = torch.tensor([5.0, -5.0])
+    yy, xx = np.mgrid[:32, :32]
+    disc = (((yy - 15.5) ** 2 + (xx - 15.5) ** 2) < 100).astype(np.float32)[None, None]
+    plain = Predictor(net, 2, 1, 32, torch.device("cpu")).predict_proba(disc)
+    turned = Predictor(net, 2, 1, 32, torch.device("cpu"), tta=True, views=turns)
+    avg = turned.predict_proba(disc)
+    assert np.allclose(avg.sum(1), 1.0, atol=1e-5)
+    assert (avg.argmax(1) == plain.argmax(1)).mean() > 0.98
+    # A view the network never saw changes what it predicts: a network that knows where the
+    # left is (class 1 on the left half, whatever the image) loses it under flips.
+    left = torch.nn.Module()
+    left.forward = lambda x: torch.cat([-_left(x), _left(x)], 1)  # type: ignore[method-assign]
+    flipped = Predictor(left, 2, 1, 32, torch.device("cpu"), tta=True, views=flips)
+    assert (flipped.predict_proba(disc)[0, 1] > 0.5).mean() < 0.1
+    assert (
+        Predictor(left, 2, 1, 32, torch.device("cpu")).predict_proba(disc)[0, 1] > 0.5
+    ).mean() == 0.5
+
+
+def _left(x: torch.Tensor) -> torch.Tensor:
+    """``(N, 1, G, G)`` logits: +5 on the left half of the grid, -5 on the right."""
+    g = x.shape[-1]
+    side = (torch.arange(g) < g // 2).float() * 10 - 5
+    return side.view(1, 1, 1, g).expand(x.shape[0], 1, g, g)
