@@ -40,6 +40,7 @@ def tta_views(config: Mapping[str, Any]) -> tuple[View, ...]:
 
 
 def _flip_dims(code: float) -> list[int]:
+    """The tensor dims a ``("flip", code)`` view flips: 1 -> x (-1), 2 -> y (-2), 3 -> both."""
     return [d for bit, d in ((1, -1), (2, -2)) if int(code) & bit]
 
 

@@ -446,8 +446,7 @@ def test_tta_averages_only_the_views_the_network_trained_on(tmp_path: Path) -> N
     assert (avg.argmax(1) == plain.argmax(1)).mean() > 0.98
     # A view the network never saw changes what it predicts: a network that knows where the
     # left is (class 1 on the left half, whatever the image) loses it under flips.
-    left = torch.nn.Module()
-    left.forward = lambda x: torch.cat([-_left(x), _left(x)], 1)  # type: ignore[method-assign]
+    left = _LeftHalf()
     flipped = Predictor(left, 2, 1, 32, torch.device("cpu"), tta=True, views=flips)
     assert (flipped.predict_proba(disc)[0, 1] > 0.5).mean() < 0.1
     assert (
@@ -455,8 +454,11 @@ def test_tta_averages_only_the_views_the_network_trained_on(tmp_path: Path) -> N
     ).mean() == 0.5
 
 
-def _left(x: torch.Tensor) -> torch.Tensor:
-    """``(N, 1, G, G)`` logits: +5 on the left half of the grid, -5 on the right."""
-    g = x.shape[-1]
-    side = (torch.arange(g) < g // 2).float() * 10 - 5
-    return side.view(1, 1, 1, g).expand(x.shape[0], 1, g, g)
+class _LeftHalf(torch.nn.Module):
+    """A network that ignores its image: logits ``(N, 2, G, G)`` for class 1 on the left half of
+    the grid, class 0 on the right."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g = x.shape[-1]
+        side = ((torch.arange(g) < g // 2).float() * 10 - 5).view(1, 1, 1, g)
+        return torch.cat([-side, side], 1).expand(x.shape[0], 2, g, g)
