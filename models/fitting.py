@@ -107,21 +107,21 @@ def disk(radius: float) -> np.ndarray:
     return (xx * xx + yy * yy <= radius * radius).astype(np.uint8)
 
 
-def without_highlights(bgr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``bgr (H, W, 3)`` uint8 resized to ``size`` (width, height; area interpolation) with its
-    specular highlights (:data:`HIGHLIGHT_VALUE`, :data:`HIGHLIGHT_SATURATION`) inpainted from
-    their surroundings: found on the image's own grid (shrinking first would blend a small spot
-    into its surroundings), inpainted on the small one. A grey image (three equal channels, whose
-    every bright pixel is unsaturated) is only resized."""
+def without_highlights(bgr: np.ndarray, small: np.ndarray) -> np.ndarray:
+    """``small (h, w, 3)`` uint8, ``bgr (H, W, 3)`` resized, with the specular highlights
+    (:data:`HIGHLIGHT_VALUE`, :data:`HIGHLIGHT_SATURATION`) inpainted from their surroundings:
+    found on ``bgr``'s own grid (shrinking first would blend a small spot into its
+    surroundings), inpainted on the small one. A grey image (three equal channels, whose every
+    bright pixel is unsaturated) is returned as it is."""
     import cv2
 
-    small = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
     if (bgr[..., 0] == bgr[..., 1]).all() and (bgr[..., 1] == bgr[..., 2]).all():
         return small
     hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
     spots = ((hsv[..., 2] > HIGHLIGHT_VALUE) & (hsv[..., 1] < HIGHLIGHT_SATURATION)).astype(
         np.uint8
     )
+    size = (small.shape[1], small.shape[0])
     spots = (cv2.resize(spots * 255, size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
     if not spots.any():
         return small
@@ -141,10 +141,9 @@ def _grabcut(bgr: np.ndarray, trimap: np.ndarray) -> np.ndarray | None:
     h, w = trimap.shape
     s = min(1.0, FIT_SIDE / min(h, w))  # smaller images are cut on their own grid
     size = (max(1, round(w * s)), max(1, round(h * s)))
+    small = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
     if FIT_HIGHLIGHTS:
-        small = without_highlights(bgr, size)
-    else:
-        small = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+        small = without_highlights(bgr, small)
     mask = cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST)
     if FIT_BLUR > 0:
         small = cv2.GaussianBlur(small, (0, 0), FIT_BLUR)
