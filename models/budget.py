@@ -42,6 +42,15 @@ GRIDS: dict[str, tuple[int, ...]] = {"cpu": (64, 96, 128), "cuda": (128, 192, 25
 MIN_EPOCHS = 4
 MIN_STEPS = 800
 """Fewest training steps (by the cost model) the budget should afford on the chosen grid."""
+PLAN_MAX_EPOCHS = 300
+"""Most passes over the training slices a budget plans (never fewer than MIN_STEPS steps): the
+network learns from the drawings fitted to the image, and more passes teach it their errors.
+On ACDC's tuning project (5 volumes, 42 slices) the delivered Dice fell from 0.862 at 240
+epochs to 0.848 / 0.849 at 480 / 720, and on ten volumes nobody hinted from 0.589 to 0.509 /
+0.585; the ``thorough`` budget (650 epochs) had delivered 0.840 against ``standard``'s 0.858
+(240) on the scored project, and Kvasir held level (0.897 at 987 epochs, 0.898 at 289;
+benchmarks/results/ablations-budget.md). 300 keeps both standard plans measured on the 2-core
+CPU (240, 289); a budget the ceiling leaves unspent ends the job early."""
 SURE_WEIGHT = 100.0
 """The partial cross-entropy on the drawings' (fitted) sure pixels against the descriptor
 bounds and the entropy term (weight 1 each). At 1, the bounds' barrier, steep outside its
@@ -127,10 +136,28 @@ def estimate_step_seconds(cfg: TrainConfig, device: str) -> float:
 
 
 def plan_epochs(train_seconds: float, step_seconds: float, steps_per_epoch: int) -> int:
-    """Epochs that fit ``train_seconds`` at ``step_seconds`` per step, in MIN_EPOCHS..MAX_EPOCHS
-    (a tiny project stops at MAX_EPOCHS before its budget is spent)."""
+    """Epochs that fit ``train_seconds`` at ``step_seconds`` per step, at least MIN_EPOCHS and
+    at most :func:`epoch_ceiling` (a run that reaches it ends before its budget is spent)."""
     steps = train_seconds / max(step_seconds, 1e-6)
-    return min(MAX_EPOCHS, max(MIN_EPOCHS, int(steps // max(1, steps_per_epoch))))
+    fit = int(steps // max(1, steps_per_epoch))
+    return min(epoch_ceiling(steps_per_epoch), max(MIN_EPOCHS, fit))
+
+
+def epoch_ceiling(steps_per_epoch: int) -> int:
+    """The most epochs a budget plans: PLAN_MAX_EPOCHS, or enough for MIN_STEPS steps where a
+    project is so small that an epoch is one or two steps (never above MAX_EPOCHS)."""
+    return min(MAX_EPOCHS, max(PLAN_MAX_EPOCHS, math.ceil(MIN_STEPS / max(1, steps_per_epoch))))
+
+
+def steps_per_epoch(cfg: TrainConfig, num_slices: int) -> int:
+    """Steps of one epoch of ``cfg`` over ``num_slices`` training slices."""
+    return cfg.steps_per_epoch or math.ceil(max(1, num_slices) / cfg.batch_size)
+
+
+def planned_ceiling(cfg: TrainConfig, num_slices: int) -> int | None:
+    """The most epochs ``cfg``'s plan takes on ``num_slices`` slices (:func:`epoch_ceiling`);
+    None for a run of fixed length (a preset, or ``epochs`` given)."""
+    return None if cfg.budget is None else epoch_ceiling(steps_per_epoch(cfg, num_slices))
 
 
 def barrier_growth(epochs: int, t0: float = 1.0, t_max: float = 50.0) -> float:
@@ -191,7 +218,6 @@ def default_for(facts: ProjectFacts, device: str, budget: str | float) -> TrainC
     cfg.grid = choose_grid(facts, device)
     cfg.network_kwargs = {"width": 16, "depth": 3} if dev == "cpu" else {"width": 32, "depth": 4}
     cfg.num_threads = None if dev == "cuda" else cfg.num_threads
-    steps_per_epoch = math.ceil(max(1, facts.num_slices) / cfg.batch_size)
     seconds = budget_seconds(budget, device)
     # Steps before resolution: a grid the budget affords fewer than MIN_STEPS steps on gives way
     # to the next smaller one (benchmarks/results/ablations-grid.md: at 240 s on CPU, grids 96
@@ -200,7 +226,9 @@ def default_for(facts: ProjectFacts, device: str, budget: str | float) -> TrainC
     smaller = [g for g in GRIDS[dev] if g < cfg.grid]
     while smaller and seconds / estimate_step_seconds(cfg, device) < MIN_STEPS:
         cfg.grid = smaller.pop()
-    cfg.epochs = plan_epochs(seconds, estimate_step_seconds(cfg, device), steps_per_epoch)
+    cfg.epochs = plan_epochs(
+        seconds, estimate_step_seconds(cfg, device), steps_per_epoch(cfg, facts.num_slices)
+    )
     cfg.mu = barrier_mu(cfg)
     cfg.val_every = max(1, cfg.epochs // 10)
     return cfg
@@ -231,8 +259,9 @@ def resolve_config(
         cfg = TrainConfig.from_dict(merged)
         if mu_follows(d):
             cfg.mu = barrier_mu(cfg)
-    steps_per_epoch = cfg.steps_per_epoch or math.ceil(max(1, facts.num_slices) / cfg.batch_size)
-    estimate = cfg.epochs * steps_per_epoch * estimate_step_seconds(cfg, device)
+    estimate = (
+        cfg.epochs * steps_per_epoch(cfg, facts.num_slices) * estimate_step_seconds(cfg, device)
+    )
     if cfg.training_fit is not None:
         estimate += facts.num_slices * FIT_SECONDS_PER_SLICE
     return cfg, estimate

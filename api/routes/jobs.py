@@ -92,6 +92,7 @@ def plan_training(
         device=plan.device,
         num_slices=plan.facts.num_slices,
         smallest_structure_px=plan.facts.smallest_structure,
+        epoch_ceiling=plan.epoch_ceiling,
     )
 
 

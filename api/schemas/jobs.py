@@ -63,6 +63,12 @@ class TrainPlanOut(StrictModel):
     smallest_structure_px: float | None = Field(
         description="Equivalent diameter (px) of the smallest structure hinted present"
     )
+    epoch_ceiling: int | None = Field(
+        default=None,
+        description="The most epochs a budget's plan takes on this project (more passes teach "
+        "the network the fitted drawings' errors): a plan at it ends before its budget is spent; "
+        "null for a run of fixed length (a preset or given epochs)",
+    )
 
 
 class JobProgress(OrmModel):

@@ -28,7 +28,7 @@ from jobs.training_data import (
     project_facts,
     resolve_job_config,
 )
-from models.budget import ProjectFacts
+from models.budget import ProjectFacts, planned_ceiling
 from store.db import utcnow
 from store.jobs_tables import Job, JobStatus, ModelVersion
 from store.model_versions import NEWEST_FIRST, latest_version
@@ -51,12 +51,14 @@ def validate_train_config(config: dict[str, Any]) -> dict[str, Any]:
 @dataclass(frozen=True)
 class ResolvedTrain:
     """What a train config becomes for a project: the full training configuration, the
-    estimated training seconds on ``device`` and the facts it was sized by."""
+    estimated training seconds on ``device``, the facts it was sized by and the most epochs its
+    plan takes (None: a run of fixed length)."""
 
     config: dict[str, Any]
     estimated_seconds: float
     device: str
     facts: ProjectFacts
+    epoch_ceiling: int | None = None
 
 
 def estimate_device(settings: Settings) -> str:
@@ -95,7 +97,8 @@ def resolve_train(
         )
     except (ValueError, TypeError, KeyError) as exc:
         raise unprocessable(f"invalid training config: {exc}", code="invalid_config") from None
-    return ResolvedTrain(cfg.to_dict(), seconds, device, facts)
+    ceiling = planned_ceiling(cfg, facts.num_slices)
+    return ResolvedTrain(cfg.to_dict(), seconds, device, facts, ceiling)
 
 
 def _version_of(session: Session, project: Project, version_id: int) -> ModelVersion:

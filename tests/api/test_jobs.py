@@ -14,6 +14,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
+from models.budget import epoch_ceiling
 from models.fitting import FIT_SECONDS_PER_SLICE
 from store.db import session_scope, utcnow
 from store.jobs_tables import Job
@@ -122,12 +123,16 @@ def test_the_plan_shows_what_a_config_resolves_to_and_queues_nothing(
     fit = default["num_slices"] * FIT_SECONDS_PER_SLICE
     assert default["config"]["fit_hints"] is True
     assert 0 < plans["quick"]["estimated_seconds"] - fit <= 120
-    assert 120 < default["estimated_seconds"] - fit <= 600
+    assert plans["quick"]["estimated_seconds"] <= default["estimated_seconds"] <= fit + 600
+    # One slice, a step per epoch: every budget plans at most MIN_STEPS steps, and says so.
     epochs = [plans[b]["config"]["epochs"] for b in ("quick", "standard", "thorough")]
-    assert epochs == sorted(epochs) and epochs[0] < epochs[2]  # capped at MAX_EPOCHS
+    assert epochs == sorted(epochs) and epochs[2] == epoch_ceiling(1)
+    assert all(plans[b]["epoch_ceiling"] == epoch_ceiling(1) for b in plans)
+    assert plans["thorough"]["estimated_seconds"] == default["estimated_seconds"] < fit + 1800
     # One field changes one field of the resolved default.
     fixed = api.client.post(url, json={"config": {"epochs": 9}}, headers=api.headers).json()
     assert fixed["config"]["epochs"] == 9 and fixed["config"]["budget"] is None
+    assert fixed["epoch_ceiling"] is None  # a run of fixed length has no plan to cap
     assert fixed["config"]["grid"] == default["config"]["grid"]
     assert fixed["config"]["network_kwargs"] == default["config"]["network_kwargs"]
     bad = api.client.post(url, json={"config": {"epochs": 1.5}}, headers=api.headers)

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.browser
 
 PLAN = "[data-testid=train-plan]"
 PLAN_LINE = re.compile(
-    r"^Will train \d+ px UNet width \d+, \d+ epochs?, about \d+ (s|min|h)( \d+ min)? on "
+    r"^Will train \d+ px UNet width \d+, \d+ epochs?( \(the plan's most: [^)]+\))?, about \d+ "
+    r"(s|min|h)( \d+ min)? on "
     r"(cpu|cuda) \(\d+ slices?\)$"
 )
 
@@ -98,12 +99,13 @@ def test_plan_preview_follows_budget_and_shows_refusals(page, server, admin, use
     page.select_option("select[name=budget]", "quick")
     _plan_for(page, bodies, {"budget": "quick"})
     quick = _epochs(page)
-    assert f", {quick} epoch" in page.inner_text("[data-testid=plan-summary]")
+    assert f", {quick} epochs, about" in page.inner_text("[data-testid=plan-summary]")
     page.select_option("select[name=budget]", "thorough")
     _plan_for(page, bodies, {"budget": "thorough"})
     thorough = _epochs(page)
     assert quick < thorough and quick <= standard <= thorough, (quick, standard, thorough)
-    assert f", {thorough} epoch" in page.inner_text("[data-testid=plan-summary]")
+    line = page.inner_text("[data-testid=plan-summary]")
+    assert PLAN_LINE.match(line) and f", {thorough} epochs (the plan's most" in line, line
 
     # Typed epochs win over the budget (the budget still chooses grid and network).
     page.fill("input[name=epochs]", "7")
@@ -242,7 +244,9 @@ def test_training_text_helpers(page, server):  # type: ignore[no-untyped-def]
                    m.fmtTimeLeft({}),
                    m.planSummary({config: {grid: 96, network: 'unet',
                                            network_kwargs: {width: 16}, epochs: 1},
-                                  estimated_seconds: 590, device: 'cpu', num_slices: 12})];""",
+                                  estimated_seconds: 590, device: 'cpu', num_slices: 12}),
+                   m.planSummary({config: {grid: 64, epochs: 300}, epoch_ceiling: 300,
+                                  estimated_seconds: 250, device: 'cpu', num_slices: 36})];""",
     )
     assert got == [
         ["1 s", "42 s", "1 min", "3 min", "10 min", "1 h", "1 h 23 min"],
@@ -250,6 +254,8 @@ def test_training_text_helpers(page, server):  # type: ignore[no-untyped-def]
         "1:02:05 elapsed",
         "",
         "Will train 96 px UNet width 16, 1 epoch, about 10 min on cpu (12 slices)",
+        "Will train 64 px UNet, 300 epochs (the plan's most: more passes would learn the"
+        " drawings' errors), about 4 min on cpu (36 slices)",
     ]
     # configFromForm: the budget unless a preset (form or advanced JSON) fixes the run.
     got = run(

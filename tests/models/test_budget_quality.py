@@ -17,9 +17,11 @@ from models.budget import (
     BUDGET_SECONDS,
     MIN_EPOCHS,
     MIN_STEPS,
+    PLAN_MAX_EPOCHS,
     ProjectFacts,
     choose_grid,
     default_for,
+    epoch_ceiling,
     estimate_step_seconds,
     facts_from_bounds,
     resolve_config,
@@ -34,6 +36,8 @@ from models.synthetic import make_dataset
 from models.train import TrainSample, train
 
 FACTS = ProjectFacts(num_slices=40, max_side=256, smallest_structure=30.0)
+BIG = dataclasses.replace(FACTS, num_slices=400)
+"""A project whose every budget affords fewer than PLAN_MAX_EPOCHS epochs."""
 
 
 def test_grid_keeps_the_smallest_structure_and_never_exceeds_the_images() -> None:
@@ -46,16 +50,17 @@ def test_grid_keeps_the_smallest_structure_and_never_exceeds_the_images() -> Non
 
 
 def test_the_budget_sizes_the_run_and_the_estimate_fits_it() -> None:
-    quick, quick_s = resolve_config({"budget": "quick"}, FACTS, "cpu")
-    standard, standard_s = resolve_config({}, FACTS, "cpu")
-    thorough, _ = resolve_config({"budget": "thorough"}, FACTS, "cpu")
+    quick, quick_s = resolve_config({"budget": "quick"}, BIG, "cpu")
+    standard, standard_s = resolve_config({}, BIG, "cpu")
+    thorough, _ = resolve_config({"budget": "thorough"}, BIG, "cpu")
     assert standard.budget == "standard"
-    assert quick.epochs < standard.epochs < thorough.epochs
+    assert quick.epochs < standard.epochs < thorough.epochs <= PLAN_MAX_EPOCHS
     # The estimate is the budget (rounded down to whole epochs), not more.
-    fitting = FACTS.num_slices * FIT_SECONDS_PER_SLICE  # before training, not in the budget
+    fitting = BIG.num_slices * FIT_SECONDS_PER_SLICE  # before training, not in the budget
     for seconds, name in ((quick_s, "quick"), (standard_s, "standard")):
         budget = BUDGET_SECONDS["cpu"][name]
         assert 0.8 * budget <= seconds - fitting <= budget
+    standard, standard_s = resolve_config({}, FACTS, "cpu")
     assert resolve_config({"budget": 300}, FACTS, "cpu")[0].budget == 300
     # The barrier's t reaches t_max after 70 % of whatever length the run has.
     assert quick.mu ** int(quick.epochs * 0.7) == pytest.approx(quick.t_max / quick.t0)
@@ -73,6 +78,23 @@ def test_the_budget_sizes_the_run_and_the_estimate_fits_it() -> None:
     # Min-max scaling (benchmarks/results/ablations-normalisation.md); the others by field.
     assert standard.normalisation == "minmax"
     assert resolve_config({"normalisation": "auto"}, FACTS, "cpu")[0].normalisation == "auto"
+
+
+def test_a_budget_plans_at_most_the_epoch_ceiling_and_then_ends_early() -> None:
+    """More passes over the slices teach the network the fitted drawings' errors: a budget that
+    affords more than PLAN_MAX_EPOCHS plans the ceiling, and its estimate says that the run ends
+    before the budget is spent; a project of a step per epoch keeps MIN_STEPS steps."""
+    fitting = FACTS.num_slices * FIT_SECONDS_PER_SLICE
+    standard, standard_s = resolve_config({}, FACTS, "cpu")
+    thorough, thorough_s = resolve_config({"budget": "thorough"}, FACTS, "cpu")
+    assert standard.epochs == thorough.epochs == PLAN_MAX_EPOCHS
+    assert standard_s == thorough_s < BUDGET_SECONDS["cpu"]["standard"] + fitting
+    assert standard.mu ** int(standard.epochs * 0.7) == pytest.approx(standard.t_max / standard.t0)
+    tiny = ProjectFacts(num_slices=3, max_side=64, smallest_structure=20.0)
+    cfg, _ = resolve_config({"budget": "thorough"}, tiny, "cpu")
+    assert cfg.epochs == epoch_ceiling(1) == MIN_STEPS > PLAN_MAX_EPOCHS
+    # The ceiling is the plan's: a user who gives the epochs gets them.
+    assert resolve_config({"epochs": 2 * PLAN_MAX_EPOCHS}, FACTS, "cpu")[0].epochs == 600
 
 
 def test_explicit_fields_replace_the_default_one_by_one() -> None:
@@ -235,6 +257,31 @@ def test_a_budgeted_run_replans_from_its_timed_steps(
     monkeypatch.setattr(train_module, "clock", slow)
     result = train(samples, 2, cfg2, device="cpu", progress=slow.tick, out_dir=tmp_path / "b")
     assert result.epochs == MIN_EPOCHS
+
+
+def test_a_budgeted_run_that_could_pass_more_often_stops_at_the_ceiling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Steps so fast that the budget would afford 2000 epochs (one step each): the re-planned
+    run stops at the ceiling (MIN_STEPS steps for a step per epoch), well inside its budget, and
+    its estimate of the time left said so."""
+    samples = _tiny_samples()
+    tiny = {"grid": 16, "network_kwargs": {"width": 2, "depth": 1}, "progress_every": 1}
+    facts = facts_from_bounds([(s.lo, s.hi) for s in samples], [(24, 24)] * 4)
+    cfg, _ = resolve_config(tiny | {"budget": 200, "val_every": 5000}, facts, "cpu")
+    timer = FakeTimer(0.1)
+    monkeypatch.setattr(train_module, "clock", timer)
+    seen: list[train_module.Progress] = []
+
+    def progress(p: train_module.Progress) -> None:
+        timer.tick()
+        seen.append(p)
+
+    result = train(samples, 2, cfg, device="cpu", progress=progress, out_dir=tmp_path / "a")
+    assert result.epochs == epoch_ceiling(1) == MIN_STEPS
+    assert result.metrics["seconds"] < 0.5 * 200
+    after_warmup = next(p for p in seen if p.step >= 100)
+    assert after_warmup.eta_s == pytest.approx((MIN_STEPS - after_warmup.step) * 0.1, rel=0.1)
 
 
 def test_a_budgeted_run_that_slows_down_ends_within_its_budget(

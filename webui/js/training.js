@@ -60,7 +60,9 @@ export function planSummary(plan) {
   const net = !cfg.network || cfg.network === "unet" ? "UNet" : cfg.network;
   const what = [cfg.grid ? `${cfg.grid} px` : null, net, kw.width ? `width ${kw.width}` : null].filter(Boolean).join(" ");
   const slices = typeof plan.num_slices === "number" ? ` (${plan.num_slices} slice${plan.num_slices === 1 ? "" : "s"})` : "";
-  const epochs = typeof cfg.epochs === "number" ? `, ${cfg.epochs} epoch${cfg.epochs === 1 ? "" : "s"}` : "";
+  let epochs = typeof cfg.epochs === "number" ? `, ${cfg.epochs} epoch${cfg.epochs === 1 ? "" : "s"}` : "";
+  // At its ceiling a plan ends before the budget is spent: say why the time is shorter.
+  if (epochs && cfg.epochs === plan.epoch_ceiling) epochs += " (the plan's most: more passes would learn the drawings' errors)";
   return `Will train ${what}${epochs}, about ${fmtDuration(plan.estimated_seconds)} on ${plan.device || "?"}${slices}`;
 }
 
