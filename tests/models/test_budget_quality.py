@@ -60,6 +60,7 @@ def test_the_budget_sizes_the_run_and_the_estimate_fits_it() -> None:
     for seconds, name in ((quick_s, "quick"), (standard_s, "standard")):
         budget = BUDGET_SECONDS["cpu"][name]
         assert 0.8 * budget <= seconds - fitting <= budget
+    # The rest on a 40-slice project (its plans reach the ceiling: the test below).
     standard, standard_s = resolve_config({}, FACTS, "cpu")
     assert resolve_config({"budget": 300}, FACTS, "cpu")[0].budget == 300
     # The barrier's t reaches t_max after 70 % of whatever length the run has.
