@@ -226,13 +226,21 @@ class FakeTimer:
         self.now += self.step_seconds
 
 
+TINY_NET = {"grid": 16, "network_kwargs": {"width": 2, "depth": 1}, "progress_every": 1}
+
+
+def _budgeted_tiny(budget: float, val_every: int) -> tuple[list[TrainSample], TrainConfig]:
+    """Four tiny samples and a budgeted config of a tiny network for them (a step per epoch)."""
+    samples = _tiny_samples()
+    facts = facts_from_bounds([(s.lo, s.hi) for s in samples], [(24, 24)] * 4)
+    cfg, _ = resolve_config(TINY_NET | {"budget": budget, "val_every": val_every}, facts, "cpu")
+    return samples, cfg
+
+
 def test_a_budgeted_run_replans_from_its_timed_steps(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    samples = _tiny_samples()
-    tiny = {"grid": 16, "network_kwargs": {"width": 2, "depth": 1}, "progress_every": 1}
-    facts = facts_from_bounds([(s.lo, s.hi) for s in samples], [(24, 24)] * 4)
-    cfg, _ = resolve_config(tiny | {"budget": 20, "val_every": 1000}, facts, "cpu")
+    samples, cfg = _budgeted_tiny(20, 1000)
     guessed = cfg.epochs
     # Every step takes 0.1 s by the fake timer: the run is re-planned after its warm-up steps
     # to about 200 steps (one per epoch here), whatever the cost model guessed.
@@ -253,7 +261,7 @@ def test_a_budgeted_run_replans_from_its_timed_steps(
     mid = seen[len(seen) // 2]
     assert mid.eta_s == pytest.approx(20 - mid.elapsed_s, abs=2)
     # Steps so slow that the budget is spent during the warm-up still run the minimum.
-    cfg2, _ = resolve_config(tiny | {"budget": 10}, ProjectFacts(4, 24, None), "cpu")
+    cfg2, _ = resolve_config(TINY_NET | {"budget": 10}, ProjectFacts(4, 24, None), "cpu")
     slow = FakeTimer(5.0)
     monkeypatch.setattr(train_module, "clock", slow)
     result = train(samples, 2, cfg2, device="cpu", progress=slow.tick, out_dir=tmp_path / "b")
@@ -266,10 +274,7 @@ def test_a_budgeted_run_that_could_pass_more_often_stops_at_the_ceiling(
     """Steps so fast that the budget would afford 2000 epochs (one step each): the re-planned
     run stops at the ceiling (MIN_STEPS steps for a step per epoch), well inside its budget, and
     its estimate of the time left said so."""
-    samples = _tiny_samples()
-    tiny = {"grid": 16, "network_kwargs": {"width": 2, "depth": 1}, "progress_every": 1}
-    facts = facts_from_bounds([(s.lo, s.hi) for s in samples], [(24, 24)] * 4)
-    cfg, _ = resolve_config(tiny | {"budget": 200, "val_every": 5000}, facts, "cpu")
+    samples, cfg = _budgeted_tiny(200, 5000)
     timer = FakeTimer(0.1)
     monkeypatch.setattr(train_module, "clock", timer)
     seen: list[train_module.Progress] = []
@@ -290,10 +295,7 @@ def test_a_budgeted_run_that_slows_down_ends_within_its_budget(
 ) -> None:
     """The machine gets busy after the warm-up (steps 4x slower): the run ends near its budget
     instead of running the planned epochs at the slower pace (4x over)."""
-    samples = _tiny_samples()
-    tiny = {"grid": 16, "network_kwargs": {"width": 2, "depth": 1}, "progress_every": 1}
-    facts = facts_from_bounds([(s.lo, s.hi) for s in samples], [(24, 24)] * 4)
-    cfg, _ = resolve_config(tiny | {"budget": 20, "val_every": 1000}, facts, "cpu")
+    samples, cfg = _budgeted_tiny(20, 1000)
     timer = FakeTimer(0.1)
     monkeypatch.setattr(train_module, "clock", timer)
     ticks = {"n": 0}
