@@ -30,10 +30,12 @@ BUDGET_SECONDS: dict[str, dict[str, float]] = {
 DEFAULT_BUDGET = "standard"
 
 # Seconds per (image x px^2) of a training step of the UNet below at width 16, measured on one
-# thread of the 2-core reference CPU (96 px, batch 8: ~0.15 s) and on an H100-class GPU
-# (throughput benchmark order of magnitude). Only the first guess: the trainer re-plans after
-# timing its own warm-up steps.
-_SECONDS_PER_PX = {"cpu": 0.15 / (8 * 96 * 96), "cuda": 0.004 / (8 * 128 * 128)}
+# thread of the 2-core reference CPU (96 px, batch 8: 0.27 s by benchmarks/step_time.py on the
+# AMD EPYC of the benchmarks since session 16; the 0.15 s first measured elsewhere made a plan
+# at its epoch ceiling promise half its time and `quick` keep a grid it could take ~400 steps
+# on, benchmarks/results/ablations-budget.md) and on an H100-class GPU (throughput benchmark
+# order of magnitude). Only the first guess: the trainer re-plans after timing its warm-up.
+_SECONDS_PER_PX = {"cpu": 0.27 / (8 * 96 * 96), "cuda": 0.004 / (8 * 128 * 128)}
 MIN_STRUCTURE_PX = 10.0
 """Smallest hinted structure's equivalent diameter (px) the training grid must keep."""
 # No 160 px grid on CPU: it lost to 128 in every CPU run measured (Kvasir at 240 s, ACDC at 240
