@@ -19,6 +19,7 @@ import argparse
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -60,12 +61,18 @@ def kvasir_items(data_dir: Path, count: int, seed: int = 0) -> Iterator[Item]:
 
 
 def score(checkpoint: Path, items: Sequence[Item], num_classes: int) -> dict[str, object]:
-    """Mean Dice per foreground class over ``items`` and the classes predicted empty where
-    present (count of items), for one checkpoint."""
+    """:func:`score_predictor` of one checkpoint."""
     from models.infer import load_predictor
+
+    return score_predictor(load_predictor(checkpoint, "cpu"), items, num_classes)
+
+
+def score_predictor(predictor: Any, items: Sequence[Item], num_classes: int) -> dict[str, object]:
+    """Mean Dice per foreground class over ``items`` and the classes predicted empty where
+    present (count of items). ``predictor``: anything with ``predict_volume((Z, C, H, W)) ->
+    (Z, H, W)`` labels."""
     from models.metrics import dice
 
-    predictor = load_predictor(checkpoint, "cpu")
     per_item, empty = [], [0] * (num_classes - 1)
     for _, image, labels in items:
         pred = predictor.predict_volume(image)

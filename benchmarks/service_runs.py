@@ -176,9 +176,7 @@ def run_service(
     ``full`` keeps the same ones except its own :data:`FULL_AT_BUDGET`."""
     from jobs.training_data import resolve_job_config
     from models.budget import facts_from_bounds
-    from models.fitting import fitted_shapes
     from models.infer import load_predictor
-    from models.refine import hint_bounds, refine_labels
 
     log = logger()
     device = args.device or "cpu"
@@ -259,47 +257,14 @@ def run_service(
             )
             predictor = load_predictor(ckpt, device)
             t_eval = time.monotonic()
-            cache: dict[int, np.ndarray] = {}
-
-            def predict(i: int, p: Any = predictor, c: dict = cache) -> np.ndarray:
-                if i not in c:
-                    c[i] = p.predict_image(bench.items[i].image)
-                return c[i]
-
-            res = bench.score_hinted(predict).summary(bench.classes)
             if method == "default" and cfg.hint_weight > 0:
-                # What the user downloads for the slices they hinted (models.refine); the
-                # model alone is kept beside it, and the vote at other weights if asked.
-                alone = res
-                vote_inputs: dict[int, tuple] = {}
-
-                def refined(
-                    i: int,
-                    w: float,
-                    p: Any = predictor,
-                    fit: bool = cfg.fit_hints,
-                    c: dict = vote_inputs,
-                ) -> np.ndarray:
-                    it = bench.items[i]
-                    if i not in c:
-                        votes = [[], *[[h] for h in it.hints]]
-                        bounds = hint_bounds(votes, bench.classes, it.mask.shape)
-                        fitted = fitted_shapes(it.image, votes, bounds) if fit else None
-                        c[i] = (p.predict_proba(it.image[None])[0], votes, bounds, fitted)
-                    proba, votes, bounds, fitted = c[i]
-                    voted = refine_labels(proba, votes, w, bounds, fitted)
-                    return proba.argmax(0).astype(np.uint8) if voted is None else voted[0]
-
-                res = bench.score_hinted(lambda i, w=cfg.hint_weight: refined(i, w)).summary(
-                    bench.classes
+                res = delivered_scores(
+                    bench, predictor, cfg.hint_weight, cfg.fit_hints, args.vote_weights
                 )
-                res["model_alone"] = alone
-                res["votes"] = {
-                    f"{w:.3g}": bench.score_hinted(lambda i, w=w: refined(i, w)).summary(
-                        bench.classes
-                    )
-                    for w in args.vote_weights
-                }
+            else:
+                res = bench.score_hinted(
+                    lambda i, p=predictor: p.predict_image(bench.items[i].image)
+                ).summary(bench.classes)
             if bench.score_val is not None:
                 res["val"] = bench.score_val(predictor).summary(bench.classes)
             ck = _torch_load_config(ckpt)
@@ -355,6 +320,48 @@ def run_service(
     paths = write_results(Path(args.out_dir), name, payload, bench.classes)
     log("wrote " + ", ".join(str(p) for p in paths))
     return payload
+
+
+def delivered_scores(
+    bench: ServiceBench,
+    predictor: Any,
+    hint_weight: float,
+    fit: bool,
+    vote_weights: Sequence[float] = (),
+    fits: dict[int, Any] | None = None,
+) -> dict[str, Any]:
+    """Scores of what the user downloads for the slices they hinted: ``predictor``'s
+    probabilities with the hints' vote at ``hint_weight`` (``models.refine``; the drawings
+    fitted to the image when ``fit``), the model alone under ``"model_alone"`` and the vote at
+    each of ``vote_weights`` under ``"votes"``. ``predictor``: anything with
+    ``predict_proba((N, C, H, W)) -> (N, K, H, W)``; ``fits``: the fitted drawings by item,
+    filled on first use (scoring several predictors on one bench fits each item once)."""
+    from models.fitting import fitted_shapes
+    from models.refine import hint_bounds, refine_labels
+
+    inputs: dict[int, tuple] = {}
+    fits = {} if fits is None else fits
+
+    def refined(i: int, w: float) -> np.ndarray:
+        it = bench.items[i]
+        if i not in inputs:
+            votes = [[], *[[h] for h in it.hints]]
+            bounds = hint_bounds(votes, bench.classes, it.mask.shape)
+            if fit and i not in fits:
+                fits[i] = fitted_shapes(it.image, votes, bounds)
+            fitted = fits.get(i) if fit else None
+            inputs[i] = (predictor.predict_proba(it.image[None])[0], votes, bounds, fitted)
+        proba, votes, bounds, fitted = inputs[i]
+        voted = refine_labels(proba, votes, w, bounds, fitted) if w > 0 else None
+        return proba.argmax(0).astype(np.uint8) if voted is None else voted[0]
+
+    res = bench.score_hinted(lambda i: refined(i, hint_weight)).summary(bench.classes)
+    res["model_alone"] = bench.score_hinted(lambda i: refined(i, 0.0)).summary(bench.classes)
+    res["votes"] = {
+        f"{w:.3g}": bench.score_hinted(lambda i, w=w: refined(i, w)).summary(bench.classes)
+        for w in vote_weights
+    }
+    return res
 
 
 def _torch_load_config(ckpt: Path) -> dict[str, Any]:

@@ -453,6 +453,34 @@ def test_held_out_items_are_hinted_by_no_project_and_score_a_checkpoint(tmp_path
     assert out["empty_where_present"] == [int((labels == k).any()) for k in (1, 2, 3)]
 
 
+def test_averaged_members_score_their_mean_softmax() -> None:
+    """``benchmarks/ensemble.py``: the members' softmax averaged, then the argmax; two members
+    that disagree on a pixel leave it to the one more sure."""
+    from benchmarks.ensemble import Averaged
+    from benchmarks.held_out import score_predictor
+
+    class Fixed:
+        def __init__(self, proba: np.ndarray) -> None:
+            self.proba = proba
+
+        def predict_proba(self, slices: np.ndarray) -> np.ndarray:
+            return np.repeat(self.proba[None], len(slices), axis=0)
+
+    a = np.array([[[0.9, 0.4]], [[0.1, 0.6]]], np.float32)  # (K=2, H=1, W=2)
+    b = np.array([[[0.3, 0.7]], [[0.7, 0.3]]], np.float32)
+    both = Averaged([Fixed(a), Fixed(b)])
+    volume = np.zeros((3, 1, 1, 2), np.float32)
+    np.testing.assert_allclose(both.predict_proba(volume)[0], (a + b) / 2)
+    labels = both.predict_volume(volume)
+    assert labels.shape == (3, 1, 2) and labels.dtype == np.uint8
+    assert labels[:, 0].tolist() == [[0, 0]] * 3  # 0.6 vs 0.4, then 0.55 vs 0.45
+    truth = np.zeros((3, 1, 2), np.uint8)
+    truth[:, 0, 1] = 1
+    out = score_predictor(both, [("v", volume, truth)], 2)
+    assert out["dice"] == [0.0] and out["empty_where_present"] == [1]
+    assert Averaged([Fixed(a)]).predict_volume(volume)[:, 0].tolist() == [[0, 1]] * 3
+
+
 class _EchoPredictor:
     """Stands in for a trained network: predicts a fixed label map per call, in order."""
 
