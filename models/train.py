@@ -20,7 +20,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from models.averaging import averaged_network
-from models.budget import MIN_EPOCHS, barrier_mu, budget_seconds, plan_epochs
+from models.budget import MIN_EPOCHS, barrier_mu, budget_seconds, epoch_ceiling, plan_epochs
 from models.checkpoints import CHECKPOINT_NAME, LAST_NAME, load_init, save_checkpoint, save_last
 from models.config import TrainConfig
 from models.device import resolve_device
@@ -63,6 +63,13 @@ clock: Callable[[], float] = time.monotonic
 """Seconds (monotonic) for budgets and time estimates; tests replace it with a fake timer."""
 WARMUP_STEPS = 4
 """Steps timed (after the first) before a budgeted run re-plans its epochs."""
+LENGTHEN_SHARE = 0.25
+"""The share of its epochs during which a budgeted run may still lengthen: its warm-up steps
+time slower than the rest (a 120 s budget re-planned from them used to end after ~100 s)."""
+LENGTHEN_MARGIN = 0.05
+"""The share of its time a lengthened run keeps spare (and twice that the pace must leave
+before it lengthens), so that the pace's noise neither shortens it again nor lengthens it by
+the epoch."""
 
 
 class TrainingStopped(Exception):
@@ -230,13 +237,14 @@ def _train(
         return Progress(ep + 1, cfg.epochs, st, run.total_steps, lv, tv, run.metrics, elapsed, eta)
 
     replan_at = step + WARMUP_STEPS if cfg.budget is not None and run.start_epoch == 0 else -1
-    warm_started = 0.0
+    warm_started = paced_from = 0.0
     while epoch < cfg.epochs:
         for _ in range(steps_per_epoch):
             if step == replan_at - WARMUP_STEPS + 1:
                 warm_started = clock()  # the first step (allocations) is not typical
             if step == replan_at:
                 _replan(cfg, run, dev, step, started, warm_started)
+                paced_from = clock()  # the first steps time slower than the rest
             if should_stop is not None and should_stop():
                 raise TrainingStopped(f"stopped at epoch {epoch}, step {step}")
             if len(order) < cfg.batch_size:
@@ -269,9 +277,14 @@ def _train(
         term_vals = {k: float(v) for k, v in terms.items()}
         run.t = min(run.t * cfg.mu, cfg.t_max)
         if replan_at >= 0 and step > replan_at:  # budgeted: still within the budget?
-            per_step = (clock() - warm_started) / (step - (replan_at - WARMUP_STEPS + 1))
+            settled = step - replan_at >= WARMUP_STEPS  # the pace since the re-plan is known
+            if settled:
+                per_step = (clock() - paced_from) / (step - replan_at)
+            else:
+                per_step = (clock() - warm_started) / (step - (replan_at - WARMUP_STEPS + 1))
             left = budget_seconds(cfg.budget, dev.type) - (clock() - started)
-            _shorten_to_budget(cfg, run, epoch, left / max(per_step * steps_per_epoch, 1e-9))
+            epochs_left = left / max(per_step * steps_per_epoch, 1e-9)
+            _fit_to_budget(cfg, run, epoch, epochs_left, may_lengthen=settled)
         if _rounds_due(cfg, run, epoch + 1):
             _self_training_round(predictor, data, unions, dev, cfg, run)
         last_epoch = epoch + 1 == cfg.epochs
@@ -383,15 +396,28 @@ def _replan(
     run.total_steps = run.steps_per_epoch * cfg.epochs
 
 
-def _shorten_to_budget(cfg: TrainConfig, run: _Run, epoch: int, epochs_left: float) -> None:
+def _fit_to_budget(
+    cfg: TrainConfig, run: _Run, epoch: int, epochs_left: float, *, may_lengthen: bool
+) -> None:
     """After epoch ``epoch`` (0-based) of a budgeted run, with time for ``epochs_left`` more
     epochs at the pace timed since the warm-up: when the planned epochs no longer fit (a machine
-    that got busy), end earlier, with the barrier's growth and the validation rhythm fitted to
-    the new length. Never lengthens a run, never below ``MIN_EPOCHS``."""
+    that got busy), end earlier; with ``may_lengthen`` (the pace timed since the re-plan, not the
+    warm-up's), while the run is in its first ``LENGTHEN_SHARE`` and more than twice
+    ``LENGTHEN_MARGIN`` beyond the plan would fit (its first steps timed slower than the rest),
+    run longer, to all but that margin of the time, never beyond the plan's ceiling. The
+    barrier's growth and the validation rhythm follow the new length; never below
+    ``MIN_EPOCHS``."""
     fit = epoch + 1 + int(max(0.0, epochs_left))
-    if fit >= cfg.epochs:
+    early = may_lengthen and epoch + 1 <= LENGTHEN_SHARE * cfg.epochs
+    if fit < cfg.epochs:
+        epochs = max(fit, MIN_EPOCHS, epoch + 1)
+    elif early and fit > (1.0 + 2.0 * LENGTHEN_MARGIN) * cfg.epochs:
+        epochs = min(int(fit / (1.0 + LENGTHEN_MARGIN)), epoch_ceiling(run.steps_per_epoch))
+    else:
         return
-    cfg.epochs = max(fit, MIN_EPOCHS, epoch + 1)
+    if epochs == cfg.epochs:
+        return
+    cfg.epochs = epochs
     if run.t < cfg.t_max:  # t still reaches t_max after 70 % of the new length
         cfg.mu = float(cfg.t_max / run.t) ** (1.0 / max(1, int(cfg.epochs * 0.7) - (epoch + 1)))
     cfg.val_every = max(1, cfg.epochs // 10)

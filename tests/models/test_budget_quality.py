@@ -33,7 +33,7 @@ from models.metrics import dice
 from models.quality import LISTED_IMAGES, missing_where_expected, report, slice_tallies
 from models.regions import SURE_IN, SURE_OUT, UNKNOWN, ellipse_mask, sure_map
 from models.synthetic import make_dataset
-from models.train import TrainSample, train
+from models.train import WARMUP_STEPS, TrainSample, train
 
 FACTS = ProjectFacts(num_slices=40, max_side=256, smallest_structure=30.0)
 BIG = dataclasses.replace(FACTS, num_slices=400)
@@ -311,6 +311,30 @@ def test_a_budgeted_run_that_slows_down_ends_within_its_budget(
     result = train(samples, 2, cfg, device="cpu", progress=progress, out_dir=tmp_path / "a")
     assert result.metrics["seconds"] <= 20 * 1.15, result.metrics["seconds"]
     assert MIN_EPOCHS <= result.epochs < 100
+
+
+def test_a_budgeted_run_whose_first_steps_were_slow_lengthens_to_its_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warm-up steps take 0.3 s and every later one 0.1 s: the re-plan from the warm-up
+    alone would end after 7.4 of 20 s (66 epochs); the run lengthens while it is early and ends
+    near its budget, without passing it. The time left it reports is the new length's."""
+    samples, cfg = _budgeted_tiny(20, 1000)
+    timer = FakeTimer(0.3)
+    monkeypatch.setattr(train_module, "clock", timer)
+    seen: list[train_module.Progress] = []
+
+    def progress(p: train_module.Progress) -> None:
+        timer.step_seconds = 0.3 if p.step <= WARMUP_STEPS else 0.1
+        timer.tick()
+        seen.append(p)
+
+    result = train(samples, 2, cfg, device="cpu", progress=progress, out_dir=tmp_path / "a")
+    assert 0.85 * 20 <= result.metrics["seconds"] <= 20.5, result.metrics["seconds"]
+    assert result.epochs > 100  # one step per epoch
+    assert seen[-1].eta_s == 0 and seen[-1].epochs == result.epochs
+    # Lengthened early only: from the first quarter of the run on, its length held.
+    assert len({p.epochs for p in seen if p.step > result.epochs // 4 + 1}) == 1
 
 
 def test_sure_pixels_of_an_ellipse_a_ring_and_an_absent_class() -> None:
