@@ -317,7 +317,7 @@ def test_a_budgeted_run_whose_first_steps_were_slow_lengthens_to_its_budget(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The warm-up steps take 0.3 s and every later one 0.1 s: the re-plan from the warm-up
-    alone would end after 7.4 of 20 s (66 epochs); the run lengthens while it is early and ends
+    alone would end after 8.5 of 20 s (66 epochs); the run lengthens while it is early and ends
     near its budget, without passing it. The time left it reports is the new length's."""
     samples, cfg = _budgeted_tiny(20, 1000)
     timer = FakeTimer(0.3)
