@@ -6,7 +6,8 @@ items of ``benchmarks/held_out.py`` (benchmarks/results/ablations-budget.md, sec
     python benchmarks/ensemble.py --data acdc --hinted-from 5 --members CK0 CK1 CK2
 
 Project arguments (``--hinted-from``, ``--limit``, ``--seed``) as the service run's that
-trained the checkpoints; ``--val-limit`` is always 0.
+trained the checkpoints; ``--val-limit`` is always 0; ``--vote-weights`` also scores the hints'
+vote at those weights; ``--max-members 1`` scores the members alone.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--members", nargs="+", type=Path, required=True, help="checkpoints")
     ap.add_argument("--data", choices=("acdc", "kvasir"), required=True)
     ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
+    ap.add_argument(
+        "--max-members", type=int, default=None, help="score combinations up to this size"
+    )
     args, rest = ap.parse_known_args(argv)
     module = acdc if args.data == "acdc" else kvasir
     bp = argparse.ArgumentParser()
@@ -65,22 +69,29 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     config = (members[0].info or {}).get("config") or {}
     fits: dict[int, Any] = {}
     rows: dict[str, Any] = {}
-    for size in range(1, len(members) + 1):
+    for size in range(1, min(len(members), args.max_members or len(members)) + 1):
         for combo in itertools.combinations(range(len(members)), size):
             predictor = Averaged([members[i] for i in combo])
             res = delivered_scores(
-                bench, predictor, float(config["hint_weight"]), bool(config["fit_hints"]), (), fits
+                bench,
+                predictor,
+                float(config["hint_weight"]),
+                bool(config["fit_hints"]),
+                bench_args.vote_weights,
+                fits,
             )
             held = held_out.score_predictor(predictor, items, classes)
             name = "+".join(str(i) for i in combo)
             rows[name] = {
                 "delivered": res["dice"],
                 "model_alone": res["model_alone"]["dice"],
+                "votes": {w: v["dice"] for w, v in res["votes"].items()},
                 "held_out": held,
             }
             print(
                 f"members {name}: delivered {res['dice']['mean']:.4f}, model alone "
-                f"{res['model_alone']['dice']['mean']:.4f}, held out {held['mean']:.4f}",
+                f"{res['model_alone']['dice']['mean']:.4f}, held out {held['mean']:.4f}"
+                + "".join(f", vote {w} {v['dice']['mean']:.4f}" for w, v in res["votes"].items()),
                 flush=True,
             )
     if args.out is not None:
