@@ -400,9 +400,9 @@ def _fit_to_budget(
     cfg: TrainConfig, run: _Run, epoch: int, epochs_left: float, *, may_lengthen: bool
 ) -> None:
     """After epoch ``epoch`` (0-based) of a budgeted run, with time for ``epochs_left`` more
-    epochs at the pace timed since the warm-up: when the planned epochs no longer fit (a machine
-    that got busy), end earlier; with ``may_lengthen`` (the pace timed since the re-plan, not the
-    warm-up's), while the run is in its first ``LENGTHEN_SHARE`` and more than twice
+    epochs at its timed pace: when the planned epochs no longer fit (a machine that got busy),
+    end earlier; with ``may_lengthen`` (the pace timed since the re-plan, not the warm-up's),
+    while the run is in its first ``LENGTHEN_SHARE`` and more than twice
     ``LENGTHEN_MARGIN`` beyond the plan would fit (its first steps timed slower than the rest),
     run longer, to all but that margin of the time, never beyond the plan's ceiling. The
     barrier's growth and the validation rhythm follow the new length; never below
