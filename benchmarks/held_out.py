@@ -11,6 +11,9 @@ Checkpoints: a service run's ``last.pt`` under ``--cache-dir`` (``benchmarks/cac
 service/<method>-<fingerprint>/``).
 
     python benchmarks/held_out.py --data acdc benchmarks/cache/acdc-service/default-*/last.pt
+
+``--tta`` / ``--no-tta`` average the views each network trained on, or predict the slice
+alone, whatever its config says (``benchmarks/results/ablations-rotation.md``, section 7).
 """
 
 from __future__ import annotations
@@ -60,11 +63,17 @@ def kvasir_items(data_dir: Path, count: int, seed: int = 0) -> Iterator[Item]:
         yield stem, image[None], mask[None]
 
 
-def score(checkpoint: Path, items: Sequence[Item], num_classes: int) -> dict[str, object]:
-    """:func:`score_predictor` of one checkpoint."""
+def score(
+    checkpoint: Path, items: Sequence[Item], num_classes: int, tta: bool | None = None
+) -> dict[str, object]:
+    """:func:`score_predictor` of one checkpoint; ``tta`` True / False averages the views it
+    trained on (``models.infer.tta_views``) or not, None as its config says."""
     from models.infer import load_predictor
 
-    return score_predictor(load_predictor(checkpoint, "cpu"), items, num_classes)
+    predictor = load_predictor(checkpoint, "cpu")
+    if tta is not None:
+        predictor.tta = tta
+    return score_predictor(predictor, items, num_classes)
 
 
 def score_predictor(predictor: Any, items: Sequence[Item], num_classes: int) -> dict[str, object]:
@@ -94,6 +103,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, object]]:
     p.add_argument("--data", choices=("kvasir", "acdc"), default="acdc")
     p.add_argument("--count", type=int, default=None, help="volumes (10) / images (100)")
     p.add_argument("--data-dir", type=Path, default=DATA_ROOT)
+    p.add_argument(
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="average the views each network trained on (default: as its config says)",
+    )
     args = p.parse_args(argv)
     if args.data == "acdc":
         items, classes = list(acdc_items(args.data_dir, args.count or 10)), 4
@@ -102,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, object]]:
     print(f"{len(items)} held-out {args.data} items: {', '.join(n for n, _, _ in items[:10])}")
     out = {}
     for ck in args.checkpoints:
-        out[str(ck)] = res = score(ck, items, classes)
+        out[str(ck)] = res = score(ck, items, classes, args.tta)
         print(
             f"{ck}: Dice {res['dice']} mean {res['mean']}, empty where present "
             f"{res['empty_where_present']}",

@@ -416,7 +416,9 @@ def test_a_tuning_project_hints_other_items_than_the_scored_one(
 
 
 @pytest.mark.shared_data
-def test_held_out_items_are_hinted_by_no_project_and_score_a_checkpoint(tmp_path: Path) -> None:
+def test_held_out_items_are_hinted_by_no_project_and_score_a_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     need_shared_data("acdc", "train_slices.list")
     need_shared_data("kvasir_seg", "images")
     import torch
@@ -451,6 +453,15 @@ def test_held_out_items_are_hinted_by_no_project_and_score_a_checkpoint(tmp_path
     out = held_out.score(tmp_path / "background.pt", items[:1], 4)
     assert out["dice"] == [0.0, 0.0, 0.0] and out["mean"] == 0.0
     assert out["empty_where_present"] == [int((labels == k).any()) for k in (1, 2, 3)]
+    # --tta / --no-tta override the checkpoint's config: the views it trained on (the preset's
+    # flips) averaged in, or the slice alone.
+    seen: list[tuple[bool, int]] = []
+    monkeypatch.setattr(
+        held_out, "score_predictor", lambda p, _i, _k: seen.append((p.tta, len(p.views))) or {}
+    )
+    for tta in (True, False, None):
+        held_out.score(res.checkpoint, items[:1], 4, tta)
+    assert seen == [(True, 3), (False, 3), (False, 3)]
 
 
 def test_averaged_members_score_their_mean_softmax() -> None:
