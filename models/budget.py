@@ -4,8 +4,9 @@ A job config may name a ``budget`` (``quick``, ``standard``, ``thorough`` or sec
 the device, the number of training slices and the smallest hinted structure,
 :func:`resolve_config` derives the whole :class:`~models.config.TrainConfig`; fields the user
 gave explicitly replace the derived ones one by one. Before the run, the step time is a cost
-model's estimate (:func:`estimate_step_seconds`); the trainer times its first steps and
-re-plans the number of epochs so the run fits the budget (:func:`plan_epochs`).
+model's estimate (:func:`estimate_step_seconds`), or the pace earlier runs on the same kind of
+device measured (:func:`px_seconds`, :func:`estimate_run`); the trainer times its first steps
+and re-plans the number of epochs so the run fits the budget (:func:`plan_epochs`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ DEFAULT_BUDGET = "standard"
 # AMD EPYC of the benchmarks since session 16; the 0.15 s first measured elsewhere made a plan
 # at its epoch ceiling promise half its time and `quick` keep a grid it could take ~400 steps
 # on, benchmarks/results/ablations-budget.md) and on an H100-class GPU (throughput benchmark
-# order of magnitude). Only the first guess: the trainer re-plans after timing its warm-up.
+# order of magnitude). Only the first guess: the trainer re-plans after timing its warm-up, and
+# once a server has trained, its plans' estimates take the pace its runs measured (px_seconds).
 _SECONDS_PER_PX = {"cpu": 0.27 / (8 * 96 * 96), "cuda": 0.004 / (8 * 128 * 128)}
 MIN_STRUCTURE_PX = 10.0
 """Smallest hinted structure's equivalent diameter (px) the training grid must keep."""
@@ -104,13 +106,18 @@ def facts_from_bounds(
     return ProjectFacts(len(bounds), int(max_side), smallest, small)
 
 
+def device_type(device: str) -> str:
+    """``"cuda"`` for any CUDA device (``"cuda:1"``), else ``"cpu"``: what the cost model and
+    the budgets are kept per."""
+    return "cuda" if device.startswith("cuda") else "cpu"
+
+
 def budget_seconds(budget: str | float | int, device: str) -> float:
     """Training seconds of a budget name or a number of seconds. ValueError if neither."""
     check_budget(budget)
     if not isinstance(budget, str):
         return float(budget)
-    dev = "cuda" if device.startswith("cuda") else "cpu"
-    return BUDGET_SECONDS[dev][budget]
+    return BUDGET_SECONDS[device_type(device)][budget]
 
 
 def choose_grid(facts: ProjectFacts, device: str) -> int:
@@ -118,8 +125,7 @@ def choose_grid(facts: ProjectFacts, device: str) -> int:
     5th percentile, ``ProjectFacts.small_fraction``) still span ``MIN_STRUCTURE_PX`` (each slice
     is resized to the grid on its own: its size relative to its own slice counts); the largest
     choice when none does; never above the images' own side (rounded up to a choice)."""
-    dev = "cuda" if device.startswith("cuda") else "cpu"
-    grids = GRIDS[dev]
+    grids = GRIDS[device_type(device)]
     cap = next((g for g in grids if g >= facts.max_side), grids[-1])
     fraction = facts.small_fraction
     if fraction is None and facts.smallest_structure is not None:
@@ -132,11 +138,35 @@ def choose_grid(facts: ProjectFacts, device: str) -> int:
     return cap
 
 
-def estimate_step_seconds(cfg: TrainConfig, device: str) -> float:
-    """Cost-model seconds of one training step (batch x grid^2 x width^2 / 16^2)."""
-    dev = "cuda" if device.startswith("cuda") else "cpu"
-    width = float(cfg.network_kwargs.get("width", 16))
-    return _SECONDS_PER_PX[dev] * cfg.batch_size * cfg.grid**2 * (width / 16.0) ** 2
+def estimate_step_seconds(cfg: TrainConfig, device: str, px_s: float | None = None) -> float:
+    """Seconds of one training step: ``px_s`` (else the cost model's constant for the device
+    type) x batch x grid^2 x width^2 / 16^2."""
+    per_px = _SECONDS_PER_PX[device_type(device)] if px_s is None else px_s
+    return per_px * _step_px(cfg.batch_size, cfg.grid, cfg.network_kwargs)
+
+
+def _step_px(batch_size: float, grid: float, network_kwargs: Mapping[str, Any]) -> float:
+    """A step's size in the cost model's unit: images x px^2, scaled by (width / 16)^2."""
+    width = float(network_kwargs.get("width", 16))
+    return float(batch_size) * float(grid) ** 2 * (width / 16.0) ** 2
+
+
+def px_seconds(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> float | None:
+    """A finished run's measured pace in the cost model's unit (s per image x px^2 at width 16):
+    its training ``seconds`` over its ``steps`` (``models.train``'s final metrics, warm-up and
+    validation included; a resumed run's since ``resumed_at_step``), divided by
+    :func:`_step_px` of its ``config``. None where a field is missing or not positive (a version
+    trained before the metrics held them)."""
+    try:
+        seconds = float(metrics["seconds"])
+        steps = float(metrics["steps"]) - float(metrics.get("resumed_at_step", 0))
+        kwargs = config.get("network_kwargs") or {}
+        size = _step_px(config["batch_size"], config["grid"], kwargs)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    if not (seconds > 0 and steps > 0 and size > 0 and math.isfinite(seconds / steps)):
+        return None
+    return seconds / steps / size
 
 
 def plan_epochs(train_seconds: float, step_seconds: float, steps_per_epoch: int) -> int:
@@ -191,7 +221,7 @@ def default_for(facts: ProjectFacts, device: str, budget: str | float) -> TrainC
     (width 16 on CPU, 32 on a GPU) on the grid of :func:`choose_grid`, cosine schedule, and as
     many epochs as the budget allows at the estimated step time.
     """
-    dev = "cuda" if device.startswith("cuda") else "cpu"
+    dev = device_type(device)
     cfg = dataclasses.replace(PRESETS["cpu-fast"])
     cfg.budget = budget
     cfg.loss_units = "length"
@@ -263,9 +293,26 @@ def resolve_config(
         cfg = TrainConfig.from_dict(merged)
         if mu_follows(d):
             cfg.mu = barrier_mu(cfg)
-    estimate = (
-        cfg.epochs * steps_per_epoch(cfg, facts.num_slices) * estimate_step_seconds(cfg, device)
-    )
+    return cfg, estimate_run(cfg, facts, device)[0]
+
+
+def estimate_run(
+    cfg: TrainConfig, facts: ProjectFacts, device: str, px_s: float | None = None
+) -> tuple[float, int]:
+    """``(training seconds, epochs)`` a resolved run is expected to take, with the time fitting
+    the drawn hints takes first when it fits them for training.
+
+    ``px_s`` None: the cost model's step time over ``cfg.epochs``. ``px_s`` measured
+    (:func:`px_seconds` of earlier runs): steps at that pace, and a budgeted run over the epochs
+    the trainer's re-plan will fit at it (:func:`plan_epochs`: the budget, or the ceiling
+    first), not over the cost model's plan.
+    """
+    per_epoch = steps_per_epoch(cfg, facts.num_slices)
+    step = estimate_step_seconds(cfg, device, px_s)
+    epochs = cfg.epochs
+    if px_s is not None and cfg.budget is not None:
+        epochs = plan_epochs(budget_seconds(cfg.budget, device), step, per_epoch)
+    seconds = epochs * per_epoch * step
     if cfg.training_fit is not None:
-        estimate += facts.num_slices * FIT_SECONDS_PER_SLICE
-    return cfg, estimate
+        seconds += facts.num_slices * FIT_SECONDS_PER_SLICE
+    return seconds, epochs

@@ -327,6 +327,8 @@ def _train(
         final["best_epoch"] = run.best_epoch
     final["seconds"] = clock() - started
     final["steps"] = step
+    if first_step:  # a resumed run timed only the steps since: models.budget.px_seconds
+        final["resumed_at_step"] = first_step
     return TrainResult(checkpoint=best_path, metrics=final, epochs=cfg.epochs)
 
 

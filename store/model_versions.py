@@ -1,7 +1,10 @@
-"""Which model version is the newest: the highest ``version`` number of its project. Every query
-that needs "the latest version" or lists versions newest first uses this module."""
+"""Which model version is the newest: the highest ``version`` number of its project (and, across
+projects, the last created). Every query that needs "the latest version" or lists versions
+newest first uses this module."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import UnaryExpression, select
 from sqlalchemy.orm import Session
@@ -21,3 +24,14 @@ def latest_version(
     if version_id is not None:
         query = query.where(ModelVersion.id == version_id)
     return session.scalars(query.order_by(NEWEST_FIRST)).first()
+
+
+def recent_runs(session: Session, limit: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """``(config, metrics)`` of the ``limit`` model versions trained last on this server, in any
+    project, newest first (what their runs measured, e.g. the pace of a step)."""
+    rows = session.execute(
+        select(ModelVersion.config, ModelVersion.metrics)
+        .order_by(ModelVersion.id.desc())
+        .limit(limit)
+    )
+    return [(dict(config or {}), dict(metrics or {})) for config, metrics in rows]

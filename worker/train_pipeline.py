@@ -23,6 +23,7 @@ from jobs.training_data import (
     project_facts,
     resolve_job_config,
 )
+from models.budget import device_type
 from models.fitting import slice_sure_map
 from store.db import session_scope
 from store.jobs_tables import Job, ModelVersion
@@ -139,7 +140,8 @@ def train_job(ctx: JobContext) -> dict[str, Any]:
     )
     ctx.check_stop()
     checkpoint_key = ctx.blobs.put_file(Path(result.checkpoint), ".pt")
-    metrics = jsonable(dict(result.metrics or {}))
+    # The device type with the run's pace (seconds over steps) times later plans' estimates.
+    metrics = jsonable(dict(result.metrics or {})) | {"device": device_type(device)}
     try:
         version = _create_version(
             ctx,

@@ -89,6 +89,8 @@ def plan_training(
     return TrainPlanOut(
         config=plan.config,
         estimated_seconds=round(plan.estimated_seconds, 1),
+        estimated_epochs=plan.estimated_epochs,
+        timed_runs=plan.timed_runs,
         device=plan.device,
         num_slices=plan.facts.num_slices,
         smallest_structure_px=plan.facts.smallest_structure,

@@ -55,10 +55,24 @@ class TrainPlanOut(StrictModel):
 
     config: dict[str, Any] = Field(description="The full training configuration")
     estimated_seconds: float = Field(
-        description="Estimated training time in seconds (s) on `device`, from a cost model; the "
-        "worker times its first steps and re-plans the epochs of a budgeted run to fit"
+        description="Estimated training time in seconds (s) on `device`, fitting the drawings "
+        "included: at the median pace of this server's last trainings (`timed_runs`), else from "
+        "a cost model; the worker times its first steps and re-plans the epochs of a budgeted "
+        "run to fit"
     )
-    device: str = Field(description="Device type the estimate is for: cpu or cuda")
+    estimated_epochs: int | None = Field(
+        default=None,
+        description="Epochs the estimate covers: the config's, or for a budgeted run timed by "
+        "earlier trainings those the worker's re-plan will fit at that pace",
+    )
+    timed_runs: int = Field(
+        default=0,
+        description="Earlier trainings whose measured pace timed the estimate (0: the cost model)",
+    )
+    device: str = Field(
+        description="Device type the estimate is for: cpu or cuda (with SHAPEHINT_DEVICE=auto, "
+        "the type the last training ran on)"
+    )
     num_slices: int = Field(description="Training slices")
     smallest_structure_px: float | None = Field(
         description="Equivalent diameter (px) of the smallest structure hinted present"

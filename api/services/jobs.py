@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from statistics import median
 from typing import Any
 
 from sqlalchemy import func, select
@@ -28,10 +29,10 @@ from jobs.training_data import (
     project_facts,
     resolve_job_config,
 )
-from models.budget import ProjectFacts, planned_ceiling
+from models.budget import ProjectFacts, device_type, estimate_run, planned_ceiling, px_seconds
 from store.db import utcnow
 from store.jobs_tables import Job, JobStatus, ModelVersion
-from store.model_versions import NEWEST_FIRST, latest_version
+from store.model_versions import NEWEST_FIRST, latest_version, recent_runs
 from store.settings import Settings
 from store.tables import Project, User
 
@@ -59,12 +60,46 @@ class ResolvedTrain:
     device: str
     facts: ProjectFacts
     epoch_ceiling: int | None = None
+    estimated_epochs: int | None = None
+    timed_runs: int = 0
 
 
-def estimate_device(settings: Settings) -> str:
-    """The device type the estimate is for: the API never probes for a GPU (no torch here),
-    so ``auto`` is estimated as CPU; the worker re-plans on its own device anyway."""
-    return "cuda" if settings.device.startswith("cuda") else "cpu"
+@dataclass(frozen=True)
+class Pace:
+    """What this server's last trainings measured: the median pace of their steps
+    (``models.budget.px_seconds``) on a device type, over ``runs`` model versions."""
+
+    device: str
+    px_seconds: float
+    runs: int
+
+
+PACE_RUNS = 5
+"""The most recent trainings whose median pace times a plan (one slow or fast run moves it
+little; the newest reflect the workers' hardware as it is now)."""
+
+
+def measured_pace(session: Session, settings: Settings) -> Pace | None:
+    """The median pace of the last :data:`PACE_RUNS` trainings on the device type the workers
+    use (``SHAPEHINT_DEVICE``; with ``auto``, the type the newest training ran on, since the API
+    cannot probe the workers' GPUs); None before any training recorded one."""
+    wanted = None if settings.device == "auto" else device_type(settings.device)
+    paces: list[float] = []
+    for config, metrics in recent_runs(session, 4 * PACE_RUNS):
+        pace, device = px_seconds(config, metrics), metrics.get("device")
+        if pace is None or device not in ("cpu", "cuda") or wanted not in (None, device):
+            continue
+        wanted = device
+        paces.append(pace)
+        if len(paces) == PACE_RUNS:
+            break
+    return Pace(wanted, float(median(paces)), len(paces)) if paces and wanted else None
+
+
+def estimate_device(settings: Settings, pace: Pace | None = None) -> str:
+    """The device type a plan is for: the measured pace's, else the settings' (the API never
+    probes for a GPU, no torch here, so ``auto`` before any training counts as CPU)."""
+    return pace.device if pace is not None else device_type(settings.device)
 
 
 def resolve_train(
@@ -90,15 +125,18 @@ def resolve_train(
             ) from None
     pb = trainable_bounds(session, project, config)
     facts = project_facts(pb)
-    device = estimate_device(settings)
+    pace = measured_pace(session, settings)
+    device = estimate_device(settings, pace)
     try:
-        cfg, seconds = resolve_job_config(
+        cfg, _ = resolve_job_config(
             config, facts, device, None if warm is None else dict(warm.config or {})
         )
     except (ValueError, TypeError, KeyError) as exc:
         raise unprocessable(f"invalid training config: {exc}", code="invalid_config") from None
+    seconds, epochs = estimate_run(cfg, facts, device, None if pace is None else pace.px_seconds)
     ceiling = planned_ceiling(cfg, facts.num_slices)
-    return ResolvedTrain(cfg.to_dict(), seconds, device, facts, ceiling)
+    runs = 0 if pace is None else pace.runs
+    return ResolvedTrain(cfg.to_dict(), seconds, device, facts, ceiling, epochs, runs)
 
 
 def _version_of(session: Session, project: Project, version_id: int) -> ModelVersion:

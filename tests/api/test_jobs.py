@@ -12,12 +12,12 @@ import time
 from datetime import timedelta
 
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
-from models.budget import epoch_ceiling
+from models.budget import BUDGET_SECONDS, epoch_ceiling, plan_epochs
 from models.fitting import FIT_SECONDS_PER_SLICE
 from store.db import session_scope, utcnow
-from store.jobs_tables import Job
+from store.jobs_tables import Job, ModelVersion
 from store.settings import Settings
 from tests.api_helpers import Api
 
@@ -140,6 +140,60 @@ def test_the_plan_shows_what_a_config_resolves_to_and_queues_nothing(
     assert _job_count(app, project_id) == 0
     r = api.client.post(url, json={}, headers=api.new_user("viewer", project_id))
     assert r.status_code == 403
+
+
+def test_the_plan_is_timed_by_the_last_trainings_on_this_server(api: Api, app: FastAPI) -> None:
+    """Once trainings have recorded their pace (seconds over steps, and the device type), the
+    plan's estimate is their median pace over the epochs the worker's re-plan will fit; with
+    ``SHAPEHINT_DEVICE=auto`` it plans for the device type the newest training ran on."""
+    project_id, _ = _hinted_project(api)
+    url = f"/api/projects/{project_id}/jobs/plan"
+    before = api.client.post(url, json={}, headers=api.headers).json()
+    assert before["timed_runs"] == 0 and before["device"] == "cpu"
+    assert before["estimated_epochs"] == before["config"]["epochs"]  # the cost model's plan
+    cfg = before["config"]
+    step_px = cfg["batch_size"] * cfg["grid"] ** 2 * (cfg["network_kwargs"]["width"] / 16) ** 2
+    runs = [  # oldest first: three timed CPU runs, one from before metrics held the device
+        {"seconds": 400 * pace * step_px, "steps": 400, "device": "cpu"}
+        for pace in (3e-5, 1e-5, 2e-5)
+    ] + [{"seconds": 1.0, "steps": 1}]
+    added: list[int] = []
+    try:
+        with session_scope(app.state.engine) as session:
+            for metrics in runs:
+                mv = ModelVersion(
+                    project_id=project_id, version=len(added) + 1, checkpoint_key="none",
+                    config=cfg, metrics=metrics,
+                )  # fmt: skip
+                session.add(mv)
+                session.flush()
+                added.append(mv.id)
+        timed = api.client.post(url, json={}, headers=api.headers).json()
+        step = 2e-5 * step_px  # the median pace
+        epochs = plan_epochs(BUDGET_SECONDS["cpu"]["standard"], step, 1)  # one slice
+        assert timed["timed_runs"] == 3 and timed["device"] == "cpu"
+        assert timed["config"] == cfg  # the plan itself is the cost model's (the worker re-plans)
+        assert timed["estimated_epochs"] == epochs
+        fit = FIT_SECONDS_PER_SLICE
+        assert abs(timed["estimated_seconds"] - (epochs * step + fit)) < 0.1
+        fixed = api.client.post(url, json={"config": {"epochs": 7}}, headers=api.headers).json()
+        assert fixed["estimated_epochs"] == 7
+        assert abs(fixed["estimated_seconds"] - (7 * step + fit)) < 0.1
+        # The newest training ran on a GPU: plans are for the GPU, timed by that run alone.
+        with session_scope(app.state.engine) as session:
+            gpu = {"seconds": 10.0, "steps": 1000, "device": "cuda"}
+            mv = ModelVersion(
+                project_id=project_id, version=9, checkpoint_key="none", config=cfg, metrics=gpu
+            )
+            session.add(mv)
+            session.flush()
+            added.append(mv.id)
+        on_gpu = api.client.post(url, json={}, headers=api.headers).json()
+        assert on_gpu["device"] == "cuda" and on_gpu["timed_runs"] == 1
+        assert on_gpu["config"]["network_kwargs"]["width"] > cfg["network_kwargs"]["width"]
+    finally:
+        with session_scope(app.state.engine) as session:
+            session.execute(delete(ModelVersion).where(ModelVersion.id.in_(added)))
 
 
 def test_nothing_to_train_on_and_no_model_to_predict_with(api: Api, app: FastAPI) -> None:

@@ -246,7 +246,10 @@ def test_training_text_helpers(page, server):  # type: ignore[no-untyped-def]
                                            network_kwargs: {width: 16}, epochs: 1},
                                   estimated_seconds: 590, device: 'cpu', num_slices: 12}),
                    m.planSummary({config: {grid: 64, epochs: 300}, epoch_ceiling: 300,
-                                  estimated_seconds: 250, device: 'cpu', num_slices: 36})];""",
+                                  estimated_seconds: 250, device: 'cpu', num_slices: 36}),
+                   m.planSummary({config: {grid: 64, epochs: 120}, epoch_ceiling: 300,
+                                  estimated_epochs: 300, timed_runs: 3,
+                                  estimated_seconds: 200, device: 'cuda', num_slices: 1})];""",
     )
     assert got == [
         ["1 s", "42 s", "1 min", "3 min", "10 min", "1 h", "1 h 23 min"],
@@ -256,6 +259,9 @@ def test_training_text_helpers(page, server):  # type: ignore[no-untyped-def]
         "Will train 96 px UNet width 16, 1 epoch, about 10 min on cpu (12 slices)",
         "Will train 64 px UNet, 300 epochs (the plan's most: more passes would learn the"
         " drawings' errors), about 4 min on cpu (36 slices)",
+        # Timed by earlier runs: the epochs the worker's re-plan will fit, not the cost model's.
+        "Will train 64 px UNet, 300 epochs (the plan's most: more passes would learn the"
+        " drawings' errors), about 3 min on cuda, timed by the last 3 trainings (1 slice)",
     ]
     # configFromForm: the budget unless a preset (form or advanced JSON) fixes the run.
     got = run(

@@ -22,8 +22,10 @@ from models.budget import (
     choose_grid,
     default_for,
     epoch_ceiling,
+    estimate_run,
     estimate_step_seconds,
     facts_from_bounds,
+    px_seconds,
     resolve_config,
 )
 from models.config import TrainConfig
@@ -96,6 +98,42 @@ def test_a_budget_plans_at_most_the_epoch_ceiling_and_then_ends_early() -> None:
     assert cfg.epochs == epoch_ceiling(1) == MIN_STEPS > PLAN_MAX_EPOCHS
     # The ceiling is the plan's: a user who gives the epochs gets them.
     assert resolve_config({"epochs": 2 * PLAN_MAX_EPOCHS}, FACTS, "cpu")[0].epochs == 600
+
+
+def test_an_estimate_timed_by_earlier_runs_covers_the_epochs_the_replan_will_fit() -> None:
+    """A finished run's pace (its seconds over its steps, per image x px^2 at width 16) times
+    later estimates: a faster machine than the cost model's reaches the plan's ceiling sooner
+    (the estimate is that, not the budget), a slower one fills the budget with fewer epochs;
+    a run of fixed length keeps its epochs at the measured pace."""
+    run = {"batch_size": 8, "grid": 96, "network_kwargs": {"width": 32}}
+    assert px_seconds(run, {"seconds": 1080.0, "steps": 1000}) == pytest.approx(
+        0.27 / (8 * 96 * 96)
+    )  # 1.08 s a step at width 32 is the reference CPU's 0.27 s at width 16
+    resumed = {"seconds": 540.0, "steps": 1000, "resumed_at_step": 500}  # timed 500 steps
+    assert px_seconds(run, resumed) == pytest.approx(0.27 / (8 * 96 * 96))
+    for metrics in (
+        {},
+        {"seconds": 10.0},
+        {"seconds": 0.0, "steps": 5},
+        {"seconds": "x", "steps": 1},
+    ):
+        assert px_seconds(run, metrics) is None
+    assert px_seconds({"grid": 96}, {"seconds": 1.0, "steps": 1}) is None
+    fitting = BIG.num_slices * FIT_SECONDS_PER_SLICE
+    cfg, model_s = resolve_config({}, BIG, "cpu")
+    cost = estimate_step_seconds(cfg, "cpu") / (cfg.batch_size * cfg.grid**2)
+    assert estimate_run(cfg, BIG, "cpu") == (pytest.approx(model_s), cfg.epochs)
+    assert estimate_run(cfg, BIG, "cpu", cost) == (pytest.approx(model_s), cfg.epochs)
+    budget = BUDGET_SECONDS["cpu"]["standard"]
+    fast_s, fast_epochs = estimate_run(cfg, BIG, "cpu", cost / 10)
+    assert fast_epochs == PLAN_MAX_EPOCHS > cfg.epochs and fast_s - fitting < 0.9 * budget
+    slow_s, slow_epochs = estimate_run(cfg, BIG, "cpu", cost * 2)
+    assert MIN_EPOCHS <= slow_epochs < cfg.epochs and 0.8 * budget <= slow_s - fitting <= budget
+    fixed, fixed_s = resolve_config({"epochs": 10}, BIG, "cpu")
+    assert estimate_run(fixed, BIG, "cpu", cost * 2) == (
+        pytest.approx(2 * fixed_s - fitting),
+        10,
+    )
 
 
 def test_explicit_fields_replace_the_default_one_by_one() -> None:

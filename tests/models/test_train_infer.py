@@ -111,6 +111,8 @@ def test_train_progress_stop_resume_and_predict(tmp_path: Path) -> None:
         out_dir=tmp_path / "c",
     )
     assert res2.metrics["steps"] == 8
+    # Its seconds timed the 2 steps since the resume (models.budget.px_seconds reads both).
+    assert res2.metrics["resumed_at_step"] == 6 and "resumed_at_step" not in res.metrics
     # Seeded: the same run twice gives the same weights.
     res3 = train(samples, 2, cfg, device="cpu", out_dir=tmp_path / "d")
     a = torch.load(res.checkpoint, weights_only=False)["state_dict"]

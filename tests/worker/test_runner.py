@@ -82,6 +82,10 @@ def test_a_warm_start_keeps_its_models_network_whatever_the_plan(stack: Stack) -
     longer = planned | {"epochs": 2000}  # an estimate long enough to compare
     fresh = stack.client.post(f"{url}/plan", json={"config": longer}, headers=headers).json()
     assert fresh["config"]["network_kwargs"] != kept  # the plan's own network differs
+    # The training recorded its pace and device: plans are now timed by it (and earlier ones).
+    first_model = stack.client.get(f"/api/models/{v1}", headers=headers).json()
+    assert first_model["metrics"]["device"] == "cpu" and first_model["metrics"]["steps"] > 0
+    assert fresh["timed_runs"] >= 1 and fresh["device"] == "cpu"
     plan = stack.client.post(
         f"{url}/plan", json={"config": longer, "model_version_id": v1}, headers=headers
     )

@@ -53,17 +53,22 @@ export function fmtTimeLeft(progress) {
   return parts.join(" · ");
 }
 
-/** One line for a plan answer: "Will train 96 px UNet width 16, 40 epochs, about 9 min on cpu (12 slices)". */
+/** One line for a plan answer: "Will train 96 px UNet width 16, 40 epochs, about 9 min on cpu (12 slices)",
+ * with ", timed by the last 3 trainings" after the device when earlier runs measured the pace. */
 export function planSummary(plan) {
   const cfg = (plan && plan.config) || {};
   const kw = cfg.network_kwargs || {};
   const net = !cfg.network || cfg.network === "unet" ? "UNet" : cfg.network;
   const what = [cfg.grid ? `${cfg.grid} px` : null, net, kw.width ? `width ${kw.width}` : null].filter(Boolean).join(" ");
   const slices = typeof plan.num_slices === "number" ? ` (${plan.num_slices} slice${plan.num_slices === 1 ? "" : "s"})` : "";
-  let epochs = typeof cfg.epochs === "number" ? `, ${cfg.epochs} epoch${cfg.epochs === 1 ? "" : "s"}` : "";
+  // Timed by earlier trainings, a budgeted run's estimate covers the epochs its re-plan will fit.
+  const n = typeof plan.estimated_epochs === "number" ? plan.estimated_epochs : cfg.epochs;
+  let epochs = typeof n === "number" ? `, ${n} epoch${n === 1 ? "" : "s"}` : "";
   // At its ceiling a plan ends before the budget is spent: say why the time is shorter.
-  if (epochs && cfg.epochs === plan.epoch_ceiling) epochs += " (the plan's most: more passes would learn the drawings' errors)";
-  return `Will train ${what}${epochs}, about ${fmtDuration(plan.estimated_seconds)} on ${plan.device || "?"}${slices}`;
+  if (epochs && n === plan.epoch_ceiling) epochs += " (the plan's most: more passes would learn the drawings' errors)";
+  const runs = plan.timed_runs || 0;
+  const timed = runs ? `, timed by the last ${runs === 1 ? "training" : `${runs} trainings`}` : "";
+  return `Will train ${what}${epochs}, about ${fmtDuration(plan.estimated_seconds)} on ${plan.device || "?"}${timed}${slices}`;
 }
 
 export const PRESETS = [
@@ -75,7 +80,7 @@ export const PRESETS = [
 // Metrics a user reads, with their names; the rest (barrier sharpness t, timings, raw loss) is
 // internal to the optimiser and left out.
 const METRIC_LABELS = { val_dice: "validation Dice", dice_mean: "mean Dice", val_dice_per_class: "Dice per class", dice: "Dice", reference_dice: "Dice vs reference" };
-const HIDDEN_METRICS = new Set(["t", "seconds", "steps", "train_loss", "loss", "epoch", "epochs", "lr", "step"]);
+const HIDDEN_METRICS = new Set(["t", "seconds", "steps", "resumed_at_step", "train_loss", "loss", "epoch", "epochs", "lr", "step"]);
 
 export function fmtMetrics(metrics) {
   if (!metrics || typeof metrics !== "object") return "—";
