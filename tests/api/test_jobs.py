@@ -161,10 +161,9 @@ def test_the_plan_is_timed_by_the_last_trainings_on_this_server(api: Api, app: F
     try:
         with session_scope(app.state.engine) as session:
             for metrics in runs:
-                mv = ModelVersion(
-                    project_id=project_id, version=len(added) + 1, checkpoint_key="none",
-                    config=cfg, metrics=metrics,
-                )  # fmt: skip
+                number = len(added) + 1
+                mv = ModelVersion(project_id=project_id, version=number, checkpoint_key="none")
+                mv.config, mv.metrics = cfg, metrics
                 session.add(mv)
                 session.flush()
                 added.append(mv.id)
