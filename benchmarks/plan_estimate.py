@@ -26,27 +26,27 @@ from models.fitting import FIT_SECONDS_PER_SLICE
 
 def _plan(result: Mapping[str, Any]) -> tuple[TrainConfig, ProjectFacts, float]:
     """A service run's resolved config (its budget and ``--set`` overrides on its project's
-    facts, as the run resolved it), the facts, and the cost model's training seconds."""
+    facts, as the run resolved it), the facts, and the seconds fitting its drawings takes
+    before training (timed apart from training, as the results' ``train_seconds`` are)."""
     facts = ProjectFacts(**result["project_facts"])
-    cfg, seconds = resolve_config({"budget": result["budget"], **result["overrides"]}, facts, "cpu")
-    fitting = facts.num_slices * FIT_SECONDS_PER_SLICE if cfg.training_fit else 0.0
-    return cfg, facts, seconds - fitting
+    cfg, _ = resolve_config({"budget": result["budget"], **result["overrides"]}, facts, "cpu")
+    return cfg, facts, facts.num_slices * FIT_SECONDS_PER_SLICE if cfg.training_fit else 0.0
 
 
 def compare(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, float]:
-    """Training seconds and epochs of ``second`` (fitting the drawings left out: it is timed
-    apart) estimated by the cost model and at ``first``'s measured pace, and what it took."""
+    """Training seconds and epochs of ``second`` (fitting the drawings left out) estimated by
+    the cost model and at ``first``'s measured pace, and what it took."""
     before, after = first["methods"]["default"], second["methods"]["default"]
     pace = px_seconds(_plan(first)[0].to_dict(), before["train_metrics"])
     if pace is None:
         raise ValueError("the first run's result holds no training seconds and steps")
-    cfg, facts, model_s = _plan(second)
+    cfg, facts, fitting = _plan(second)
+    model_s, _ = estimate_run(cfg, facts, "cpu")
     timed_s, timed_epochs = estimate_run(cfg, facts, "cpu", pace)
-    fitting = facts.num_slices * FIT_SECONDS_PER_SLICE if cfg.training_fit else 0.0
     return {
         "pace_s_per_px": pace,
         "own_pace_s_per_px": px_seconds(cfg.to_dict(), after["train_metrics"]) or 0.0,
-        "cost_model_seconds": model_s,
+        "cost_model_seconds": model_s - fitting,
         "cost_model_epochs": cfg.epochs,
         "timed_seconds": timed_s - fitting,
         "timed_epochs": timed_epochs,
