@@ -56,7 +56,9 @@ epochs to 0.848 / 0.849 at 480 / 720, and on ten volumes nobody hinted from 0.58
 benchmarks/results/ablations-budget.md). 300 keeps both standard plans measured on the 2-core
 CPU (240, 289); a budget the ceiling leaves unspent ends the job early. 240 was tried too (over
 three seeds ACDC gained 0.0047, Kvasir held level; not kept), and so was averaging networks in
-the unspent time (+0.001 on the hinted items; not kept)."""
+the unspent time (+0.001 on the hinted items; not kept). 150 lifted ACDC (+0.006 hinted, +0.007
+held out) but cost Kvasir's held-out images 0.029: a 100-image project needs the passes (not
+kept; ablations-budget.md, section 13)."""
 SURE_WEIGHT = 100.0
 """The partial cross-entropy on the drawings' (fitted) sure pixels against the descriptor
 bounds and the entropy term (weight 1 each). At 1, the bounds' barrier, steep outside its
