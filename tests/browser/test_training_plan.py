@@ -20,7 +20,8 @@ PLAN = "[data-testid=train-plan]"
 PLAN_LINE = re.compile(
     r"^Will train \d+ px UNet width \d+, \d+ epochs?( \(the plan's most: [^)]+\))?, about \d+ "
     r"(s|min|h)( \d+ min)? on "
-    r"(cpu|cuda) \(\d+ slices?\)$"
+    # timed by this server's earlier trainings once any ran (other tests' share this server)
+    r"(cpu|cuda)(, timed by the last (training|\d+ trainings))? \(\d+ slices?\)$"
 )
 
 
