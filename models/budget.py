@@ -153,12 +153,17 @@ def _step_px(batch_size: float, grid: float, network_kwargs: Mapping[str, Any]) 
     return float(batch_size) * float(grid) ** 2 * (width / 16.0) ** 2
 
 
+MIN_TIMED_STEPS = 50
+"""Fewest steps a run must have timed for its pace to time later plans: a shorter one (a smoke
+test, a one-epoch try) is mostly its first slow steps and its validation."""
+
+
 def px_seconds(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> float | None:
     """A finished run's measured pace in the cost model's unit (s per image x px^2 at width 16):
     its training ``seconds`` over its ``steps`` (``models.train``'s final metrics, warm-up and
     validation included; a resumed run's since ``resumed_at_step``), divided by
     :func:`_step_px` of its ``config``. None where a field is missing or not positive (a version
-    trained before the metrics held them)."""
+    trained before the metrics held them) or the run timed fewer than :data:`MIN_TIMED_STEPS`."""
     try:
         seconds = float(metrics["seconds"])
         steps = float(metrics["steps"]) - float(metrics.get("resumed_at_step", 0))
@@ -166,7 +171,7 @@ def px_seconds(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> float |
         size = _step_px(config["batch_size"], config["grid"], kwargs)
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
-    if not (seconds > 0 and steps > 0 and size > 0 and math.isfinite(seconds / steps)):
+    if not (seconds > 0 and steps >= MIN_TIMED_STEPS and size > 0 and math.isfinite(seconds)):
         return None
     return seconds / steps / size
 

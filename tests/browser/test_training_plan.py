@@ -92,7 +92,8 @@ def test_plan_preview_follows_budget_and_shows_refusals(page, server, admin, use
     # The details hold the whole resolved config.
     page.click(f"{PLAN} summary")
     resolved = json.loads(page.inner_text("[data-testid=plan-config]"))
-    assert resolved["epochs"] == standard and resolved["budget"] == "standard"
+    assert resolved["budget"] == "standard"
+    assert resolved["epochs"] == standard or "timed by" in line  # timed: the re-plan's epochs
     assert page.locator("[data-testid=train-error]").is_hidden()
     screenshot(page, "training-plan", artifacts)
 

@@ -114,7 +114,8 @@ def test_an_estimate_timed_by_earlier_runs_covers_the_epochs_the_replan_will_fit
     for metrics in (
         {},
         {"seconds": 10.0},
-        {"seconds": 0.0, "steps": 5},
+        {"seconds": 0.0, "steps": 500},
+        {"seconds": 10.0, "steps": 20},  # a smoke test: its first steps, not its pace
         {"seconds": "x", "steps": 1},
     ):
         assert px_seconds(run, metrics) is None

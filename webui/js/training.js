@@ -341,7 +341,8 @@ export async function render(panel, project) {
       planConfig.hidden = false;
       plan.hidden = false;
       plan.dataset.state = "ok";
-      plan.dataset.epochs = String(answer.config.epochs ?? "");
+      // The epochs the line shows: the timed estimate's where earlier trainings timed it.
+      plan.dataset.epochs = String(answer.estimated_epochs ?? answer.config.epochs ?? "");
       if (answer.device && answer.device !== device) {
         device = answer.device;
         for (const opt of budgetSelect.options) opt.textContent = budgetLabel(BUDGETS.find((b) => b.value === opt.value), device);
