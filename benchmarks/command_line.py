@@ -28,8 +28,8 @@ def add_common_args(
         "--methods",
         default=",".join(default),
         help=f"comma-separated subset of {','.join(methods)} (default: {','.join(default)}); "
-        "naming hints-as-masks or default makes a service run (--budget; full then trains "
-        "at the same budget)",
+        "naming hints-as-masks or default, or giving --hinted-from, makes a service run "
+        "(--budget; full then trains at the same budget on the same items)",
     )
     p.add_argument("--limit", type=int, default=None, help="use at most N training items")
     p.add_argument("--val-limit", type=int, default=None, help="use at most N evaluation items")

@@ -49,10 +49,10 @@ from benchmarks.presets import (
 )
 from benchmarks.reporting import Scores
 from benchmarks.service_runs import (
-    SERVICE_METHODS,
     HintedItem,
     ServiceBench,
     hint_payload,
+    is_service_run,
     run_service,
 )
 from models.bounds import stack
@@ -312,9 +312,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = p.parse_args(argv)
     methods = selected_methods(args.methods, ALL_METHODS)
     overrides = parse_overrides(args.overrides)
-    if any(m in SERVICE_METHODS and m != "full" for m in methods):
-        if set(methods) - set(SERVICE_METHODS):
-            raise SystemExit(f"a service run takes only {','.join(SERVICE_METHODS)}")
+    if is_service_run(methods, args.hinted_from):
         bench = service_bench(args)
         return run_service(bench, methods, args.budget, overrides, args, argv, Path(__file__))
     preset = PRESETS[args.preset].with_overrides(overrides, args.limit, args.val_limit)

@@ -22,11 +22,26 @@ from benchmarks.reporting import Scores, write_results
 from models.bounds import stack
 
 SERVICE_METHODS: tuple[str, ...] = ("hints-as-masks", "fitted-hints-as-masks", "full", "default")
-"""Methods of a service run (``--methods`` naming ``hints-as-masks`` or ``default``): the
+"""Methods of a service run (:func:`is_service_run`): the
 annotator's shapes scored as masks, as drawn and fitted to the image (``models.fitting``, no
 model); cross-entropy on the masks and the service's default, both through
 ``jobs.training_data.resolve_job_config`` with the same budget and project facts."""
 UNTRAINED: tuple[str, ...] = ("hints-as-masks", "fitted-hints-as-masks")
+
+
+def is_service_run(methods: Sequence[str], hinted_from: int) -> bool:
+    """Whether ``--methods`` and ``--hinted-from`` make a service run rather than a preset
+    benchmark: a method only service runs have is named, or ``--hinted-from`` moves the project
+    (a tuning project exists only as a service project, so ``full`` alone then trains on its
+    items too, not on the preset benchmark's whole training split). SystemExit where a service
+    run names a preset method."""
+    service = hinted_from > 0 or any(m in SERVICE_METHODS and m != "full" for m in methods)
+    if service and set(methods) - set(SERVICE_METHODS):
+        raise SystemExit(
+            f"a service run (--hinted-from, or naming hints-as-masks or default) takes only "
+            f"{','.join(SERVICE_METHODS)}"
+        )
+    return service
 
 
 def ellipse_payload(e: Ellipse) -> dict[str, float]:
