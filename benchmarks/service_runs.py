@@ -204,7 +204,9 @@ def run_service(
     hinted, unions = service_samples(bench.items, bench.classes, "default")
     k = len(bench.classes) + 1
     facts = facts_from_bounds(
-        [(s.lo[:k], s.hi[:k]) for s in hinted], [it.mask.shape for it in bench.items]
+        [(s.lo[:k], s.hi[:k]) for s in hinted],
+        [it.mask.shape for it in bench.items],
+        max(it.image.shape[0] for it in bench.items),
     )
     names = [it.name for it in bench.items]
     results: dict[str, Any] = {}

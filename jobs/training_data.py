@@ -258,7 +258,11 @@ def check_warm_start(warm_classes: Sequence[str], classes: Sequence[str]) -> Non
 
 def project_facts(pb: ProjectBounds) -> ProjectFacts:
     """What the default training run is sized by (``models.budget``)."""
-    return facts_from_bounds([(sb.lo, sb.hi) for sb in pb.slices], [sb.shape for sb in pb.slices])
+    hinted = {sb.image_id for sb in pb.slices}
+    channels = max((im.channels for im in pb.images if im.id in hinted), default=1)
+    return facts_from_bounds(
+        [(sb.lo, sb.hi) for sb in pb.slices], [sb.shape for sb in pb.slices], channels
+    )
 
 
 WARM_START_KEPT = ("network", "network_kwargs")

@@ -79,20 +79,25 @@ class ProjectFacts:
     percentile of the hinted structures' diameters, each as a fraction of its own slice's larger
     side (None: not known; then ``smallest_structure / max_side``). The trainer resizes every
     slice to the grid on its own, so the fraction is what the grid must resolve; a percentile,
-    because one tiny outlier should not cost every other slice its training steps."""
+    because one tiny outlier should not cost every other slice its training steps.
+    ``channels``: the most channels of the images hinted (1: MRI, CT, grey; 3: colour)."""
 
     num_slices: int
     max_side: int = 256
     smallest_structure: float | None = None
     small_fraction: float | None = None
+    channels: int = 1
 
 
 def facts_from_bounds(
-    bounds: Sequence[tuple[np.ndarray, np.ndarray]], shapes: Sequence[tuple[int, int]]
+    bounds: Sequence[tuple[np.ndarray, np.ndarray]],
+    shapes: Sequence[tuple[int, int]],
+    channels: int = 1,
 ) -> ProjectFacts:
     """Facts of a set of training slices: their ``(lo, hi)`` bounds ``(K, M)`` (px; row 0 the
-    background) and ``(H, W)`` shapes. The smallest structure is the equivalent diameter of
-    the geometric middle of the smallest size interval hinted present (finite, above 0)."""
+    background), ``(H, W)`` shapes and their images' most ``channels``. The smallest structure
+    is the equivalent diameter of the geometric middle of the smallest size interval hinted
+    present (finite, above 0)."""
     size = COMPONENT_INDEX["size"]
     diameters: list[float] = []
     fractions: list[float] = []
@@ -105,7 +110,7 @@ def facts_from_bounds(
     max_side = max((max(s) for s in shapes), default=256)
     smallest = min(diameters) if diameters else None
     small = float(np.percentile(fractions, 5)) if fractions else None
-    return ProjectFacts(len(bounds), int(max_side), smallest, small)
+    return ProjectFacts(len(bounds), int(max_side), smallest, small, int(channels))
 
 
 def device_type(device: str) -> str:
@@ -223,7 +228,8 @@ def default_for(facts: ProjectFacts, device: str, budget: str | float) -> TrainC
     """The product's recipe for ``budget`` on ``device`` (see the module docstring).
 
     Descriptor bounds in length units, partial cross-entropy on the hints' sure pixels (the
-    drawings fitted to the image first), zoom, turn and intensity augmentation (no flips), hinted
+    drawings fitted to the image first), zoom, turn and intensity augmentation (no flips;
+    intensities on every sample of one-channel images, on half of colour ones), hinted
     slices predicted with the hints' vote, a UNet
     (width 16 on CPU, 32 on a GPU) on the grid of :func:`choose_grid`, cosine schedule, and as
     many epochs as the budget allows at the estimated step time.
@@ -250,9 +256,13 @@ def default_for(facts: ProjectFacts, device: str, budget: str | float) -> TrainC
     # The zoom-out stays the preset's (30 % of samples, 0.8..1): a wider one (half, 0.6..1)
     # lifted ACDC's held-out Dice 0.529 -> 0.563 but cost Kvasir's 0.601 -> 0.597, and on a
     # second ACDC tuning project (volumes no session had used) moved it 0.650 -> 0.648
-    # (benchmarks/results/ablations-zoom.md, sections 1 and 3). Intensity changes stay on half
-    # the samples: on every sample ACDC's held-out images gained 0.010, Kvasir's lost 0.003
-    # (section 4).
+    # (benchmarks/results/ablations-zoom.md, sections 1 and 3).
+    # Gamma and noise on every sample where the images have one channel (MRI and CT grey
+    # values carry no unit and differ from scanner to scanner); colour photographs keep them on
+    # half. On every sample, over three seeds, the held-out volumes of ACDC's two tuning
+    # projects gained 0.0104 and 0.0103 (delivered +0.003, +0.002), Kvasir's held-out images
+    # lost 0.003 (100 hinted) and 0.011 (two projects of 10) (ablations-zoom.md, 4, 6, 7).
+    cfg.p_intensity = 1.0 if facts.channels == 1 else 0.5
     # On the slices the user hinted, the drawn shapes vote beside the model (models.refine):
     # the model overrides a hint where it is 3:1 sure. Fixed by that reasoning, not tuned.
     cfg.hint_weight = 1.0 / 3.0

@@ -169,7 +169,9 @@ def train_cmd(
         elif "budget" not in overrides:
             overrides["budget"] = float(budget) if budget.replace(".", "", 1).isdigit() else budget
         facts = facts_from_bounds(
-            [(s.lo, s.hi) for s in samples], [s.image.shape[1:] for s in samples]
+            [(s.lo, s.hi) for s in samples],
+            [s.image.shape[1:] for s in samples],
+            max((s.image.shape[0] for s in samples), default=1),
         )
         cfg, seconds = resolve_config(overrides, facts, str(resolve_device(device)))
         if cfg.training_fit is not None:  # the sure maps again, from the fitted drawings

@@ -19,7 +19,7 @@ from models.fitting import FIT_SECONDS_PER_SLICE
 from store.db import session_scope, utcnow
 from store.jobs_tables import Job, ModelVersion
 from store.settings import Settings
-from tests.api_helpers import Api
+from tests.api_helpers import Api, png_bytes
 
 HINT = {"LV": {"present": True, "size": [20, 200], "centroid": {"x": [5, 20], "y": [5, 20]}}}
 
@@ -140,6 +140,34 @@ def test_the_plan_shows_what_a_config_resolves_to_and_queues_nothing(
     assert _job_count(app, project_id) == 0
     r = api.client.post(url, json={}, headers=api.new_user("viewer", project_id))
     assert r.status_code == 403
+
+
+def test_the_plan_changes_intensities_on_every_sample_of_one_channel_images_only(
+    api: Api,
+) -> None:
+    """Gamma and noise on every sample for grey images (MRI, CT), on half for colour ones
+    (``models.budget.default_for``): counted from the images that carry hints."""
+    project_id, _ = _hinted_project(api)
+    url = f"/api/projects/{project_id}/jobs/plan"
+    colour = png_bytes(32, 32, seed=1, mode="RGB")
+    r = api.client.post(
+        f"/api/projects/{project_id}/images",
+        files=[("files", ("colour.png", colour, "image/png"))],
+        headers=api.headers,
+    )
+    assert r.status_code == 201, r.text
+    colour_id = r.json()[0]["id"]
+    grey = api.client.post(url, json={}, headers=api.headers).json()["config"]
+    assert grey["p_intensity"] == 1.0  # the colour image carries no hint yet
+    r = api.client.put(f"/api/images/{colour_id}/slices/0/hints", json=HINT, headers=api.headers)
+    assert r.status_code == 200, r.text
+    mixed = api.client.post(url, json={}, headers=api.headers).json()["config"]
+    assert mixed["p_intensity"] == 0.5
+    given = {"config": {"p_intensity": 0.25}}
+    assert (
+        api.client.post(url, json=given, headers=api.headers).json()["config"]["p_intensity"]
+        == 0.25
+    )
 
 
 def test_the_plan_is_timed_by_the_last_trainings_on_this_server(api: Api, app: FastAPI) -> None:

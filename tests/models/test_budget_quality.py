@@ -51,6 +51,18 @@ def test_grid_keeps_the_smallest_structure_and_never_exceeds_the_images() -> Non
     assert choose_grid(dataclasses.replace(FACTS, smallest_structure=12.0), "cuda:1") == 256
 
 
+def test_one_channel_images_change_intensity_on_every_sample_colour_ones_on_half() -> None:
+    lo, hi = B.stack([None, B.parse_hint("A", {"size": [300, 500]})])
+    assert facts_from_bounds([(lo, hi)], [(64, 64)]).channels == 1
+    colour = facts_from_bounds([(lo, hi)], [(64, 64)], channels=3)
+    assert colour.channels == 3
+    assert default_for(FACTS, "cpu", "standard").p_intensity == 1.0
+    assert default_for(colour, "cpu", "standard").p_intensity == 0.5
+    assert default_for(colour, "cuda", "quick").p_intensity == 0.5
+    given, _ = resolve_config({"p_intensity": 0.2}, FACTS, "cpu")
+    assert given.p_intensity == 0.2  # a given field still wins
+
+
 def test_the_budget_sizes_the_run_and_the_estimate_fits_it() -> None:
     quick, quick_s = resolve_config({"budget": "quick"}, BIG, "cpu")
     standard, standard_s = resolve_config({}, BIG, "cpu")

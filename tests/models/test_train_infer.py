@@ -220,6 +220,26 @@ def test_cli_train_and_evaluate(tmp_path: Path) -> None:
     )
     assert r.exit_code == 0, r.output
     assert "fitting the drawn hints" in r.output and (planned / "model.pt").exists()
+
+    def planned_intensity(output: str) -> float:
+        line = next(x for x in output.splitlines() if x.startswith("training about"))
+        return json.loads(line.split(": ", 1)[1])["p_intensity"]
+
+    # Grey images change their intensities on every sample, colour ones on half.
+    assert planned_intensity(r.output) == 1.0
+    colour = tmp_path / "colour"
+    colour.mkdir()
+    for f in imgs.iterdir():
+        Image.open(f).convert("RGB").save(colour / f.name)
+    r = runner.invoke(
+        app,
+        [
+            *("train", str(colour), str(tmp_path / "hints.json"), "--out", str(planned)),
+            *("--budget", "quick", "--config", '{"epochs": 1, "grid": 32}', "--device", "cpu"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert planned_intensity(r.output) == 0.5
     bad = dict(hints)
     bad["images"] = {"s0.png": {"LV": {"size": [50, 10]}}}
     (tmp_path / "bad.json").write_text(json.dumps(bad))
