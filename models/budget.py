@@ -229,7 +229,8 @@ def default_for(facts: ProjectFacts, device: str, budget: str | float) -> TrainC
 
     Descriptor bounds in length units, partial cross-entropy on the hints' sure pixels (the
     drawings fitted to the image first), zoom, turn and intensity augmentation (no flips;
-    intensities on every sample of one-channel images, on half of colour ones), hinted
+    intensities on every sample of one-channel images from the ``standard`` budget up, on half
+    otherwise), hinted
     slices predicted with the hints' vote, a UNet
     (width 16 on CPU, 32 on a GPU) on the grid of :func:`choose_grid`, cosine schedule, and as
     many epochs as the budget allows at the estimated step time.
@@ -262,7 +263,12 @@ def default_for(facts: ProjectFacts, device: str, budget: str | float) -> TrainC
     # half. On every sample, over three seeds, the held-out volumes of ACDC's two tuning
     # projects gained 0.0104 and 0.0103 (delivered +0.003, +0.002), Kvasir's held-out images
     # lost 0.003 (100 hinted) and 0.011 (two projects of 10) (ablations-zoom.md, 4, 6, 7).
-    cfg.p_intensity = 1.0 if facts.channels == 1 else 0.5
+    # Below `standard`'s seconds (`quick`: grid 64, 100-160 epochs) one-channel images keep
+    # half: there, on the same two ACDC projects, half gained 0.0155 held out over every
+    # sample (delivered -0.0005, three classes fewer empty; ablations-zoom.md, 8).
+    seconds = budget_seconds(budget, device)
+    every_sample = facts.channels == 1 and seconds >= budget_seconds(DEFAULT_BUDGET, device)
+    cfg.p_intensity = 1.0 if every_sample else 0.5
     # On the slices the user hinted, the drawn shapes vote beside the model (models.refine):
     # the model overrides a hint where it is 3:1 sure. Fixed by that reasoning, not tuned.
     cfg.hint_weight = 1.0 / 3.0
@@ -275,7 +281,6 @@ def default_for(facts: ProjectFacts, device: str, budget: str | float) -> TrainC
     cfg.grid = choose_grid(facts, device)
     cfg.network_kwargs = {"width": 16, "depth": 3} if dev == "cpu" else {"width": 32, "depth": 4}
     cfg.num_threads = None if dev == "cuda" else cfg.num_threads
-    seconds = budget_seconds(budget, device)
     # Steps before resolution: a grid the budget affords fewer than MIN_STEPS steps on gives way
     # to the next smaller one (benchmarks/results/ablations-grid.md: at 240 s on CPU, grids 96
     # and 128 against 160 lifted the model alone from 0.63 to 0.80 / 0.83 Dice on ACDC, and 64,

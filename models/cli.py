@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import typer
 
+from models.channels import drop_equal_channels
+
 app = typer.Typer(help="Train and evaluate descriptor-supervised models.")
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy"}
@@ -29,7 +31,8 @@ MAX_SIDE = 4096
 
 
 def read_image(path: Path) -> np.ndarray:
-    """An image file -> ``(C, H, W)`` float32 with C in {1, 3} (alpha dropped)."""
+    """An image file -> ``(C, H, W)`` float32 with C in {1, 3} (alpha dropped; three equal
+    channels are one, :func:`models.channels.drop_equal_channels`)."""
     if path.suffix.lower() == ".npy":
         a = np.load(path, allow_pickle=False).astype(np.float32)
         a = a[None] if a.ndim == 2 else a
@@ -44,7 +47,7 @@ def read_image(path: Path) -> np.ndarray:
         raise typer.BadParameter(f"{path.name}: expected a grey or RGB image, got shape {a.shape}")
     if max(a.shape[1:]) > MAX_SIDE:
         raise typer.BadParameter(f"{path.name}: larger than {MAX_SIDE} px")
-    return a
+    return drop_equal_channels(a)
 
 
 def read_labels(path: Path) -> np.ndarray:

@@ -14,6 +14,7 @@ from PIL import Image, ImageOps
 
 from api.imaging.canonical import CanonicalImage, ImportLimits, check_size
 from api.imaging.errors import ImageImportError
+from models.channels import drop_equal_channels
 
 _DEFAULT_DPI = {72.0, 96.0}
 
@@ -33,7 +34,8 @@ def _spacing_mm(img: Image.Image) -> tuple[float, float]:
 
 
 def _to_array(img: Image.Image) -> np.ndarray:
-    """``(C, H, W)`` float32 with C = 1 (grey) or 3 (RGB); alpha is dropped."""
+    """``(C, H, W)`` float32 with C = 1 (grey, or RGB whose channels are equal) or 3 (RGB);
+    alpha is dropped."""
     mode = img.mode
     if mode in ("1", "L", "I", "I;16", "I;16B", "I;16L", "F"):
         arr = np.asarray(img)
@@ -44,7 +46,8 @@ def _to_array(img: Image.Image) -> np.ndarray:
         img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
     if img.mode != "RGB":
         img = img.convert("RGB")
-    return np.ascontiguousarray(np.asarray(img).astype(np.float32).transpose(2, 0, 1))
+    rgb = np.ascontiguousarray(np.asarray(img).astype(np.float32).transpose(2, 0, 1))
+    return drop_equal_channels(rgb)
 
 
 def load_raster(path: Path, filename: str, limits: ImportLimits) -> CanonicalImage:

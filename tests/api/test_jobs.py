@@ -6,12 +6,15 @@ directory, where no worker consumes them (real trainings: tests/worker/).
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
 from datetime import timedelta
 
+import numpy as np
 from fastapi import FastAPI
+from PIL import Image as PILImage
 from sqlalchemy import delete, select, update
 
 from models.budget import BUDGET_SECONDS, epoch_ceiling, plan_epochs
@@ -145,20 +148,36 @@ def test_the_plan_shows_what_a_config_resolves_to_and_queues_nothing(
 def test_the_plan_changes_intensities_on_every_sample_of_one_channel_images_only(
     api: Api,
 ) -> None:
-    """Gamma and noise on every sample for grey images (MRI, CT), on half for colour ones
-    (``models.budget.default_for``): counted from the images that carry hints."""
+    """Gamma and noise on every sample for grey images (MRI, CT) from the ``standard`` budget
+    up, on half for colour ones and shorter budgets (``models.budget.default_for``): counted
+    from the images that carry hints; a grey picture saved as RGB is grey."""
     project_id, _ = _hinted_project(api)
     url = f"/api/projects/{project_id}/jobs/plan"
+    grey_rgb = io.BytesIO()
+    grey_array = np.random.default_rng(2).integers(0, 256, (32, 32), dtype=np.uint8)
+    PILImage.fromarray(np.repeat(grey_array[..., None], 3, axis=-1)).save(grey_rgb, "PNG")
     colour = png_bytes(32, 32, seed=1, mode="RGB")
     r = api.client.post(
         f"/api/projects/{project_id}/images",
-        files=[("files", ("colour.png", colour, "image/png"))],
+        files=[
+            ("files", ("grey-rgb.png", grey_rgb.getvalue(), "image/png")),
+            ("files", ("colour.png", colour, "image/png")),
+        ],
         headers=api.headers,
     )
     assert r.status_code == 201, r.text
-    colour_id = r.json()[0]["id"]
+    (grey_rgb_id, grey_channels), (colour_id, colour_channels) = [
+        (im["id"], im["shape"][1]) for im in r.json()
+    ]
+    assert (grey_channels, colour_channels) == (1, 3)
+    r = api.client.put(f"/api/images/{grey_rgb_id}/slices/0/hints", json=HINT, headers=api.headers)
+    assert r.status_code == 200, r.text
     grey = api.client.post(url, json={}, headers=api.headers).json()["config"]
     assert grey["p_intensity"] == 1.0  # the colour image carries no hint yet
+    quick = {"config": {"budget": "quick"}}
+    assert (
+        api.client.post(url, json=quick, headers=api.headers).json()["config"]["p_intensity"] == 0.5
+    )
     r = api.client.put(f"/api/images/{colour_id}/slices/0/hints", json=HINT, headers=api.headers)
     assert r.status_code == 200, r.text
     mixed = api.client.post(url, json={}, headers=api.headers).json()["config"]

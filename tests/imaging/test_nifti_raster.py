@@ -107,6 +107,24 @@ def test_jpeg_rgb_and_grey(tmp_path: Path, limits) -> None:
     assert np.abs(g.data[0, 0] - smooth).mean() < 3  # lossy but close
 
 
+def test_grey_saved_as_rgb_is_imported_grey(tmp_path: Path, limits) -> None:
+    yy, xx = np.mgrid[0:32, 0:24]
+    grey = (xx * 8 + yy * 2).astype(np.uint8)
+    as_rgb = np.repeat(grey[..., None], 3, axis=-1)
+    Image.fromarray(as_rgb).save(tmp_path / "g.png")
+    Image.fromarray(as_rgb).save(tmp_path / "g.jpg", quality=90)
+    tinted = as_rgb.copy()
+    tinted[3, 4, 0] = 255 - tinted[3, 4, 0]  # one coloured pixel (a burnt-in marker)
+    Image.fromarray(tinted).save(tmp_path / "t.png")
+    uploads = [(n, tmp_path / n) for n in ("g.png", "g.jpg", "t.png")]
+    png, jpg, marked = import_uploads(uploads, limits)
+    assert png.shape == (1, 1, 32, 24) and jpg.shape == (1, 1, 32, 24)
+    np.testing.assert_array_equal(png.data[0, 0], grey.astype(np.float32))
+    assert np.abs(jpg.data[0, 0] - grey).mean() < 3
+    assert marked.shape == (1, 3, 32, 24)
+    np.testing.assert_array_equal(marked.data[0], tinted.transpose(2, 0, 1))
+
+
 def test_tiff_resolution_gives_spacing(tmp_path: Path, limits) -> None:
     arr = np.random.default_rng(4).random((8, 6)).astype(np.float32)
     Image.fromarray(arr, "F").save(tmp_path / "r.tif", dpi=(254.0, 127.0))  # x: 0.1 mm, y: 0.2

@@ -57,8 +57,15 @@ def test_one_channel_images_change_intensity_on_every_sample_colour_ones_on_half
     colour = facts_from_bounds([(lo, hi)], [(64, 64)], channels=3)
     assert colour.channels == 3
     assert default_for(FACTS, "cpu", "standard").p_intensity == 1.0
+    assert default_for(FACTS, "cpu", "thorough").p_intensity == 1.0
+    assert default_for(FACTS, "cuda", "standard").p_intensity == 1.0
+    # Shorter runs keep half for one-channel images too (ablations-zoom.md, section 8).
+    assert default_for(FACTS, "cpu", "quick").p_intensity == 0.5
+    assert default_for(FACTS, "cpu", 599.0).p_intensity == 0.5
+    assert default_for(FACTS, "cpu", 600.0).p_intensity == 1.0
+    assert default_for(FACTS, "cuda", "quick").p_intensity == 0.5
     assert default_for(colour, "cpu", "standard").p_intensity == 0.5
-    assert default_for(colour, "cuda", "quick").p_intensity == 0.5
+    assert default_for(colour, "cuda", "thorough").p_intensity == 0.5
     given, _ = resolve_config({"p_intensity": 0.2}, FACTS, "cpu")
     assert given.p_intensity == 0.2  # a given field still wins
 

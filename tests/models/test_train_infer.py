@@ -225,21 +225,26 @@ def test_cli_train_and_evaluate(tmp_path: Path) -> None:
         line = next(x for x in output.splitlines() if x.startswith("training about"))
         return json.loads(line.split(": ", 1)[1])["p_intensity"]
 
-    # Grey images change their intensities on every sample, colour ones on half.
-    assert planned_intensity(r.output) == 1.0
-    colour = tmp_path / "colour"
-    colour.mkdir()
-    for f in imgs.iterdir():
-        Image.open(f).convert("RGB").save(colour / f.name)
-    r = runner.invoke(
-        app,
-        [
-            *("train", str(colour), str(tmp_path / "hints.json"), "--out", str(planned)),
-            *("--budget", "quick", "--config", '{"epochs": 1, "grid": 32}', "--device", "cpu"),
-        ],
-    )
-    assert r.exit_code == 0, r.output
+    # Grey images change their intensities on every sample from the standard budget up (on
+    # half at quick), colour ones on half; grey saved as RGB (three equal channels) is grey.
     assert planned_intensity(r.output) == 0.5
+    for kind, tint in (("grey-rgb", 0), ("colour", 40)):
+        folder = tmp_path / kind
+        folder.mkdir()
+        for f in imgs.iterdir():
+            rgb = np.asarray(Image.open(f).convert("RGB")).copy()
+            rgb[..., 2] = np.clip(rgb[..., 2].astype(int) + tint, 0, 255).astype(np.uint8)
+            Image.fromarray(rgb).save(folder / f.name)
+        r = runner.invoke(
+            app,
+            [
+                *("train", str(folder), str(tmp_path / "hints.json"), "--out", str(planned)),
+                *("--budget", "standard", "--config", '{"epochs": 1, "grid": 32}'),
+                *("--device", "cpu"),
+            ],
+        )
+        assert r.exit_code == 0, r.output
+        assert planned_intensity(r.output) == (1.0 if tint == 0 else 0.5), kind
     bad = dict(hints)
     bad["images"] = {"s0.png": {"LV": {"size": [50, 10]}}}
     (tmp_path / "bad.json").write_text(json.dumps(bad))
