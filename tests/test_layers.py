@@ -32,6 +32,7 @@ TORCH_FREE_MODELS = frozenset(
         "models.bounds",
         "models.config",
         "models.budget",
+        "models.channels",
         "models.synthetic",
     }
 )
