@@ -23,6 +23,7 @@ from pydicom.uid import UID, MediaStorageDirectoryStorage
 
 from api.imaging.canonical import CanonicalImage, DicomReference, ImportLimits, check_size
 from api.imaging.errors import ImageImportError
+from models.channels import drop_equal_channels
 
 _PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 # Keep headers small: pixel data and other big values are read only when needed.
@@ -326,6 +327,7 @@ def build_series(headers: list[_Header], limits: ImportLimits, name: str) -> Can
         by_path[f.file.path] = f.file
     for path, targets in where.items():
         _read_frames(by_path[path], targets, frames, volume)
+    volume = drop_equal_channels(volume, axis=1)
 
     windows = next((h.windows for h in headers if h.windows), [])
     reference = DicomReference(

@@ -144,6 +144,35 @@ def test_rgb_dicom_gives_three_channels(tmp_path: Path, limits) -> None:
     np.testing.assert_array_equal(image.data[0], rgb.transpose(2, 0, 1))
 
 
+def test_grey_stored_as_rgb_dicom_gives_one_channel(tmp_path: Path, limits) -> None:
+    """Ultrasound and secondary captures often store grey as RGB: the series imports grey
+    (``models.channels``), unless one pixel of one frame is coloured."""
+    grey = np.random.default_rng(6).integers(0, 255, (2, 6, 5), dtype=np.uint8)
+    for name, rgb in (("grey", np.repeat(grey[..., None], 3, axis=-1)), ("marked", None)):
+        if rgb is None:
+            rgb = np.repeat(grey[..., None], 3, axis=-1)
+            rgb[1, 2, 3] = (grey[1, 2, 3], 255 - grey[1, 2, 3], grey[1, 2, 3])
+        datasets = make_ct_series(np.zeros((2, 6, 5)))
+        for ds, frame in zip(datasets, rgb, strict=True):
+            ds.Modality = "US"
+            ds.SamplesPerPixel = 3
+            ds.PhotometricInterpretation = "RGB"
+            ds.PlanarConfiguration = 0
+            ds.BitsAllocated = ds.BitsStored = 8
+            ds.HighBit = 7
+            ds.PixelRepresentation = 0
+            del ds.RescaleSlope, ds.RescaleIntercept
+            ds.PixelData = frame.tobytes()
+        paths = write_datasets(datasets, tmp_path / name)
+        [image] = import_uploads([(p.name, p) for p in paths], limits)
+        if name == "grey":
+            assert image.shape == (2, 1, 6, 5)
+            np.testing.assert_array_equal(image.data[:, 0], grey)
+        else:
+            assert image.shape == (2, 3, 6, 5)
+            np.testing.assert_array_equal(image.data[1, 1, 2, 3], 255 - grey[1, 2, 3])
+
+
 def test_duplicate_positions_refused(tmp_path: Path, limits) -> None:
     datasets = make_ct_series(np.zeros((3, 8, 8)))
     datasets[2].ImagePositionPatient = datasets[1].ImagePositionPatient
