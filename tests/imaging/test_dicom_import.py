@@ -148,10 +148,10 @@ def test_grey_stored_as_rgb_dicom_gives_one_channel(tmp_path: Path, limits) -> N
     """Ultrasound and secondary captures often store grey as RGB: the series imports grey
     (``models.channels``), unless one pixel of one frame is coloured."""
     grey = np.random.default_rng(6).integers(0, 255, (2, 6, 5), dtype=np.uint8)
-    for name, rgb in (("grey", np.repeat(grey[..., None], 3, axis=-1)), ("marked", None)):
-        if rgb is None:
-            rgb = np.repeat(grey[..., None], 3, axis=-1)
-            rgb[1, 2, 3] = (grey[1, 2, 3], 255 - grey[1, 2, 3], grey[1, 2, 3])
+    as_rgb = np.repeat(grey[..., None], 3, axis=-1)
+    marked = as_rgb.copy()
+    marked[1, 2, 3, 1] = 255 - grey[1, 2, 3]
+    for name, rgb in (("grey", as_rgb), ("marked", marked)):
         datasets = make_ct_series(np.zeros((2, 6, 5)))
         for ds, frame in zip(datasets, rgb, strict=True):
             ds.Modality = "US"
