@@ -267,16 +267,14 @@ def default_for(facts: ProjectFacts, device: str, budget: str | float) -> TrainC
     # half: there, on the same two ACDC projects, half gained 0.0155 held out over every
     # sample (delivered -0.0005, three classes fewer empty; ablations-zoom.md, 8).
     seconds = budget_seconds(budget, device)
-    grey_and_long = facts.channels == 1 and seconds >= budget_seconds(DEFAULT_BUDGET, device)
-    cfg.p_intensity = 1.0 if grey_and_long else 0.5
-    # A 3x3 blur on half the samples of one-channel images: each slice is resized onto the grid
-    # from its own matrix, so how sharp an edge looks differs from patient to patient. At 300
-    # epochs over three seeds, the held-out volumes of ACDC's two tuning projects gained
-    # 0.039 and 0.014 (delivered +0.002, -0.002; ablations-zoom.md, 9). Below `standard`'s
-    # seconds none: at `quick`, on three ACDC tuning projects (nine runs each), the runs
-    # without blur held out 0.022 more, delivered the same and left no class empty where
-    # blur left three (ablations-zoom.md, 11). Colour photographs keep none.
-    cfg.p_blur = 0.5 if grey_and_long else 0.0
+    every_sample = facts.channels == 1 and seconds >= budget_seconds(DEFAULT_BUDGET, device)
+    cfg.p_intensity = 1.0 if every_sample else 0.5
+    # No blur. A 3x3 blur on half the samples of one-channel images (each slice is resized
+    # onto the grid from its own matrix, so edge sharpness differs from patient to patient)
+    # gained 0.039 and 0.014 held out on two ACDC tuning projects at 300 epochs (ablations-
+    # zoom.md, 9) but lost 0.029 on a third (a mean gain of 0.008 over the three, under the
+    # 0.01 asked), and at `quick` lost 0.022 over nine runs and left classes empty (11).
+    cfg.p_blur = 0.0
     # On the slices the user hinted, the drawn shapes vote beside the model (models.refine):
     # the model overrides a hint where it is 3:1 sure. Fixed by that reasoning, not tuned.
     cfg.hint_weight = 1.0 / 3.0

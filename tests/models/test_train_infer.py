@@ -221,15 +221,13 @@ def test_cli_train_and_evaluate(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert "fitting the drawn hints" in r.output and (planned / "model.pt").exists()
 
-    def planned_augmentation(output: str) -> tuple[float, float]:
+    def planned_intensity(output: str) -> float:
         line = next(x for x in output.splitlines() if x.startswith("training about"))
-        plan = json.loads(line.split(": ", 1)[1])
-        return plan["p_intensity"], plan["p_blur"]
+        return json.loads(line.split(": ", 1)[1])["p_intensity"]
 
-    # Grey images change their intensities on every sample and blur half from the standard
-    # budget up (half and none at quick), colour ones change half and never blur; grey saved
-    # as RGB (three equal channels) is grey.
-    assert planned_augmentation(r.output) == (0.5, 0.0)
+    # Grey images change their intensities on every sample from the standard budget up (on
+    # half at quick), colour ones on half; grey saved as RGB (three equal channels) is grey.
+    assert planned_intensity(r.output) == 0.5
     for kind, tint in (("grey-rgb", 0), ("colour", 40)):
         folder = tmp_path / kind
         folder.mkdir()
@@ -246,7 +244,7 @@ def test_cli_train_and_evaluate(tmp_path: Path) -> None:
             ],
         )
         assert r.exit_code == 0, r.output
-        assert planned_augmentation(r.output) == ((1.0, 0.5) if tint == 0 else (0.5, 0.0)), kind
+        assert planned_intensity(r.output) == (1.0 if tint == 0 else 0.5), kind
     bad = dict(hints)
     bad["images"] = {"s0.png": {"LV": {"size": [50, 10]}}}
     (tmp_path / "bad.json").write_text(json.dumps(bad))
