@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydicom.dataset import Dataset
 
 from api.imaging.canonical import ImportLimits
 from api.imaging.errors import ImageImportError
@@ -126,19 +127,25 @@ def test_multiframe_frames_placed_by_position(tmp_path: Path, limits) -> None:
     assert image.dicom.frame_numbers == (2, 4, 5, 1, 3)
 
 
+def _rgb_series(frames: np.ndarray, modality: str) -> list[Dataset]:
+    """A series of 8-bit RGB datasets, one per ``(H, W, 3)`` frame of ``frames``."""
+    datasets = make_ct_series(np.zeros(frames.shape[:3]))
+    for ds, frame in zip(datasets, frames, strict=True):
+        ds.Modality = modality
+        ds.SamplesPerPixel = 3
+        ds.PhotometricInterpretation = "RGB"
+        ds.PlanarConfiguration = 0
+        ds.BitsAllocated = ds.BitsStored = 8
+        ds.HighBit = 7
+        ds.PixelRepresentation = 0
+        del ds.RescaleSlope, ds.RescaleIntercept
+        ds.PixelData = frame.tobytes()
+    return datasets
+
+
 def test_rgb_dicom_gives_three_channels(tmp_path: Path, limits) -> None:
-    ds = make_ct_series(np.zeros((1, 6, 5)))[0]
-    ds.Modality = "OT"
-    ds.SamplesPerPixel = 3
-    ds.PhotometricInterpretation = "RGB"
-    ds.PlanarConfiguration = 0
-    ds.BitsAllocated = ds.BitsStored = 8
-    ds.HighBit = 7
-    ds.PixelRepresentation = 0
-    del ds.RescaleSlope, ds.RescaleIntercept
     rgb = np.random.default_rng(5).integers(0, 255, (6, 5, 3), dtype=np.uint8)
-    ds.PixelData = rgb.tobytes()
-    [path] = write_datasets([ds], tmp_path)
+    [path] = write_datasets(_rgb_series(rgb[None], "OT"), tmp_path)
     [image] = import_uploads([("rgb.dcm", path)], limits)
     assert image.shape == (1, 3, 6, 5)
     np.testing.assert_array_equal(image.data[0], rgb.transpose(2, 0, 1))
@@ -152,18 +159,7 @@ def test_grey_stored_as_rgb_dicom_gives_one_channel(tmp_path: Path, limits) -> N
     marked = as_rgb.copy()
     marked[1, 2, 3, 1] = 255 - grey[1, 2, 3]
     for name, rgb in (("grey", as_rgb), ("marked", marked)):
-        datasets = make_ct_series(np.zeros((2, 6, 5)))
-        for ds, frame in zip(datasets, rgb, strict=True):
-            ds.Modality = "US"
-            ds.SamplesPerPixel = 3
-            ds.PhotometricInterpretation = "RGB"
-            ds.PlanarConfiguration = 0
-            ds.BitsAllocated = ds.BitsStored = 8
-            ds.HighBit = 7
-            ds.PixelRepresentation = 0
-            del ds.RescaleSlope, ds.RescaleIntercept
-            ds.PixelData = frame.tobytes()
-        paths = write_datasets(datasets, tmp_path / name)
+        paths = write_datasets(_rgb_series(rgb, "US"), tmp_path / name)
         [image] = import_uploads([(p.name, p) for p in paths], limits)
         if name == "grey":
             assert image.shape == (2, 1, 6, 5)
