@@ -228,10 +228,9 @@ def default_for(facts: ProjectFacts, device: str, budget: str | float) -> TrainC
     """The product's recipe for ``budget`` on ``device`` (see the module docstring).
 
     Descriptor bounds in length units, partial cross-entropy on the hints' sure pixels (the
-    drawings fitted to the image first), zoom, turn, intensity and blur augmentation (no flips;
-    intensities on every sample of one-channel images from the ``standard`` budget up, on half
-    otherwise; blur on half the samples of one-channel images only), hinted
-    slices predicted with the hints' vote, a UNet
+    drawings fitted to the image first), zoom, turn and intensity augmentation (no flips, no
+    blur; intensities on every sample of one-channel images from the ``standard`` budget up, on
+    half otherwise), hinted slices predicted with the hints' vote, a UNet
     (width 16 on CPU, 32 on a GPU) on the grid of :func:`choose_grid`, cosine schedule, and as
     many epochs as the budget allows at the estimated step time.
     """
