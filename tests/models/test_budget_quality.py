@@ -59,7 +59,7 @@ def test_one_channel_images_change_intensity_on_every_sample_from_standard_up() 
     assert default_for(FACTS, "cpu", "standard").p_intensity == 1.0
     assert default_for(FACTS, "cpu", "thorough").p_intensity == 1.0
     assert default_for(FACTS, "cuda", "standard").p_intensity == 1.0
-    # Shorter runs keep half for one-channel images too (ablations-zoom.md, section 8).
+    # Shorter runs keep half for one-channel images too (ablations-zoom.md, sections 8, 12).
     assert default_for(FACTS, "cpu", "quick").p_intensity == 0.5
     assert default_for(FACTS, "cpu", 599.0).p_intensity == 0.5
     assert default_for(FACTS, "cpu", 600.0).p_intensity == 1.0
