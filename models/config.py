@@ -54,6 +54,7 @@ _FLOATS: dict[str, tuple[float, float]] = {
     "p_transpose": (0.0, 1.0),
     "p_zoom": (0.0, 1.0),
     "zoom_min": (0.1, 1.0),
+    "zoom_max": (1.0, 4.0),
     "p_intensity": (0.0, 1.0),
     "p_blur": (0.0, 1.0),
     "p_rotate": (0.0, 1.0),
@@ -176,6 +177,9 @@ class TrainConfig:
     p_transpose: float = 0.5
     p_zoom: float = 0.3
     zoom_min: float = 0.8
+    # Zoom in up to this scale, each sample only as far as its sure maps keep every foreground
+    # class inside the grid (models.transforms.zoom_in_limit); 1: zoom out only.
+    zoom_max: float = 1.0
     p_intensity: float = 0.5
     p_blur: float = 0.0
     # Turns by up to +-rotate_max degrees about the centre (models.transforms.rotate_bounds),

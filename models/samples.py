@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from models.descriptors import all_descriptors
-from models.regions import UNKNOWN
+from models.regions import SURE_OUT, UNKNOWN
 from models.transforms import (
     AugmentConfig,
     augment,
@@ -21,6 +21,7 @@ from models.transforms import (
     resize_bounds,
     resize_image,
     resize_mask,
+    zoom_in_limit,
 )
 from models.units import COMPONENT_INDEX, COMPONENTS
 
@@ -228,7 +229,16 @@ def batch(
     if ref is not None:
         stack.append(ref[:, None])
     labels = torch.cat(stack, 1)
-    out = [augment(imgs[j], labels[j], los[j], his[j], rng, aug) for j in range(len(idx))]
+    limits = [1.0] * len(idx)
+    if sure is not None and aug.zoom_range[1] > 1.0:
+        # Where no hint of the slice rules a foreground class out; a class nobody hinted is
+        # possible everywhere, so such slices zoom out only.
+        possible = (sure[:, 1:] != SURE_OUT).any(1)  # (N, G, G)
+        limits = [zoom_in_limit(p) for p in possible]
+    out = [
+        augment(imgs[j], labels[j], los[j], his[j], rng, aug, zoom_in_max=limits[j])
+        for j in range(len(idx))
+    ]
     imgs, labels, new_lo, new_hi = (torch.stack([o[i] for o in out]) for i in range(4))
     if ref is not None:
         turned = labels[:, -1]

@@ -215,7 +215,7 @@ def _train(
         p_flip=cfg.p_flip,
         p_transpose=cfg.p_transpose,
         p_zoom=cfg.p_zoom,
-        zoom_range=(cfg.zoom_min, 1.0),
+        zoom_range=(cfg.zoom_min, cfg.zoom_max),
         p_intensity=cfg.p_intensity,
         p_blur=cfg.p_blur,
         p_rotate=cfg.p_rotate,

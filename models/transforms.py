@@ -167,8 +167,9 @@ def zoom_bounds(
 
     For ``s <= 1`` (zoom out, the border padded with background) every foreground shape stays in
     the image, so the mapping is exact; the background row (index 0) gains the padded area and
-    loses its centroid/spread bounds. For ``s > 1`` shapes may be cut at the border; callers
-    keep ``s <= 1`` unless that is acceptable.
+    loses its centroid/spread bounds. For ``s > 1`` the foreground rows are exact only for
+    shapes that stay inside the grid (callers cap ``s`` by :func:`zoom_in_limit`); the
+    background, cut at the border by an amount no bound knows, loses every bound.
     """
     lo, hi = lo.clone(), hi.clone()
     h, w = hw
@@ -189,7 +190,25 @@ def zoom_bounds(
         hi[0, _SIZE] = bg_hi[_SIZE] * s * s + pad
         # The padded frame adds a border contour of the background class only if it was
         # touching nothing before; its length bound is left open to stay conservative.
+    elif s > 1:
+        lo[0] = -math.inf
+        hi[0] = math.inf
     return lo, hi
+
+
+def zoom_in_limit(possible: torch.Tensor) -> float:
+    """The largest zoom about the grid centre that keeps every pixel of ``possible`` ``(G, G)``
+    bool (where some foreground class may lie) inside the grid's inscribed disc, so that the
+    zoom's bounds stay exact after any turn or flip too (they keep distances from the centre).
+    Below 1 where a possible pixel lies outside the disc already; inf where there is none."""
+    h, w = possible.shape[-2:]
+    ys, xs = torch.nonzero(possible, as_tuple=True)
+    if len(ys) == 0:
+        return math.inf
+    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+    # A pixel's far corner, not its centre: the zoomed shape's edge must stay inside too.
+    far = torch.sqrt((xs.float() - cx).abs().add(0.5) ** 2 + (ys.float() - cy).abs().add(0.5) ** 2)
+    return float(min(cx, cy) + 0.5) / float(far.max())
 
 
 def zoom(x: torch.Tensor, s: float, *, nearest: bool) -> torch.Tensor:
@@ -357,6 +376,8 @@ class AugmentConfig:
     p_flip: float = 0.5
     p_transpose: float = 0.5
     p_zoom: float = 0.5
+    # (smallest, largest) scale; above 1 (a zoom in) only as far as each sample's
+    # ``zoom_in_max`` allows.
     zoom_range: tuple[float, float] = (0.8, 1.0)
     p_intensity: float = 0.5
     gamma_range: tuple[float, float] = (0.7, 1.5)
@@ -373,11 +394,13 @@ def augment(
     hi: torch.Tensor,
     rng: np.random.Generator,
     cfg: AugmentConfig,
+    zoom_in_max: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Randomly augment one sample: ``image (C, G, G)`` in [0, 1], ``mask (G, G)`` or
     ``(L, G, G)`` int64 label maps (zoomed out with 0 at the border), ``lo``/``hi`` ``(K, M)``.
     Geometry is shared by image, mask and bounds; intensity changes leave the bounds alone.
-    Returns the transformed four.
+    ``zoom_in_max``: the largest zoom in whose bounds hold for this sample
+    (:func:`zoom_in_limit`); the config's range is cut there. Returns the transformed four.
     """
     hw = (image.shape[-2], image.shape[-1])
     t = bool(rng.random() < cfg.p_transpose) and hw[0] == hw[1]
@@ -395,7 +418,8 @@ def augment(
         mask = rotate(stacked, a, nearest=True).reshape(mask.shape).long()
         lo, hi = rotate_bounds(lo, hi, hw, a)
     if rng.random() < cfg.p_zoom:
-        s = float(rng.uniform(*cfg.zoom_range))
+        s_min, s_max = cfg.zoom_range
+        s = float(rng.uniform(s_min, min(s_max, max(1.0, zoom_in_max))))
         if abs(s - 1.0) > 1e-3:
             image = zoom(image[None], s, nearest=False)[0]
             stacked = mask.reshape(-1, 1, *mask.shape[-2:]).float()
