@@ -418,8 +418,8 @@ def augment(
         mask = rotate(stacked, a, nearest=True).reshape(mask.shape).long()
         lo, hi = rotate_bounds(lo, hi, hw, a)
     if rng.random() < cfg.p_zoom:
-        s_min, s_max = cfg.zoom_range
-        s = float(rng.uniform(s_min, min(s_max, max(1.0, zoom_in_max))))
+        s_max = min(cfg.zoom_range[1], max(1.0, zoom_in_max))
+        s = float(rng.uniform(min(cfg.zoom_range[0], s_max), s_max))
         if abs(s - 1.0) > 1e-3:
             image = zoom(image[None], s, nearest=False)[0]
             stacked = mask.reshape(-1, 1, *mask.shape[-2:]).float()

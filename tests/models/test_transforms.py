@@ -17,6 +17,7 @@ from models.transforms import (
     resize_mask,
     rotate,
     rotate_bounds,
+    zoom_in_limit,
 )
 
 MARGINS = {"size": 0.12, "centroid": 1.5, "spread": 1.0, "covariance": 0.15, "length": 0.15}
@@ -155,6 +156,77 @@ def test_augment_with_rotation_keeps_truth_inside(seed: int, aug_seed: int) -> N
     _inside(labels, lo2, hi2, slack=0.03)
     # The image turned with its labels: the brightest pixels are still label 2's.
     assert float(img2[0][mask2 == 2].mean()) > float(img2[0][mask2 == 1].mean()) + 0.3
+
+
+def _centred_map(seed: int) -> np.ndarray:
+    """``_label_map``'s two ellipses in the middle of a 96 px grid (16 px of background on
+    every side): every training zoom up to 1.25 keeps them inside its inscribed disc."""
+    return np.pad(_label_map(seed, 64, 64), 16)
+
+
+def test_zoom_in_limit_keeps_the_possible_pixels_inside_the_inscribed_disc() -> None:
+    possible = torch.zeros(64, 64, dtype=torch.bool)
+    assert zoom_in_limit(possible) == float("inf")  # nothing can be foreground: any zoom
+    possible[24:40, 24:40] = True  # 16 px square about the centre (31.5): far corners 8 px out
+    assert np.isclose(zoom_in_limit(possible), 32.0 / np.hypot(8.0, 8.0))
+    possible[0, 32] = True  # a pixel at the border: already at the disc's edge
+    assert zoom_in_limit(possible) <= 32.0 / 32.0
+    possible[0, 0] = True  # a corner lies outside the disc: no zoom in at all
+    assert zoom_in_limit(possible) < 0.72
+
+
+def test_zoom_in_goes_only_as_far_as_the_sample_allows() -> None:
+    mask = _centred_map(5)
+    lo, hi = _bounds(mask)
+    image = torch.from_numpy(mask.astype(np.float32) / 2)[None]
+    cfg = AugmentConfig(p_flip=0.0, p_transpose=0.0, p_zoom=1.0, zoom_range=(1.25, 1.25))
+    size = B.COMPONENTS.index("size")
+    before = float((mask > 0).sum())
+    for limit, scale in ((float("inf"), 1.25), (1.1, 1.1), (1.0, 1.0), (0.7, 1.0)):
+        rng = np.random.default_rng(0)
+        _img, m2, lo2, hi2 = augment(image, torch.from_numpy(mask).long(), lo, hi, rng, cfg, limit)
+        after = float((m2 > 0).sum())
+        assert abs(after / before - scale**2) < 0.03 * scale**2, (limit, after / before)
+        torch.testing.assert_close(lo2[1:, size], lo[1:, size] * scale**2)
+        if scale > 1:  # the background is cut at the border by an unknown area: open
+            assert torch.isinf(lo2[0]).all() and torch.isinf(hi2[0]).all()
+        _inside(m2.numpy().astype(np.uint8), lo2, hi2, slack=0.03)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), aug_seed=st.integers(0, 10_000))
+def test_augment_zooming_in_and_turning_keeps_truth_inside(seed: int, aug_seed: int) -> None:
+    mask = _centred_map(seed)
+    lo, hi = _bounds(mask)
+    image = torch.from_numpy(mask.astype(np.float32) / 2)[None]
+    limit = zoom_in_limit(torch.from_numpy(mask > 0))
+    assert limit > 1.25
+    cfg = AugmentConfig(
+        p_flip=0.5, p_transpose=0.5, p_zoom=1.0, zoom_range=(0.8, 1.25), p_rotate=0.5
+    )
+    rng = np.random.default_rng(aug_seed)
+    _img, m2, lo2, hi2 = augment(image, torch.from_numpy(mask).long(), lo, hi, rng, cfg, limit)
+    _inside(m2.numpy().astype(np.uint8), lo2, hi2, slack=0.03)
+
+
+def test_batches_zoom_in_only_where_the_sure_maps_rule_the_border_out() -> None:
+    from models.regions import SURE_IN, SURE_OUT, UNKNOWN
+    from models.samples import TrainSample, batch, prepare
+
+    mask = _centred_map(11)
+    lo, hi = B.stack(B.from_mask(mask, 3, MARGINS))
+    fitted = np.stack([np.where(mask == k, SURE_IN, SURE_OUT) for k in range(3)]).astype(np.int8)
+    unhinted = fitted.copy()
+    unhinted[2] = UNKNOWN  # class 2 could be anywhere: its shape may be cut by a zoom in
+    image = mask[None].astype(np.float32) / 2
+    cfg = AugmentConfig(p_flip=0.0, p_transpose=0.0, p_zoom=1.0, zoom_range=(1.25, 1.25))
+    grown = []
+    for sure in (fitted, unhinted):
+        data = prepare([TrainSample(image, lo, hi, sure=sure)], 3, 96)
+        _img, _masks, sure2, _lo, _hi = batch(data, np.array([0]), np.random.default_rng(0), cfg)
+        assert sure2 is not None
+        grown.append(float((sure2[0, 1] == SURE_IN).sum()) / float((mask == 1).sum()))
+    assert abs(grown[0] - 1.25**2) < 0.05 and abs(grown[1] - 1.0) < 0.01
 
 
 def test_percentile_normalisation_ignores_a_few_bright_pixels() -> None:
