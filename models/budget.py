@@ -229,10 +229,11 @@ def default_for(facts: ProjectFacts, device: str, budget: str | float) -> TrainC
 
     Descriptor bounds in length units, partial cross-entropy on the hints' sure pixels (the
     drawings fitted to the image first), zoom, turn and intensity augmentation (no flips, no
-    blur; intensities on every sample of one-channel images from the ``standard`` budget up, on
-    half otherwise), hinted slices predicted with the hints' vote, a UNet
-    (width 16 on CPU, 32 on a GPU) on the grid of :func:`choose_grid`, cosine schedule, and as
-    many epochs as the budget allows at the estimated step time.
+    blur; from the ``standard`` budget up the zoom goes in as well as out and one-channel
+    images change intensity on every sample, below it zoom out only and intensity on half),
+    hinted slices predicted with the hints' vote, a UNet (width 16 on CPU, 32 on a GPU) on the
+    grid of :func:`choose_grid`, cosine schedule, and as many epochs as the budget allows at
+    the estimated step time.
     """
     dev = device_type(device)
     cfg = dataclasses.replace(PRESETS["cpu-fast"])
@@ -267,8 +268,16 @@ def default_for(facts: ProjectFacts, device: str, budget: str | float) -> TrainC
     # every sample on the three projects (delivered -0.0005 over the first two, +0.0005 on the
     # third; ablations-zoom.md, 8, 12).
     seconds = budget_seconds(budget, device)
-    every_sample = facts.channels == 1 and seconds >= budget_seconds(DEFAULT_BUDGET, device)
-    cfg.p_intensity = 1.0 if every_sample else 0.5
+    long_run = seconds >= budget_seconds(DEFAULT_BUDGET, device)
+    cfg.p_intensity = 1.0 if facts.channels == 1 and long_run else 0.5
+    # From `standard`'s seconds up the zoom also goes in, to 1.25, on each sample only as far
+    # as its sure maps keep every foreground class inside the grid (models.transforms.
+    # zoom_in_limit). At 300 epochs the held-out images gained +0.090 / +0.062 (seeds 0 / 1),
+    # -0.038 and +0.007 on ACDC's three tuning projects (mean +0.030; delivered +0.002, one
+    # class fewer empty) and +0.023 on Kvasir's (delivered +0.001) (ablations-zoom.md, 13).
+    # `quick` was not measured: short runs have lost what long ones gained before (8, 11), so
+    # it keeps the zoom out only.
+    cfg.zoom_max = 1.25 if long_run else 1.0
     # No blur. A 3x3 blur on half the samples of one-channel images (each slice is resized
     # onto the grid from its own matrix, so edge sharpness differs from patient to patient)
     # gained 0.039 and 0.014 held out on two ACDC tuning projects at 300 epochs (ablations-

@@ -75,6 +75,21 @@ def test_one_channel_images_change_intensity_on_every_sample_from_standard_up() 
     assert given.p_intensity == 0.2  # a given field still wins
 
 
+def test_the_zoom_goes_in_as_well_from_standard_up() -> None:
+    colour = dataclasses.replace(FACTS, channels=3)
+    for facts in (FACTS, colour):
+        assert default_for(facts, "cpu", "standard").zoom_max == 1.25
+        assert default_for(facts, "cpu", "thorough").zoom_max == 1.25
+        assert default_for(facts, "cuda", "standard").zoom_max == 1.25
+        # Below `standard` the zoom stays out only (ablations-zoom.md, section 13).
+        assert default_for(facts, "cpu", "quick").zoom_max == 1.0
+        assert default_for(facts, "cpu", 599.0).zoom_max == 1.0
+        assert default_for(facts, "cuda", "quick").zoom_max == 1.0
+    assert resolve_config({"zoom_max": 1.0}, FACTS, "cpu")[0].zoom_max == 1.0  # given wins
+    with pytest.raises(ValueError, match="zoom_max"):
+        resolve_config({"zoom_max": 0.5}, FACTS, "cpu")
+
+
 def test_the_budget_sizes_the_run_and_the_estimate_fits_it() -> None:
     quick, quick_s = resolve_config({"budget": "quick"}, BIG, "cpu")
     standard, standard_s = resolve_config({}, BIG, "cpu")
