@@ -147,15 +147,25 @@ def choose_grid(facts: ProjectFacts, device: str) -> int:
 
 def estimate_step_seconds(cfg: TrainConfig, device: str, px_s: float | None = None) -> float:
     """Seconds of one training step: ``px_s`` (else the cost model's constant for the device
-    type) x batch x grid^2 x width^2 / 16^2."""
+    type) x batch x grid^2 x :func:`width_factor`."""
     per_px = _SECONDS_PER_PX[device_type(device)] if px_s is None else px_s
     return per_px * _step_px(cfg.batch_size, cfg.grid, cfg.network_kwargs)
 
 
+def width_factor(width: float) -> float:
+    """A UNet step's cost at ``width`` relative to width 16: ``(width / 16)^2`` from 16 up, where
+    the convolutions' work dominates, and ``width / 16`` below, where per-layer costs that do
+    not shrink with the channels weigh in. On the 2-core CPU width 8 / 12 / 24 measured 0.49-0.50
+    / 0.85-0.89 / 2.27-2.50x width 16's step (grids 64 and 128); the square alone had promised
+    width 8 twice the steps it gets (benchmarks/results/ablations-grid.md, section E)."""
+    x = float(width) / 16.0
+    return max(x, x * x)
+
+
 def _step_px(batch_size: float, grid: float, network_kwargs: Mapping[str, Any]) -> float:
-    """A step's size in the cost model's unit: images x px^2, scaled by (width / 16)^2."""
+    """A step's size in the cost model's unit: images x px^2 x :func:`width_factor`."""
     width = float(network_kwargs.get("width", 16))
-    return float(batch_size) * float(grid) ** 2 * (width / 16.0) ** 2
+    return float(batch_size) * float(grid) ** 2 * width_factor(width)
 
 
 MIN_TIMED_STEPS = 50

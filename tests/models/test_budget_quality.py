@@ -27,6 +27,7 @@ from models.budget import (
     facts_from_bounds,
     px_seconds,
     resolve_config,
+    width_factor,
 )
 from models.config import TrainConfig
 from models.fitting import FIT_SECONDS_PER_SLICE
@@ -137,6 +138,24 @@ def test_a_budget_plans_at_most_the_epoch_ceiling_and_then_ends_early() -> None:
     assert cfg.epochs == epoch_ceiling(1) == MIN_STEPS > PLAN_MAX_EPOCHS
     # The ceiling is the plan's: a user who gives the epochs gets them.
     assert resolve_config({"epochs": 2 * PLAN_MAX_EPOCHS}, FACTS, "cpu")[0].epochs == 600
+
+
+def test_the_cost_model_scales_a_step_by_width_as_measured() -> None:
+    """Below width 16 a step costs in proportion to the width (width 8 measured half of 16's
+    step on CPU, not the square's quarter); from 16 up by its square. The plan's epochs for a
+    narrower network follow: width 8 trains twice the epochs of 16 in the same budget."""
+    assert [width_factor(w) for w in (4, 8, 12, 16, 24, 32)] == pytest.approx(
+        [0.25, 0.5, 0.75, 1.0, 2.25, 4.0]
+    )
+    cfg = default_for(FACTS, "cpu", "standard")
+    narrow = dataclasses.replace(cfg, network_kwargs={"width": 8, "depth": 3})
+    assert estimate_step_seconds(narrow, "cpu") == pytest.approx(
+        0.5 * estimate_step_seconds(cfg, "cpu")
+    )
+    run = {"batch_size": 8, "grid": 96, "network_kwargs": {"width": 8}}
+    assert px_seconds(run, {"seconds": 135.0, "steps": 1000}) == pytest.approx(
+        0.27 / (8 * 96 * 96)
+    )  # 0.135 s a step at width 8 is the reference CPU's 0.27 s at width 16
 
 
 def test_an_estimate_timed_by_earlier_runs_covers_the_epochs_the_replan_will_fit() -> None:
