@@ -285,8 +285,9 @@ def default_for(facts: ProjectFacts, device: str, budget: str | float) -> TrainC
     # zoom_in_limit). At 300 epochs the held-out images gained +0.090 / +0.062 (seeds 0 / 1),
     # -0.038 and +0.007 on ACDC's three tuning projects (mean +0.030; delivered +0.002, one
     # class fewer empty) and +0.023 on Kvasir's (delivered +0.001) (ablations-zoom.md, 13).
-    # `quick` was not measured: short runs have lost what long ones gained before (8, 11), so
-    # it keeps the zoom out only.
+    # At `quick` the same zoom in gained ACDC's held-out volumes only +0.007 over nine runs
+    # (three projects, three seeds) and left six more classes empty (ablations-zoom.md, 14), so
+    # below `standard` the zoom goes out only.
     cfg.zoom_max = 1.25 if long_run else 1.0
     # No blur. A 3x3 blur on half the samples of one-channel images (each slice is resized
     # onto the grid from its own matrix, so edge sharpness differs from patient to patient)
