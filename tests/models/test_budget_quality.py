@@ -82,7 +82,7 @@ def test_the_zoom_goes_in_as_well_from_standard_up() -> None:
         assert default_for(facts, "cpu", "standard").zoom_max == 1.25
         assert default_for(facts, "cpu", "thorough").zoom_max == 1.25
         assert default_for(facts, "cuda", "standard").zoom_max == 1.25
-        # Below `standard` the zoom stays out only (ablations-zoom.md, section 13).
+        # Below `standard` the zoom stays out only (ablations-zoom.md, sections 13 and 14).
         assert default_for(facts, "cpu", "quick").zoom_max == 1.0
         assert default_for(facts, "cpu", 599.0).zoom_max == 1.0
         assert default_for(facts, "cuda", "quick").zoom_max == 1.0
