@@ -282,9 +282,10 @@ def default_for(facts: ProjectFacts, device: str, budget: str | float) -> TrainC
     cfg.p_intensity = 1.0 if facts.channels == 1 and long_run else 0.5
     # From `standard`'s seconds up the zoom also goes in, to 1.25, on each sample only as far
     # as its sure maps keep every foreground class inside the grid (models.transforms.
-    # zoom_in_limit). At 300 epochs the held-out images gained +0.090 / +0.062 (seeds 0 / 1),
-    # -0.038 and +0.007 on ACDC's three tuning projects (mean +0.030; delivered +0.002, one
-    # class fewer empty) and +0.023 on Kvasir's (delivered +0.001) (ablations-zoom.md, 13).
+    # zoom_in_limit). At 300 epochs ACDC's three tuning projects' held-out volumes gained
+    # +0.047 over eight pairs (seeds 0-2 by project; one of the eight lost, 0.038), delivered
+    # +0.002, as many classes empty; Kvasir's +0.023 (delivered +0.001) (ablations-zoom.md,
+    # 13 and 14).
     # At `quick` the same zoom in gained ACDC's held-out volumes only +0.007 over nine runs
     # (three projects, three seeds) and left six more classes empty (ablations-zoom.md, 14), so
     # below `standard` the zoom goes out only.
